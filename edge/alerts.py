@@ -1,0 +1,84 @@
+"""The alert that leaves the box: a pydantic model, JSON on the wire."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime, timezone
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.config import BoxConfig
+from edge.types import AlertDecision, Frame
+
+ALERT_SCHEMA = "gatebox.alert/1"
+SNAPSHOT_MAX_SIDE = 200
+
+
+class Alert(BaseModel):
+    """A listed subject was recognised at the gate. Published on `<prefix>/<site>/<box>/alert`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal["gatebox.alert/1"] = Field(ALERT_SCHEMA, alias="schema", description="Payload schema.")
+    event_id: str = Field(
+        description="Unique id fixed when the alert is raised; the centre de-duplicates on it."
+    )
+    kind: Literal["face_match"] = Field(description="What was recognised.")
+    list: str = Field(description="The list the subject is on, e.g. `watchlist`, `missing_elders`.")
+    subject_id: str = Field(description="The subject's id in that list.")
+    site: str = Field(description="Site of the box.")
+    box_id: str = Field(description="Box that raised the alert.")
+    camera: str = Field(description="Camera name.")
+    ts: datetime = Field(description="Capture time of the deciding frame, UTC, ISO 8601.")
+    frame: int = Field(ge=0, description="Index of the deciding frame in its source.")
+    track_id: int = Field(ge=0, description="Track of the face on this camera.")
+    score: float = Field(ge=0, le=1, description="1 - embedding distance of the best matching frame.")
+    distance: float = Field(ge=0, description="Best embedding distance of the track to the subject.")
+    matching_frames: int = Field(ge=1, description="Frames of the track that matched the subject.")
+    bbox: tuple[int, int, int, int] = Field(description="Face box x1, y1, x2, y2 in source pixels.")
+    snapshot_jpeg_b64: str = Field(description="JPEG of the face (padded crop, ≤200 px), base64.")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+def face_snapshot(image_bgr: npt.NDArray[np.uint8], xyxy: tuple[float, float, float, float]) -> bytes:
+    """A padded JPEG crop of the face, small enough to travel inline in the alert."""
+    height, width = image_bgr.shape[:2]
+    x1, y1, x2, y2 = xyxy
+    pad = 0.4 * max(x2 - x1, y2 - y1)
+    crop = image_bgr[
+        int(max(0, y1 - pad)) : int(min(height, y2 + pad)), int(max(0, x1 - pad)) : int(min(width, x2 + pad))
+    ]
+    scale = SNAPSHOT_MAX_SIDE / max(crop.shape[:2])
+    if scale < 1:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise RuntimeError("JPEG encoding of the face snapshot failed")
+    return jpeg.tobytes()
+
+
+def build_alert(box: BoxConfig, frame: Frame, decision: AlertDecision) -> Alert:
+    return Alert(
+        event_id=uuid.uuid4().hex,
+        kind="face_match",
+        list=decision.match.list_name,
+        subject_id=decision.match.subject_id,
+        site=box.site,
+        box_id=box.box_id,
+        camera=frame.camera,
+        ts=datetime.fromtimestamp(frame.ts, tz=timezone.utc),
+        frame=frame.index,
+        track_id=decision.track_id,
+        score=round(max(0.0, 1.0 - decision.match.distance), 4),
+        distance=round(decision.match.distance, 4),
+        matching_frames=decision.matching_frames,
+        bbox=tuple(round(v) for v in decision.xyxy),
+        snapshot_jpeg_b64=base64.b64encode(face_snapshot(frame.image, decision.xyxy)).decode("ascii"),
+    )

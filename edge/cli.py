@@ -1,0 +1,174 @@
+"""The `gatebox` command (also `python -m edge`).
+
+gatebox [--config FILE] [--data-dir DIR] enroll --list L --subject ID [--name TEXT] PHOTO...
+gatebox ... replay VIDEO [--events FILE.jsonl] [--realtime] [--no-publish]
+gatebox ... run
+gatebox ... lists
+gatebox ... models
+gatebox config-example
+gatebox ... centre watch [--json] [--count N] [--timeout S] [--snapshots DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge.config import DEFAULT_CONFIG_PATH, GateboxConfig, load_config
+from edge.errors import GateboxError
+
+log = logging.getLogger("gatebox")
+
+
+def _config_path(arg: Path | None) -> Path | None:
+    if arg is not None:
+        return arg
+    if env := os.environ.get("GATEBOX_CONFIG"):
+        return Path(env)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def _cmd_enroll(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.enroll import enroll_photos
+
+    stored = enroll_photos(config, data_dir, args.list, args.subject, args.name, args.photos)
+    print(f"enrolled {args.subject} in {args.list}: {stored} face embedding(s) stored in {data_dir}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.runner import replay
+
+    summary = replay(
+        config, data_dir, args.video, events=args.events, realtime=args.realtime, publish=not args.no_publish
+    )
+    print(summary.line())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.runner import run
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run(config, data_dir, stop)
+    return 0
+
+
+def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.store.lists import ListStore
+
+    store = ListStore(data_dir)
+    try:
+        subjects = store.subjects()
+    finally:
+        store.close()
+    for s in subjects:
+        print(f"{s.list_name}\t{s.subject_id}\t{s.name or ''}\t{s.embeddings} embedding(s)")
+    if not subjects:
+        print(f"no subjects enrolled in {data_dir}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.models import load_manifest, verify_models
+
+    verify_models(config.models_path)
+    for m in load_manifest(config.models_path):
+        print(f"ok  {m.name:<18} {m.path}  ({m.package}=={m.version}, {m.licence})")
+    return 0
+
+
+def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.centre.watch import watch
+
+    broker = config.broker.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    watch(broker, as_json=args.json, count=args.count, timeout=args.timeout, snapshots_dir=args.snapshots)
+    return 0
+
+
+def _cmd_config_example(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.config import render_example_yaml
+
+    sys.stdout.write(render_example_yaml())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gatebox", description="Gate-box face recognition and alerting.")
+    parser.add_argument(
+        "--config", type=Path, help=f"YAML config (default: $GATEBOX_CONFIG or {DEFAULT_CONFIG_PATH})"
+    )
+    parser.add_argument("--data-dir", type=Path, help="local list store and state (default: config data_dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("enroll", help="enrol a subject's face photos into a list")
+    p.add_argument("--list", required=True, help="list name, e.g. watchlist or missing_elders")
+    p.add_argument("--subject", required=True, help="subject id within the list")
+    p.add_argument("--name", help="display name")
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos with exactly one face each")
+    p.set_defaults(handler=_cmd_enroll)
+
+    p = sub.add_parser("replay", help="run the pipeline over a recorded video file")
+    p.add_argument("video", type=Path, metavar="VIDEO")
+    p.add_argument("--events", type=Path, metavar="FILE.jsonl", help="append every alert as a JSON line")
+    p.add_argument("--realtime", action="store_true", help="pace frames at the file's own frame rate")
+    p.add_argument("--no-publish", action="store_true", help="do not connect to the MQTT broker")
+    p.set_defaults(handler=_cmd_replay)
+
+    p = sub.add_parser("run", help="watch the configured cameras until stopped")
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser("lists", help="show the enrolled subjects")
+    p.set_defaults(handler=_cmd_lists)
+
+    p = sub.add_parser("models", help="verify the model files against models/manifest.json")
+    p.set_defaults(handler=_cmd_models)
+
+    p = sub.add_parser("config-example", help="print a config file documenting every field and its default")
+    p.set_defaults(handler=_cmd_config_example)
+
+    centre = sub.add_parser("centre", help="command-centre tools").add_subparsers(
+        dest="centre_command", required=True, metavar="COMMAND"
+    )
+    p = centre.add_parser("watch", help="print alerts and box availability as they arrive")
+    p.add_argument("--host", help="broker host (default: config broker.host)")
+    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
+    p.add_argument("--json", action="store_true", help="print each alert's raw JSON")
+    p.add_argument("--count", type=int, help="exit after this many alerts")
+    p.add_argument("--timeout", type=float, help="exit after this many seconds")
+    p.add_argument("--snapshots", type=Path, metavar="DIR", help="save each alert's face JPEG here")
+    p.set_defaults(handler=_cmd_centre_watch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(_config_path(args.config))
+        data_dir = args.data_dir or config.data_dir
+        return args.handler(args, config, data_dir)
+    except GateboxError as e:
+        print(f"gatebox: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

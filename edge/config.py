@@ -1,0 +1,232 @@
+"""The box's configuration: one pydantic tree loaded from YAML.
+
+Every field carries a description, so `config/example.yaml`, the docs and the validation
+errors all come from one place. Unknown fields are errors (`extra="forbid"`): a typo in a
+threshold must not silently fall back to the default on a gate box.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEFAULT_MODELS_DIR = PACKAGE_ROOT.parent / "models"
+DEFAULT_CONFIG_PATH = Path("/etc/gatebox/gatebox.yaml")
+
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BoxConfig(StrictModel):
+    site: Slug = Field(
+        "demo-site", description="Site (residential community) this box guards; part of every topic."
+    )
+    box_id: Slug = Field("gate-01", description="This box's id, unique within the site; part of every topic.")
+
+
+class ReconnectConfig(StrictModel):
+    initial_backoff_s: float = Field(1.0, gt=0, description="First wait before reopening a lost camera.")
+    max_backoff_s: float = Field(
+        30.0, gt=0, description="Longest wait between reopen attempts (doubling backoff)."
+    )
+
+
+class CameraConfig(StrictModel):
+    name: Slug = Field(description="Camera name used in alerts and logs.", examples=["main_gate"])
+    url: str = Field(
+        description="rtsp://, http(s)://, tcp:// stream URL; `usb:N` for /dev/videoN; or a video file path.",
+        examples=["rtsp://user:pass@192.0.2.10:554/stream1"],
+    )
+    open_timeout_s: float = Field(5.0, gt=0, description="Give up opening the stream after this long.")
+    read_timeout_s: float = Field(
+        5.0, gt=0, description="A stream that delivers no frame for this long is lost."
+    )
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff when lost.")
+
+
+class TlsConfig(StrictModel):
+    enabled: bool = Field(False, description="Connect with TLS.")
+    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
+
+
+class BrokerConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="MQTT broker host of the command centre.")
+    port: int = Field(1883, ge=1, le=65535, description="MQTT broker port.")
+    username: str | None = Field(None, description="MQTT user name, if the broker requires one.")
+    password_file: Path | None = Field(
+        None, description="File holding the MQTT password (kept out of the YAML)."
+    )
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
+    topic_prefix: Slug = Field("gatebox", description="First level of every topic.")
+    keepalive_s: int = Field(
+        15, ge=5, le=600, description="MQTT keepalive; the LWT fires ~1.5x this after loss."
+    )
+    flush_timeout_s: float = Field(
+        10.0, ge=0, description="On exit, wait this long for the broker to acknowledge queued alerts."
+    )
+
+
+class DetectorConfig(StrictModel):
+    kind: Literal["dlib_hog"] = Field("dlib_hog", description="Face detector backend.")
+    detect_width: int = Field(
+        960, ge=160, le=3840, description="Frames are downscaled to this width before detection."
+    )
+    upsample: int = Field(
+        1, ge=0, le=2, description="dlib HOG upsampling passes (1 finds faces down to ~40 px)."
+    )
+    every_n_frames: int = Field(1, ge=1, description="Run the detector on every n-th frame.")
+
+
+class TrackingConfig(StrictModel):
+    iou_threshold: float = Field(0.2, gt=0, lt=1, description="Minimum box overlap to continue a track.")
+    max_missed_frames: int = Field(
+        8, ge=0, description="A track survives this many frames without a detection before it ends."
+    )
+
+
+class RecognitionConfig(StrictModel):
+    match_distance: float = Field(
+        0.50,
+        gt=0,
+        lt=1.5,
+        description="A face matches a subject when its embedding distance is below this. dlib's usual 0.6 "
+        "lets strangers through on gate video; measured on the shared crowd clip, the enrolled person sits "
+        "at 0.21-0.55 and the nearest stranger at 0.54 (docs/benchmarks.md).",
+    )
+    strong_distance: float = Field(
+        0.40, gt=0, lt=1.5, description="A single frame this close is enough evidence on its own."
+    )
+    min_matching_frames: int = Field(
+        3, ge=1, description="Frames of a track that must match the same subject before it alerts."
+    )
+    embed_every_n_frames: int = Field(
+        2, ge=1, description="Embed an undecided track's face at most every n-th frame it is detected."
+    )
+    max_embeddings_per_track: int = Field(
+        30, ge=1, description="Stop embedding a track that has not matched after this many tries."
+    )
+    subject_cooldown_s: float = Field(
+        60.0,
+        ge=0,
+        description="Once a subject alerted on a camera, a new track of the same subject within this time "
+        "(e.g. the track broke behind an occluder) does not alert again: one alert per person per pass.",
+    )
+    min_face_px: int = Field(
+        40, ge=16, description="Faces narrower than this (in the source frame) are ignored."
+    )
+
+
+class GateboxConfig(StrictModel):
+    box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
+    cameras: list[CameraConfig] = Field(
+        default_factory=list,
+        description="Cameras watched by `gatebox run` (none by default; one shown here).",
+    )
+    broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Command centre MQTT broker.")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Matching rules.")
+    lists: list[Slug] = Field(
+        default_factory=lambda: ["watchlist", "missing_elders"],
+        description="Names of the lists faces can be enrolled in and matched against.",
+    )
+    data_dir: Path = Field(Path("/var/lib/gatebox"), description="Local list store and state (--data-dir).")
+    models_dir: Path | None = Field(
+        None, description="Folder holding the verified model files (default: the installation's models/)."
+    )
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or DEFAULT_MODELS_DIR
+
+    @model_validator(mode="after")
+    def _unique_camera_names(self) -> GateboxConfig:
+        names = [c.name for c in self.cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid config {path}:"]
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {field}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None) -> GateboxConfig:
+    """Load and validate the YAML config; `None` means built-in defaults."""
+    if path is None:
+        return GateboxConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path} is not valid YAML: {e}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return GateboxConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(path, e)) from None
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, Path):
+        value = str(value)
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    for name, field in model.model_fields.items():
+        lines.extend(textwrap.wrap(field.description or "", 100 - indent, initial_indent=pad + "# ",
+                                   subsequent_indent=pad + "# "))  # fmt: skip
+        nested = _model_in(field.annotation)
+        args = typing.get_args(field.annotation)
+        item = _model_in(args[0]) if typing.get_origin(field.annotation) is list and args else None
+        if nested:
+            lines.append(f"{pad}{name}:")
+            _render(nested, indent + 2, lines)
+        elif item:
+            lines.append(f"{pad}{name}:")
+            lines.append(f"{pad}  -")
+            _render(item, indent + 4, lines)
+        else:
+            value = field.examples[0] if field.is_required() else field.get_default(call_default_factory=True)
+            lines.append(f"{pad}{name}: {_yaml_scalar(value)}")
+
+
+def render_example_yaml() -> str:
+    """`config/example.yaml`: every field with its description and default, from the models above."""
+    lines = [
+        "# gatebox configuration: every field, its meaning and its default.",
+        "# Generated from edge/config.py by `gatebox config-example`; do not edit by hand.",
+    ]
+    _render(GateboxConfig, 0, lines)
+    return "\n".join(lines) + "\n"

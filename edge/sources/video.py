@@ -1,0 +1,109 @@
+"""Frame sources: recorded files (every frame, in order) and live cameras (reconnecting).
+
+Live streams are opened with open/read timeouts set at construction: without them OpenCV's
+FFmpeg backend blocks for 60-90 s on a frozen RTSP/HTTP source before reporting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+
+from edge.config import CameraConfig
+from edge.errors import InputError
+from edge.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+def open_capture(url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0) -> cv2.VideoCapture:
+    """Open a stream URL, `usb:N`, or a file path, with timeouts where the backend honours them."""
+    if url.startswith("usb:"):
+        return cv2.VideoCapture(int(url[4:]), cv2.CAP_V4L2)
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
+    ]  # fmt: skip
+    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+
+
+class VideoFile:
+    """A recorded file, read frame by frame; timestamps follow the file's clock from `start_ts`."""
+
+    def __init__(self, path: Path, camera: str = "replay", start_ts: float | None = None) -> None:
+        if not path.is_file():
+            raise InputError(f"video not found: {path}")
+        self.path = path
+        self.camera = camera
+        self._capture = open_capture(str(path))
+        ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
+        if not ok or first is None:
+            self._capture.release()
+            raise InputError(f"cannot decode video {path}: not a video file OpenCV/FFmpeg can read")
+        self._first = first
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 0 < fps < 1000 else 25.0
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
+        self.start_ts = time.time() if start_ts is None else start_ts
+
+    def frames(self) -> Iterator[Frame]:
+        image, index = self._first, 0
+        try:
+            while image is not None:
+                yield Frame(self.camera, index, self.start_ts + index / self.fps, image)
+                ok, image = self._capture.read()
+                image = image if ok else None
+                index += 1
+        finally:
+            self._capture.release()
+
+
+class LiveCamera:
+    """A camera that is reopened with exponential backoff whenever it stops delivering frames."""
+
+    def __init__(self, config: CameraConfig, stop: threading.Event) -> None:
+        self.config = config
+        self._stop = stop
+        self.connects = 0
+
+    def frames(self) -> Iterator[Frame]:
+        cfg = self.config
+        backoff = cfg.reconnect.initial_backoff_s
+        index = 0
+        while not self._stop.is_set():
+            capture = open_capture(cfg.url, cfg.open_timeout_s, cfg.read_timeout_s)
+            if not capture.isOpened():
+                capture.release()
+                log.warning("camera %s: cannot open stream; retrying in %.1f s", cfg.name, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, cfg.reconnect.max_backoff_s)
+                continue
+            self.connects += 1
+            log.info("camera %s: connected (connection %d)", cfg.name, self.connects)
+            received = 0
+            try:
+                while not self._stop.is_set():
+                    ok, image = capture.read()
+                    if not ok or image is None:
+                        break
+                    received += 1
+                    backoff = cfg.reconnect.initial_backoff_s
+                    yield Frame(cfg.name, index, time.time(), image)
+                    index += 1
+            finally:
+                capture.release()
+            if self._stop.is_set():
+                return
+            log.warning(
+                "camera %s: stream lost after %d frames (ended, dropped or silent for %.0f s); "
+                "reconnecting in %.1f s",
+                cfg.name, received, cfg.read_timeout_s, backoff,
+            )  # fmt: skip
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, cfg.reconnect.max_backoff_s)

@@ -1,0 +1,87 @@
+"""Shared fixtures: the real test data (skipped when absent), a real mosquitto broker, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.broker import Mosquitto, find_mosquitto
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared_data() -> Path:
+    return Path(os.environ.get("GATEBOX_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = _shared_data()
+    if not (path / "video").is_dir():
+        pytest.skip(f"real test data not found at {path} (set GATEBOX_TEST_DATA to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def crowd_clip(shared_data: Path) -> Path:
+    return shared_data / "video" / "crowd_toward_camera.mp4"
+
+
+@pytest.fixture(scope="session")
+def faces_dir(shared_data: Path) -> Path:
+    return shared_data / "faces"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed; ./scripts/test installs it when run as root")
+    server = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield server
+    server.stop()
+
+
+def write_config(path: Path, **sections: Any) -> Path:
+    path.write_text(yaml.safe_dump(sections, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def broker_config(tmp_path: Path, broker: Mosquitto) -> Path:
+    """A config whose broker is the test mosquitto; box identity unique per test."""
+    return write_config(
+        tmp_path / "gatebox.yaml",
+        box={"site": "test-site", "box_id": f"box-{os.getpid()}-{tmp_path.name[-8:]}"[:64]},
+        broker={"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5, "flush_timeout_s": 10},
+    )
+
+
+def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `python -m edge ARGS` the way an operator would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "edge", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def start_cli(*args: str | Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start a long-running `python -m edge ARGS` with stderr (its log) going to `log`."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge", *map(str, args)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )

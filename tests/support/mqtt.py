@@ -1,0 +1,41 @@
+"""A subscriber that collects messages, for asserting what reached the broker."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+class Collector:
+    def __init__(self, port: int, *topics: str) -> None:
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._subscribed = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda c, u, mid, rc, p: self._subscribed.put(mid)
+        self.client.on_message = lambda c, u, m: self.messages.put(m)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self._subscribed.get(timeout=10)
+
+    def next(self, timeout: float = 10.0, topic_suffix: str | None = None) -> mqtt.MQTTMessage:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"no message{' on *' + topic_suffix if topic_suffix else ''} in {timeout} s"
+                )
+            try:
+                msg = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if topic_suffix is None or msg.topic.endswith(topic_suffix):
+                return msg
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

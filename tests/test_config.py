@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from edge.config import GateboxConfig, load_config, render_example_yaml
+from edge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", None),
+        ("box: {site: north-gate, box_id: b7}\nbroker: {host: centre.example, port: 8883}\n", None),
+        ("cameras:\n  - {name: a, url: usb:0}\n  - {name: b, url: /srv/clip.mp4}\n", None),
+        ("cameras:\n  - {name: a, url: usb:0}\n  - {name: a, url: usb:1}\n", "camera names must be unique"),
+        ("box: {site: 'has space'}\n", "box.site: String should match pattern"),
+        ("broker: {port: 70000}\n", "broker.port: Input should be less than or equal to 65535"),
+        ("detector: {kind: yolo}\n", "detector.kind: Input should be 'dlib_hog'"),
+        ("recognition: {min_matching_frames: 0}\n", "recognition.min_matching_frames"),
+        ("tracking: {iou: 0.3}\n", "tracking.iou: unknown field"),
+        ("surprise: 1\n", "surprise: unknown field"),
+    ],
+)
+def test_load_config(tmp_path: Path, text: str, error: str | None) -> None:
+    path = tmp_path / "gatebox.yaml"
+    path.write_text(text)
+    if error is None:
+        assert isinstance(load_config(path), GateboxConfig)
+    else:
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert str(path) in str(caught.value) and error in str(caught.value)
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found = [model]
+    for field in model.model_fields.values():
+        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                found += _models(candidate)
+    return found
+
+
+@pytest.mark.parametrize("model", _models(GateboxConfig), ids=lambda m: m.__name__)
+def test_every_field_is_described_and_unknown_fields_are_refused(model: type[BaseModel]) -> None:
+    assert model.model_config.get("extra") == "forbid"
+    assert all(f.description for f in model.model_fields.values()), model.__name__
+
+
+def test_example_config_is_current_and_valid() -> None:
+    example = REPO / "config" / "example.yaml"
+    assert example.read_text() == render_example_yaml(), (
+        "regenerate: gatebox config-example > config/example.yaml"
+    )
+    config = load_config(example)
+    assert config.cameras[0].name == "main_gate"

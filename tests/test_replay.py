@@ -1,0 +1,81 @@
+"""End to end: enrol two people from one frame of the crowd clip, replay it, and check the alerts
+in the events file and at a real MQTT subscriber (issue 2, tests 1 and 3)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edge.alerts import Alert
+from tests.conftest import run_cli
+from tests.support import crowd
+from tests.support.broker import Mosquitto
+from tests.support.mqtt import Collector
+
+
+@dataclass(frozen=True)
+class CrowdReplay:
+    events: list[dict]
+    received: list[bytes]
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def crowd_replay(
+    tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, broker: Mosquitto
+) -> CrowdReplay:
+    work = tmp_path_factory.mktemp("crowd")
+    config = work / "gatebox.yaml"
+    config.write_text(f"box: {{site: s1, box_id: crowd}}\nbroker: {{port: {broker.port}}}\n")
+    for subject, list_name in crowd.ENROL_LISTS.items():
+        photo = crowd.write_face_crop(crowd_clip, subject, work / f"{subject}.png")
+        result = run_cli("--config", config, "--data-dir", work / "box", "enroll",
+                         "--list", list_name, "--subject", subject, photo)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    collector = Collector(broker.port, "gatebox/s1/crowd/alert")
+    try:
+        result = run_cli("--config", config, "--data-dir", work / "box", "replay", crowd_clip,
+                         "--events", work / "events.jsonl")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
+        received = []
+        for _ in events:
+            received.append(collector.next(timeout=10).payload)
+    finally:
+        collector.close()
+    return CrowdReplay(events, received, result.stdout, result.stderr)
+
+
+def test_each_enrolled_person_alerts_exactly_once_and_nobody_else(crowd_replay: CrowdReplay) -> None:
+    subjects = sorted((e["list"], e["subject_id"]) for e in crowd_replay.events)
+    assert subjects == [("missing_elders", "woman"), ("watchlist", "boy")]
+
+
+@pytest.mark.parametrize("subject", sorted(crowd.ENROL_LISTS))
+def test_alert_is_on_the_right_face(crowd_replay: CrowdReplay, subject: str) -> None:
+    (event,) = [e for e in crowd_replay.events if e["subject_id"] == subject]
+    cx, cy, width = crowd.position(subject, event["frame"])
+    x1, y1, x2, y2 = event["bbox"]
+    assert abs((x1 + x2) / 2 - cx) < 0.6 * width and abs((y1 + y2) / 2 - cy) < 0.6 * width, event["bbox"]
+    assert event["track_id"] >= 1 and event["matching_frames"] >= 1 and 0 < event["score"] <= 1
+
+
+def test_published_alerts_match_the_events_file_and_the_schema(crowd_replay: CrowdReplay) -> None:
+    published = sorted((json.loads(p) for p in crowd_replay.received), key=lambda a: a["event_id"])
+    assert published == sorted(crowd_replay.events, key=lambda a: a["event_id"])
+    for payload in crowd_replay.received:
+        alert = Alert.model_validate_json(payload)
+        assert alert.schema_ == "gatebox.alert/1" and alert.kind == "face_match"
+        assert (alert.site, alert.box_id, alert.camera) == ("s1", "crowd", "crowd_toward_camera")
+        assert alert.ts.utcoffset() is not None and alert.ts.utcoffset().total_seconds() == 0
+        assert alert.snapshot_jpeg_b64.startswith("/9j/")  # base64 of a JPEG's FF D8 FF
+    assert len({a["event_id"] for a in crowd_replay.events}) == len(crowd_replay.events)
+
+
+def test_replay_prints_a_one_line_summary(crowd_replay: CrowdReplay) -> None:
+    (line,) = crowd_replay.stdout.strip().splitlines()
+    assert line.startswith("replay: 105 frames in ") and "2 alert(s), 2 acknowledged by the broker" in line
