@@ -13,7 +13,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.config import BoxConfig
-from edge.types import AlertDecision, Frame
+from edge.types import AlertDecision
 
 ALERT_SCHEMA = "gatebox.alert/1"
 SNAPSHOT_MAX_SIDE = 200
@@ -47,14 +47,8 @@ class Alert(BaseModel):
         return self.model_dump_json(by_alias=True)
 
 
-def face_snapshot(image_bgr: npt.NDArray[np.uint8], xyxy: tuple[float, float, float, float]) -> bytes:
-    """A padded JPEG crop of the face, small enough to travel inline in the alert."""
-    height, width = image_bgr.shape[:2]
-    x1, y1, x2, y2 = xyxy
-    pad = 0.4 * max(x2 - x1, y2 - y1)
-    crop = image_bgr[
-        int(max(0, y1 - pad)) : int(min(height, y2 + pad)), int(max(0, x1 - pad)) : int(min(width, x2 + pad))
-    ]
+def face_snapshot(crop: npt.NDArray[np.uint8]) -> bytes:
+    """The sample's padded face crop as a JPEG, small enough to travel inline in the alert."""
     scale = SNAPSHOT_MAX_SIDE / max(crop.shape[:2])
     if scale < 1:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -64,7 +58,8 @@ def face_snapshot(image_bgr: npt.NDArray[np.uint8], xyxy: tuple[float, float, fl
     return jpeg.tobytes()
 
 
-def build_alert(box: BoxConfig, frame: Frame, decision: AlertDecision) -> Alert:
+def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
+    sample = decision.sample
     return Alert(
         event_id=uuid.uuid4().hex,
         kind="face_match",
@@ -72,13 +67,13 @@ def build_alert(box: BoxConfig, frame: Frame, decision: AlertDecision) -> Alert:
         subject_id=decision.match.subject_id,
         site=box.site,
         box_id=box.box_id,
-        camera=frame.camera,
-        ts=datetime.fromtimestamp(frame.ts, tz=timezone.utc),
-        frame=frame.index,
-        track_id=decision.track_id,
+        camera=sample.camera,
+        ts=datetime.fromtimestamp(sample.ts, tz=timezone.utc),
+        frame=sample.frame_index,
+        track_id=sample.track_id,
         score=round(max(0.0, 1.0 - decision.match.distance), 4),
         distance=round(decision.match.distance, 4),
         matching_frames=decision.matching_frames,
-        bbox=tuple(round(v) for v in decision.xyxy),
-        snapshot_jpeg_b64=base64.b64encode(face_snapshot(frame.image, decision.xyxy)).decode("ascii"),
+        bbox=tuple(round(v) for v in sample.xyxy),
+        snapshot_jpeg_b64=base64.b64encode(face_snapshot(sample.crop)).decode("ascii"),
     )

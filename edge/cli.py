@@ -12,6 +12,7 @@ gatebox ... centre watch [--json] [--count N] [--timeout S] [--snapshots DIR]
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -44,12 +45,36 @@ def _cmd_enroll(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
 
 def _cmd_replay(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.runner import replay
+    from edge.scoring import load_truth, score
 
-    summary = replay(
-        config, data_dir, args.video, events=args.events, realtime=args.realtime, publish=not args.no_publish
+    truth = load_truth(args.truth) if args.truth else None
+    result = replay(
+        config,
+        data_dir,
+        args.video,
+        events=args.events,
+        realtime=args.realtime,
+        publish=not args.no_publish,
+        start_frame=args.start_frame,
+        end_frame=args.end_frame,
     )
-    print(summary.line())
+    print(result.line())
+    if args.stats:
+        args.stats.write_text(json.dumps(result.stats()))
+    if truth is not None:
+        scored = score(result.alerts, truth)
+        fps = result.frames / result.seconds if result.seconds else 0
+        print(scored.table(fps=args.fps or _file_fps(args.video) or fps or 25.0))
+        if args.fail_on_miss and (scored.missed or scored.false_alerts):
+            return 1
     return 0
+
+
+def _file_fps(video: Path) -> float | None:
+    import cv2
+
+    fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS)
+    return fps if 0 < fps < 1000 else None
 
 
 def _cmd_run(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
@@ -124,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=Path, metavar="FILE.jsonl", help="append every alert as a JSON line")
     p.add_argument("--realtime", action="store_true", help="pace frames at the file's own frame rate")
     p.add_argument("--no-publish", action="store_true", help="do not connect to the MQTT broker")
+    p.add_argument("--start-frame", type=int, default=0, metavar="N", help="first frame to process")
+    p.add_argument("--end-frame", type=int, metavar="N", help="stop before this frame")
+    p.add_argument("--truth", type=Path, metavar="TRUTH.csv", help="score alerts: rows subject_id,first,last")
+    p.add_argument(
+        "--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert"
+    )
+    p.add_argument("--fps", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--stats", type=Path, metavar="FILE.json", help="write per-frame costs and alert delays")
     p.set_defaults(handler=_cmd_replay)
 
     p = sub.add_parser("run", help="watch the configured cameras until stopped")

@@ -79,6 +79,26 @@ class BrokerConfig(StrictModel):
     )
 
 
+class MotionConfig(StrictModel):
+    enabled: bool = Field(
+        True,
+        description="Detect faces only in frames and regions that changed (false: every frame, everywhere).",
+    )
+    width: int = Field(160, ge=32, le=640, description="Width of the grey copy the background model runs on.")
+    threshold: float = Field(
+        12.0, gt=0, lt=255, description="Grey-level change (0-255) that counts a low-res pixel as moving."
+    )
+    background_alpha: float = Field(
+        0.05, gt=0, le=1, description="How fast the background absorbs change (per frame, running average)."
+    )
+    min_area_fraction: float = Field(
+        0.0005, ge=0, lt=1, description="Moving blobs smaller than this fraction of the frame are noise."
+    )
+    region_padding: float = Field(
+        0.15, ge=0, le=1, description="Detection regions are grown by this fraction of the frame width."
+    )
+
+
 class DetectorConfig(StrictModel):
     kind: Literal["dlib_hog"] = Field("dlib_hog", description="Face detector backend.")
     detect_width: int = Field(
@@ -87,13 +107,15 @@ class DetectorConfig(StrictModel):
     upsample: int = Field(
         1, ge=0, le=2, description="dlib HOG upsampling passes (1 finds faces down to ~40 px)."
     )
-    every_n_frames: int = Field(1, ge=1, description="Run the detector on every n-th frame.")
+    every_n_frames: int = Field(
+        3, ge=1, description="Run the detector on every n-th frame; tracks carry faces across the others."
+    )
 
 
 class TrackingConfig(StrictModel):
     iou_threshold: float = Field(0.2, gt=0, lt=1, description="Minimum box overlap to continue a track.")
-    max_missed_frames: int = Field(
-        8, ge=0, description="A track survives this many frames without a detection before it ends."
+    max_missed: int = Field(
+        4, ge=0, description="A track survives this many detection passes without its face before it ends."
     )
 
 
@@ -113,10 +135,21 @@ class RecognitionConfig(StrictModel):
         3, ge=1, description="Frames of a track that must match the same subject before it alerts."
     )
     embed_every_n_frames: int = Field(
-        2, ge=1, description="Embed an undecided track's face at most every n-th frame it is detected."
+        2, ge=1, description="At least this many frames between two embeddings of the same track."
     )
     max_embeddings_per_track: int = Field(
-        30, ge=1, description="Stop embedding a track that has not matched after this many tries."
+        8, ge=1, description="A track is embedded at most this many times (each costs ~60 ms of CPU)."
+    )
+    min_quality_gain: float = Field(
+        0.25,
+        ge=0,
+        description="Past the first few looks, an unpromising track is embedded again only when its face "
+        "quality (size x sharpness x frontal pose) beats its best so far by this fraction.",
+    )
+    embedding_worker: Literal["process", "inline"] = Field(
+        "process",
+        description="`process`: embed in a worker process so detection and embedding use both cores; "
+        "`inline`: embed in the pipeline's own thread.",
     )
     subject_cooldown_s: float = Field(
         60.0,
@@ -136,6 +169,7 @@ class GateboxConfig(StrictModel):
         description="Cameras watched by `gatebox run` (none by default; one shown here).",
     )
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Command centre MQTT broker.")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gating before detection.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Matching rules.")

@@ -1,6 +1,7 @@
 """The whole per-camera flow on one screen.
 
-    Frame → detect faces → track → recognise (embed + 1:N match) → decide → Alert
+    Frame → motion gate → detect faces (in moving/tracked regions, every n-th frame) → track
+          → sample best faces → embed (worker process) → 1:N match → decide → Alert
 
 Each stage is its own module with one typed input and output; this file only wires them and
 holds no image maths. Publishing (MQTT, events file) happens outside, in `edge.runner`.
@@ -9,57 +10,88 @@ holds no image maths. Publishing (MQTT, events file) happens outside, in `edge.r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from edge.alerts import Alert, build_alert
 from edge.config import GateboxConfig
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
+from edge.detectors.regions import RegionFaceDetection
 from edge.models import verify_models
+from edge.motion.detector import MotionDetector
 from edge.recognition.embedder import DlibFaceEmbedder
 from edge.recognition.gallery import Gallery
-from edge.recognition.recogniser import FaceRecogniser
+from edge.recognition.sampler import FaceQuality, FaceSampler
+from edge.recognition.worker import Batch, EmbeddingRunner
 from edge.tracking.iou_tracker import IouTracker
-from edge.types import FaceDetections, Frame
+from edge.types import FaceObservation, Frame
 
 
 @dataclass(frozen=True)
 class Models:
-    """Loaded once per process and shared by every camera's pipeline (read-only)."""
+    """Loaded once per camera pipeline; verified against the manifest first."""
 
     detector: FaceDetector
     embedder: DlibFaceEmbedder
+    model_paths: tuple[Path, Path]  # landmarks, embedding: for the embedding worker process
 
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
         paths = verify_models(config.models_path)  # refuses to start on a missing or corrupt model
-        return cls(
-            detector=build_face_detector(config.detector),
-            embedder=DlibFaceEmbedder(paths["face_landmarks_5"], paths["face_embedding"]),
-        )
+        model_paths = (paths["face_landmarks_5"], paths["face_embedding"])
+        return cls(build_face_detector(config.detector), DlibFaceEmbedder(*model_paths), model_paths)
 
 
 class CameraPipeline:
-    """Per-camera state (tracks, evidence) around the shared models."""
+    """Per-camera state (background, tracks, evidence) around the models."""
 
     def __init__(self, config: GateboxConfig, models: Models, gallery: Gallery) -> None:
         self._config = config
-        self._detector = models.detector
-        self._tracker = IouTracker(config.tracking.iou_threshold, config.tracking.max_missed_frames)
-        self._recogniser = FaceRecogniser(models.embedder, gallery, config.recognition)
+        self._gallery = gallery
+        self._motion = MotionDetector(config.motion) if config.motion.enabled else None
+        self._detection = RegionFaceDetection(models.detector, config.motion.region_padding)
+        self._tracker = IouTracker(config.tracking.iou_threshold, config.tracking.max_missed)
+        self._sampler = FaceSampler(FaceQuality(models.embedder.landmarks), config.recognition)
+        self._embedding = EmbeddingRunner(
+            models.embedder, models.model_paths, in_process=config.recognition.embedding_worker == "inline"
+        )
         self._decider = AlertDecider(config.recognition)
 
     def set_gallery(self, gallery: Gallery) -> None:
-        self._recogniser.set_gallery(gallery)
+        self._gallery = gallery
 
     def process(self, frame: Frame) -> list[Alert]:
+        """Feed one frame; returns the alerts decided so far (embeddings lag a couple of frames)."""
+        whole_frame = np.array([[0, 0, frame.image.shape[1], frame.image.shape[0]]], np.float32)
+        moving = self._motion.update(frame.image) if self._motion else whole_frame
         if frame.index % self._config.detector.every_n_frames:
             return []
-        faces: FaceDetections = self._detector.detect(frame.image)
+        regions = np.concatenate([moving, self._tracker.predicted_boxes(frame.index)])
+        faces = self._detection.detect(frame.image, regions)
+        if faces is None:  # nothing moved and nobody is tracked: skip the frame
+            return []
         tracked = self._tracker.update(faces, frame.index)
-        observations = self._recogniser.observe(frame, tracked)
-        decisions = self._decider.update(frame, observations)
-
-        self._recogniser.settle(self._decider.decided_tracks)
-        self._recogniser.forget(tracked.ended)
+        samples = self._sampler.select(
+            frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks
+        )
+        alerts = self._decide(self._embedding.submit(samples))
+        self._sampler.forget(tracked.ended)
         self._decider.forget(tracked.ended)
-        return [build_alert(self._config.box, frame, d) for d in decisions]
+        return alerts
+
+    def finish(self) -> list[Alert]:
+        """End of stream: decide on the embeddings still in flight."""
+        return self._decide(self._embedding.drain())
+
+    def close(self) -> None:
+        self._embedding.close()
+
+    def _decide(self, batches: list[Batch]) -> list[Alert]:
+        alerts = []
+        for samples, embeddings in batches:
+            matches = self._gallery.nearest(embeddings, self._config.recognition.match_distance)
+            observations = [FaceObservation(s, m) for s, m in zip(samples, matches, strict=True)]
+            alerts += [build_alert(self._config.box, d) for d in self._decider.update(observations)]
+        return alerts

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -23,12 +23,14 @@ from edge.config import GateboxConfig
 from edge.errors import GateboxError
 from edge.pipeline import CameraPipeline, Models
 from edge.recognition.gallery import Gallery
+from edge.sources.reader import FrameReader
 from edge.sources.video import LiveCamera, VideoFile
 from edge.store.lists import ListStore
 
 log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Alert], None]
+STATS_INTERVAL_S = 60.0
 
 
 class EventsFile:
@@ -83,19 +85,33 @@ def stop_publisher(publisher: MqttPublisher, timeout: float) -> int:
     return unacked
 
 
-@dataclass(frozen=True)
-class ReplaySummary:
-    frames: int
-    seconds: float
-    alerts: int
-    unacknowledged: int | None  # None when publishing was off
+@dataclass
+class ReplayResult:
+    frames: int = 0
+    seconds: float = 0.0
+    alerts: list[Alert] = field(default_factory=list)
+    alert_delays_s: list[float] = field(default_factory=list)  # emission time - the frame's due time
+    frame_costs_ms: list[float] = field(default_factory=list)  # pipeline time per frame
+    max_lag_s: float = 0.0  # realtime only: how far processing fell behind the camera clock
+    unacknowledged: int | None = None  # None when publishing was off
 
     def line(self) -> str:
         fps = self.frames / self.seconds if self.seconds > 0 else 0.0
-        text = f"replay: {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps), {self.alerts} alert(s)"
+        text = f"replay: {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps)"
+        text += f", {len(self.alerts)} alert(s)"
         if self.unacknowledged is not None:
-            text += f", {self.alerts - self.unacknowledged} acknowledged by the broker"
+            text += f", {len(self.alerts) - self.unacknowledged} acknowledged by the broker"
         return text
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "frames": self.frames,
+            "seconds": self.seconds,
+            "alerts": [{"subject_id": a.subject_id, "frame": a.frame} for a in self.alerts],
+            "alert_delays_s": self.alert_delays_s,
+            "frame_costs_ms": self.frame_costs_ms,
+            "max_lag_s": self.max_lag_s,
+        }
 
 
 def replay(
@@ -106,11 +122,12 @@ def replay(
     realtime: bool = False,
     publish: bool = True,
     progress: bool | None = None,
-) -> ReplaySummary:
-    """Run the pipeline over every frame of a recorded file."""
-    source = VideoFile(video, camera=video.stem[:64] or "replay")
-    models = Models.load(config)
-    pipeline = CameraPipeline(config, models, load_gallery(config, data_dir))
+    start_frame: int = 0,
+    end_frame: int | None = None,
+) -> ReplayResult:
+    """Run the pipeline over every frame of a recorded file (none is ever dropped)."""
+    source = VideoFile(video, video.stem[:64] or "replay", start_frame, end_frame, realtime)
+    pipeline = CameraPipeline(config, Models.load(config), load_gallery(config, data_dir))
     sinks: list[AlertSink] = []
     events_file = EventsFile(events) if events else None
     if events_file:
@@ -119,50 +136,73 @@ def replay(
     if publisher:
         sinks.append(lambda alert: publisher.publish_alert(alert.to_json()))
 
+    result = ReplayResult()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=source.frame_count, unit="frame", disable=not show, file=sys.stderr, leave=False)
+    reader = FrameReader(source.frames(), maxsize=8, drop_oldest=False)
     started = time.monotonic()
-    frames = alerts = 0
+
+    def emit(alerts: list[Alert]) -> None:
+        now = time.monotonic()
+        for alert in alerts:
+            log.info(
+                "ALERT %s/%s frame %d track %d score %.2f",
+                alert.list, alert.subject_id, alert.frame, alert.track_id, alert.score,
+            )  # fmt: skip
+            result.alerts.append(alert)
+            result.alert_delays_s.append(now - source.due(alert.frame))
+            for sink in sinks:
+                sink(alert)
+
     try:
-        for frame in source.frames():
-            if realtime:  # pace to the file's own clock
-                delay = started + frame.index / source.fps - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            for alert in pipeline.process(frame):
-                alerts += 1
-                log.info(
-                    "ALERT %s/%s frame %d track %d score %.2f",
-                    alert.list, alert.subject_id, alert.frame, alert.track_id, alert.score,
-                )  # fmt: skip
-                for sink in sinks:
-                    sink(alert)
-            frames += 1
+        for frame in reader:
+            began = time.perf_counter()
+            emit(pipeline.process(frame))
+            result.frame_costs_ms.append((time.perf_counter() - began) * 1000)
+            if realtime:
+                result.max_lag_s = max(result.max_lag_s, time.monotonic() - source.due(frame.index))
+            result.frames += 1
             bar.update()
+        emit(pipeline.finish())
     finally:
+        reader.close()
+        pipeline.close()
         bar.close()
-        elapsed = time.monotonic() - started
+        result.seconds = time.monotonic() - started
         if events_file:
             events_file.close()
-        unacked = stop_publisher(publisher, config.broker.flush_timeout_s) if publisher else None
-    return ReplaySummary(frames, elapsed, alerts, unacked)
+        if publisher:
+            result.unacknowledged = stop_publisher(publisher, config.broker.flush_timeout_s)
+    return result
 
 
 def _camera_loop(
     config: GateboxConfig, camera: LiveCamera, gallery: Gallery, sinks: list[AlertSink], lock: threading.Lock
 ) -> None:
     pipeline = CameraPipeline(config, Models.load(config), gallery)
-    for frame in camera.frames():
-        try:
-            alerts = pipeline.process(frame)
-        except Exception:  # one bad frame must not take the camera (or the box) down
-            log.exception("camera %s: frame %d failed; continuing", frame.camera, frame.index)
-            continue
-        for alert in alerts:
-            log.info("ALERT %s/%s on camera %s", alert.list, alert.subject_id, alert.camera)
-            with lock:
-                for sink in sinks:
-                    sink(alert)
+    # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
+    reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)
+    name = camera.config.name
+    processed, report_at = 0, time.monotonic() + STATS_INTERVAL_S
+    try:
+        for frame in reader:
+            try:
+                alerts = pipeline.process(frame)
+            except Exception:  # one bad frame must not take the camera (or the box) down
+                log.exception("camera %s: frame %d failed; continuing", name, frame.index)
+                continue
+            for alert in alerts:
+                log.info("ALERT %s/%s on camera %s", alert.list, alert.subject_id, alert.camera)
+                with lock:
+                    for sink in sinks:
+                        sink(alert)
+            processed += 1
+            if time.monotonic() >= report_at:
+                log.info("camera %s: %d frames processed, %d dropped so far", name, processed, reader.dropped)
+                report_at += STATS_INTERVAL_S
+    finally:
+        reader.close()
+        pipeline.close()
 
 
 def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:

@@ -58,6 +58,24 @@ class FaceDetections:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceSample:
+    """A tracked face chosen for embedding: a padded crop of it and where it came from.
+
+    The crop travels to the embedding worker and later becomes the alert's snapshot, so the
+    full frame is never kept for recognition.
+    """
+
+    camera: str
+    frame_index: int
+    ts: float
+    track_id: int
+    xyxy: tuple[float, float, float, float]  # face box in frame pixels
+    crop: npt.NDArray[np.uint8]  # BGR, the face with a margin around it
+    crop_xyxy: tuple[float, float, float, float]  # face box in crop pixels
+    quality: float  # higher is better for recognition: size, sharpness, frontal pose
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     """The nearest enrolled subject for one face embedding."""
 
@@ -68,18 +86,16 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class FaceObservation:
-    """What recognition learned about one tracked face in one frame."""
+    """What recognition learned from one face sample."""
 
-    track_id: int
-    xyxy: tuple[float, float, float, float]
-    match: Match | None  # None: not embedded this frame, or nobody enrolled is near
+    sample: FaceSample
+    match: Match | None  # None: nobody enrolled is near
 
 
 @dataclass(frozen=True, slots=True)
 class AlertDecision:
     """The decision stage's verdict: this track is this subject; raise one alert."""
 
-    track_id: int
-    match: Match
+    sample: FaceSample  # the deciding sample (its crop becomes the snapshot)
+    match: Match  # the track's best match to the subject
     matching_frames: int
-    xyxy: tuple[float, float, float, float]

@@ -33,14 +33,27 @@ def open_capture(url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 
 
 
 class VideoFile:
-    """A recorded file, read frame by frame; timestamps follow the file's clock from `start_ts`."""
+    """A recorded file, read frame by frame from `start_frame` up to (not including) `end_frame`.
 
-    def __init__(self, path: Path, camera: str = "replay", start_ts: float | None = None) -> None:
+    Frame timestamps follow the file's clock from `start_ts` (default: now). With `realtime`,
+    frames are released at the file's own pace, as a camera would deliver them.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        camera: str = "replay",
+        start_frame: int = 0,
+        end_frame: int | None = None,
+        realtime: bool = False,
+    ) -> None:
         if not path.is_file():
             raise InputError(f"video not found: {path}")
         self.path = path
         self.camera = camera
         self._capture = open_capture(str(path))
+        if start_frame:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, start_frame)
         ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
         if not ok or first is None:
             self._capture.release()
@@ -49,14 +62,29 @@ class VideoFile:
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else 25.0
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count = count if count > 0 else None
-        self.start_ts = time.time() if start_ts is None else start_ts
+        end = min(count, end_frame) if count > 0 and end_frame else (end_frame or (count or None))
+        self.start_frame = start_frame
+        self.end_frame = end
+        self.frame_count = end - start_frame if end else None
+        self.realtime = realtime
+        self.start_ts = time.time()
+        self.started_monotonic: float | None = None  # when frame `start_frame` was released
+
+    def due(self, index: int) -> float:
+        """Monotonic time at which a real-time camera would have delivered frame `index`."""
+        assert self.started_monotonic is not None
+        return self.started_monotonic + (index - self.start_frame) / self.fps
 
     def frames(self) -> Iterator[Frame]:
-        image, index = self._first, 0
+        image, index = self._first, self.start_frame
+        self.started_monotonic = time.monotonic()
         try:
-            while image is not None:
-                yield Frame(self.camera, index, self.start_ts + index / self.fps, image)
+            while image is not None and (self.end_frame is None or index < self.end_frame):
+                if self.realtime:
+                    delay = self.due(index) - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                yield Frame(self.camera, index, self.start_ts + (index - self.start_frame) / self.fps, image)
                 ok, image = self._capture.read()
                 image = image if ok else None
                 index += 1
@@ -87,6 +115,13 @@ class LiveCamera:
             self.connects += 1
             log.info("camera %s: connected (connection %d)", cfg.name, self.connects)
             received = 0
+            # A file configured as a camera is played at its own frame rate, as a camera would.
+            pace = (
+                1.0 / fps
+                if Path(cfg.url).is_file() and 0 < (fps := capture.get(cv2.CAP_PROP_FPS)) < 1000
+                else 0.0
+            )
+            next_due = time.monotonic()
             try:
                 while not self._stop.is_set():
                     ok, image = capture.read()
@@ -94,6 +129,9 @@ class LiveCamera:
                         break
                     received += 1
                     backoff = cfg.reconnect.initial_backoff_s
+                    if pace:
+                        next_due += pace
+                        self._stop.wait(max(0.0, next_due - time.monotonic()))
                     yield Frame(cfg.name, index, time.time(), image)
                     index += 1
             finally:

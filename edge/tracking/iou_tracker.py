@@ -1,4 +1,4 @@
-"""Follows faces from frame to frame by box overlap, so one person is one track."""
+"""Follows faces from detection to detection by box overlap, so one person is one track."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def box_iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArr
 class _Track:
     track_id: int
     xyxy: npt.NDArray[np.float32]
-    velocity: npt.NDArray[np.float32]  # per-frame box motion, to predict through missed frames
+    velocity: npt.NDArray[np.float32]  # per-frame box motion, to predict across frames without detection
     last_frame: int
+    missed: int = 0  # consecutive detection passes without this face
 
 
 @dataclass(frozen=True)
@@ -39,21 +40,27 @@ class IouTracker:
 
     Faces at a gate move a few pixels per frame and rarely cross, so a greedy match on the
     predicted box is as good as Hungarian assignment here and needs no extra dependency.
+    `update` is called on the frames where detection ran; frames in between need no call.
     """
 
-    def __init__(self, iou_threshold: float = 0.2, max_missed_frames: int = 8) -> None:
+    def __init__(self, iou_threshold: float = 0.2, max_missed: int = 8) -> None:
         self._iou_threshold = iou_threshold
-        self._max_missed = max_missed_frames
+        self._max_missed = max_missed
         self._tracks: list[_Track] = []
         self._next_id = 1
+
+    def predicted_boxes(self, frame_index: int) -> npt.NDArray[np.float32]:
+        """Where the live tracks' faces should be at `frame_index`, (N, 4)."""
+        if not self._tracks:
+            return np.empty((0, 4), np.float32)
+        return np.stack([t.xyxy + t.velocity * (frame_index - t.last_frame) for t in self._tracks]).astype(
+            np.float32
+        )
 
     def update(self, detections: FaceDetections, frame_index: int) -> TrackerUpdate:
         ids = np.full(len(detections), -1, np.int64)
         if self._tracks and len(detections):
-            predicted = np.stack(
-                [t.xyxy + t.velocity * (frame_index - t.last_frame) for t in self._tracks]
-            ).astype(np.float32)
-            iou = box_iou(predicted, detections.xyxy)
+            iou = box_iou(self.predicted_boxes(frame_index), detections.xyxy)
             for flat in np.argsort(-iou, axis=None):
                 ti, di = np.unravel_index(flat, iou.shape)
                 if iou[ti, di] < self._iou_threshold:
@@ -66,13 +73,17 @@ class IouTracker:
                 track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.xyxy) / gap
                 track.xyxy = new_box.copy()
                 track.last_frame = frame_index
+                track.missed = 0
                 ids[di] = track.track_id
+        for track in self._tracks:
+            if track.last_frame != frame_index:
+                track.missed += 1
         for di in np.flatnonzero(ids == -1):
             track = _Track(self._next_id, detections.xyxy[di].copy(), np.zeros(4, np.float32), frame_index)
             self._tracks.append(track)
             ids[di] = track.track_id
             self._next_id += 1
-        ended = tuple(t.track_id for t in self._tracks if frame_index - t.last_frame > self._max_missed)
+        ended = tuple(t.track_id for t in self._tracks if t.missed > self._max_missed)
         if ended:
             self._tracks = [t for t in self._tracks if t.track_id not in ended]
         return TrackerUpdate(detections.with_tracker_ids(ids), ended)

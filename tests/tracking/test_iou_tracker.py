@@ -24,7 +24,7 @@ def test_box_iou(a: tuple, b: tuple, expected: float) -> None:
 
 
 def test_two_faces_walking_keep_their_ids() -> None:
-    tracker = IouTracker(iou_threshold=0.2, max_missed_frames=3)
+    tracker = IouTracker(iou_threshold=0.2, max_missed=3)
     ids = []
     for i in range(20):
         update = tracker.update(
@@ -36,7 +36,7 @@ def test_two_faces_walking_keep_their_ids() -> None:
 
 
 def test_a_missed_detection_bridges_by_prediction_then_the_track_ends() -> None:
-    tracker = IouTracker(iou_threshold=0.3, max_missed_frames=3)
+    tracker = IouTracker(iou_threshold=0.3, max_missed=3)
     for i in range(5):  # moving 10 px per frame
         first = tracker.update(faces((10 * i, 0, 10 * i + 40, 40)), i).detections.tracker_id[0]
     tracker.update(faces(), 5)
@@ -48,7 +48,7 @@ def test_a_missed_detection_bridges_by_prediction_then_the_track_ends() -> None:
 
 
 def test_new_face_after_the_end_gets_a_new_id() -> None:
-    tracker = IouTracker(max_missed_frames=0)
+    tracker = IouTracker(max_missed=0)
     a = tracker.update(faces((0, 0, 40, 40)), 0).detections.tracker_id[0]
     assert tracker.update(faces(), 1).ended == (a,)
     assert tracker.update(faces((0, 0, 40, 40)), 2).detections.tracker_id[0] != a

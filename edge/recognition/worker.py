@@ -1,0 +1,110 @@
+"""Runs embeddings beside the pipeline, in a worker process, and hands results back in order.
+
+dlib holds the GIL while it embeds, so a thread would not use the second core; a process does.
+Results are consumed strictly in submission order with a fixed lag, so a replay gives the same
+alerts however fast each side runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.recognition.embedder import EMBEDDING_SIZE, DlibFaceEmbedder
+from edge.types import FaceSample
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[list[FaceSample], npt.NDArray[np.float32]]
+
+_worker_embedder: DlibFaceEmbedder | None = None
+
+
+def _init_worker(landmarks_model: Path, embedding_model: Path) -> None:
+    global _worker_embedder
+    _worker_embedder = DlibFaceEmbedder(landmarks_model, embedding_model)
+
+
+def _ready() -> bool:
+    return _worker_embedder is not None
+
+
+def _embed_in_worker(crops: list[npt.NDArray[np.uint8]], boxes: list[tuple]) -> npt.NDArray[np.float32]:
+    assert _worker_embedder is not None
+    return _worker_embedder.embed_crops(crops, boxes)
+
+
+class EmbeddingRunner:
+    """`submit` a frame's samples; get back the batches that are `lag` submissions old, in order.
+
+    With `in_process=True` embeddings run synchronously (lag 0): simplest, one core.
+    """
+
+    def __init__(
+        self, embedder: DlibFaceEmbedder, model_paths: tuple[Path, Path], in_process: bool, lag: int = 2
+    ) -> None:
+        self._embedder = embedder
+        self._model_paths = model_paths
+        self._lag = 0 if in_process else lag
+        self._pool: ProcessPoolExecutor | None = None if in_process else self._start_pool()
+        self._pending: deque[tuple[list[FaceSample], Future | None]] = deque()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
+            initializer=_init_worker,
+            initargs=self._model_paths,
+        )
+        pool.submit(_ready).result()  # pay the worker's start-up (~1 s) now, not on the first face
+        return pool
+
+    def submit(self, samples: Sequence[FaceSample]) -> list[Batch]:
+        samples = list(samples)
+        if self._pool is None:
+            return [(samples, self._embed_here(samples))] if samples else []
+        future = (
+            self._pool.submit(_embed_in_worker, [s.crop for s in samples], [s.crop_xyxy for s in samples])
+            if samples
+            else None
+        )
+        self._pending.append((samples, future))
+        done = []
+        while len(self._pending) > self._lag:
+            done.extend(self._collect(*self._pending.popleft()))
+        return done
+
+    def drain(self) -> list[Batch]:
+        """Wait for everything submitted (end of a replay)."""
+        done = []
+        while self._pending:
+            done.extend(self._collect(*self._pending.popleft()))
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _embed_here(self, samples: list[FaceSample]) -> npt.NDArray[np.float32]:
+        return self._embedder.embed_crops([s.crop for s in samples], [s.crop_xyxy for s in samples])
+
+    def _collect(self, samples: list[FaceSample], future: Future | None) -> list[Batch]:
+        if future is None:
+            return []
+        try:
+            embeddings = future.result()
+        except BrokenProcessPool:
+            # The worker died (OOM killer, a native crash): embed this batch here, restart it.
+            log.error("embedding worker died; restarting it")
+            self._pool = self._start_pool()
+            embeddings = self._embed_here(samples)
+        assert embeddings.shape == (len(samples), EMBEDDING_SIZE)
+        return [(samples, embeddings)]
