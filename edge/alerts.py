@@ -25,9 +25,7 @@ class Alert(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_: Literal["gatebox.alert/1"] = Field(ALERT_SCHEMA, alias="schema", description="Payload schema.")
-    event_id: str = Field(
-        description="Unique id fixed when the alert is raised; the centre de-duplicates on it."
-    )
+    event_id: str = Field(description="Unique id fixed when the alert is raised; the centre de-duplicates on it.")
     kind: Literal["face_match"] = Field(description="What was recognised.")
     list: str = Field(description="The list the subject is on, e.g. `watchlist`, `missing_elders`.")
     subject_id: str = Field(description="The subject's id in that list.")

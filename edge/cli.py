@@ -130,9 +130,7 @@ def _cmd_config_example(args: argparse.Namespace, config: GateboxConfig, data_di
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatebox", description="Gate-box face recognition and alerting.")
-    parser.add_argument(
-        "--config", type=Path, help=f"YAML config (default: $GATEBOX_CONFIG or {DEFAULT_CONFIG_PATH})"
-    )
+    parser.add_argument("--config", type=Path, help=f"YAML config (default: $GATEBOX_CONFIG or {DEFAULT_CONFIG_PATH})")
     parser.add_argument("--data-dir", type=Path, help="local list store and state (default: config data_dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -152,9 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-frame", type=int, default=0, metavar="N", help="first frame to process")
     p.add_argument("--end-frame", type=int, metavar="N", help="stop before this frame")
     p.add_argument("--truth", type=Path, metavar="TRUTH.csv", help="score alerts: rows subject_id,first,last")
-    p.add_argument(
-        "--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert"
-    )
+    p.add_argument("--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert")
     p.add_argument("--fps", type=float, help=argparse.SUPPRESS)
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write per-frame costs and alert delays")
     p.set_defaults(handler=_cmd_replay)

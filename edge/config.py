@@ -29,17 +29,13 @@ class StrictModel(BaseModel):
 
 
 class BoxConfig(StrictModel):
-    site: Slug = Field(
-        "demo-site", description="Site (residential community) this box guards; part of every topic."
-    )
+    site: Slug = Field("demo-site", description="Site (residential community) this box guards; part of every topic.")
     box_id: Slug = Field("gate-01", description="This box's id, unique within the site; part of every topic.")
 
 
 class ReconnectConfig(StrictModel):
     initial_backoff_s: float = Field(1.0, gt=0, description="First wait before reopening a lost camera.")
-    max_backoff_s: float = Field(
-        30.0, gt=0, description="Longest wait between reopen attempts (doubling backoff)."
-    )
+    max_backoff_s: float = Field(30.0, gt=0, description="Longest wait between reopen attempts (doubling backoff).")
 
 
 class CameraConfig(StrictModel):
@@ -49,9 +45,7 @@ class CameraConfig(StrictModel):
         examples=["rtsp://user:pass@192.0.2.10:554/stream1"],
     )
     open_timeout_s: float = Field(5.0, gt=0, description="Give up opening the stream after this long.")
-    read_timeout_s: float = Field(
-        5.0, gt=0, description="A stream that delivers no frame for this long is lost."
-    )
+    read_timeout_s: float = Field(5.0, gt=0, description="A stream that delivers no frame for this long is lost.")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff when lost.")
 
 
@@ -66,14 +60,10 @@ class BrokerConfig(StrictModel):
     host: str = Field("127.0.0.1", description="MQTT broker host of the command centre.")
     port: int = Field(1883, ge=1, le=65535, description="MQTT broker port.")
     username: str | None = Field(None, description="MQTT user name, if the broker requires one.")
-    password_file: Path | None = Field(
-        None, description="File holding the MQTT password (kept out of the YAML)."
-    )
+    password_file: Path | None = Field(None, description="File holding the MQTT password (kept out of the YAML).")
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
     topic_prefix: Slug = Field("gatebox", description="First level of every topic.")
-    keepalive_s: int = Field(
-        15, ge=5, le=600, description="MQTT keepalive; the LWT fires ~1.5x this after loss."
-    )
+    keepalive_s: int = Field(15, ge=5, le=600, description="MQTT keepalive; the LWT fires ~1.5x this after loss.")
     flush_timeout_s: float = Field(
         10.0, ge=0, description="On exit, wait this long for the broker to acknowledge queued alerts."
     )
@@ -92,7 +82,7 @@ class MotionConfig(StrictModel):
         0.05, gt=0, le=1, description="How fast the background absorbs change (per frame, running average)."
     )
     min_area_fraction: float = Field(
-        0.0005, ge=0, lt=1, description="Moving blobs smaller than this fraction of the frame are noise."
+        0.002, ge=0, lt=1, description="Moving blobs smaller than this fraction of the frame are noise."
     )
     region_padding: float = Field(
         0.15, ge=0, le=1, description="Detection regions are grown by this fraction of the frame width."
@@ -101,12 +91,8 @@ class MotionConfig(StrictModel):
 
 class DetectorConfig(StrictModel):
     kind: Literal["dlib_hog"] = Field("dlib_hog", description="Face detector backend.")
-    detect_width: int = Field(
-        960, ge=160, le=3840, description="Frames are downscaled to this width before detection."
-    )
-    upsample: int = Field(
-        1, ge=0, le=2, description="dlib HOG upsampling passes (1 finds faces down to ~40 px)."
-    )
+    detect_width: int = Field(960, ge=160, le=3840, description="Frames are downscaled to this width before detection.")
+    upsample: int = Field(1, ge=0, le=2, description="dlib HOG upsampling passes (1 finds faces down to ~40 px).")
     every_n_frames: int = Field(
         3, ge=1, description="Run the detector on every n-th frame; tracks carry faces across the others."
     )
@@ -157,9 +143,7 @@ class RecognitionConfig(StrictModel):
         description="Once a subject alerted on a camera, a new track of the same subject within this time "
         "(e.g. the track broke behind an occluder) does not alert again: one alert per person per pass.",
     )
-    min_face_px: int = Field(
-        40, ge=16, description="Faces narrower than this (in the source frame) are ignored."
-    )
+    min_face_px: int = Field(40, ge=16, description="Faces narrower than this (in the source frame) are ignored.")
 
 
 class GateboxConfig(StrictModel):

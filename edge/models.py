@@ -56,9 +56,7 @@ def verify_models(models_dir: Path) -> dict[str, Path]:
     for entry in load_manifest(models_dir):
         path = models_dir / entry.path
         if not path.is_file():
-            raise ModelError(
-                f"model '{entry.name}' is missing: {path} (install it with: python models/install.py)"
-            )
+            raise ModelError(f"model '{entry.name}' is missing: {path} (install it with: python models/install.py)")
         actual = _sha256(path)
         if actual != entry.sha256:
             raise ModelError(

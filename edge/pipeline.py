@@ -73,9 +73,7 @@ class CameraPipeline:
         if faces is None:  # nothing moved and nobody is tracked: skip the frame
             return []
         tracked = self._tracker.update(faces, frame.index)
-        samples = self._sampler.select(
-            frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks
-        )
+        samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
         alerts = self._decide(self._embedding.submit(samples))
         self._sampler.forget(tracked.ended)
         self._decider.forget(tracked.ended)

@@ -59,9 +59,7 @@ def load_gallery(config: GateboxConfig, data_dir: Path) -> Gallery:
     finally:
         store.close()
     if len(gallery) == 0:
-        log.warning(
-            "no faces enrolled in %s (lists: %s): nothing can match", data_dir, ", ".join(config.lists)
-        )
+        log.warning("no faces enrolled in %s (lists: %s): nothing can match", data_dir, ", ".join(config.lists))
     return gallery
 
 
@@ -91,8 +89,10 @@ class ReplayResult:
     seconds: float = 0.0
     alerts: list[Alert] = field(default_factory=list)
     alert_delays_s: list[float] = field(default_factory=list)  # emission time - the frame's due time
+    alert_times_s: list[float] = field(default_factory=list)  # emission time - the first frame's due time
     frame_costs_ms: list[float] = field(default_factory=list)  # pipeline time per frame
     max_lag_s: float = 0.0  # realtime only: how far processing fell behind the camera clock
+    cpu_s: float = 0.0  # CPU time of this process (all its threads) during the loop
     unacknowledged: int | None = None  # None when publishing was off
 
     def line(self) -> str:
@@ -109,6 +109,8 @@ class ReplayResult:
             "seconds": self.seconds,
             "alerts": [{"subject_id": a.subject_id, "frame": a.frame} for a in self.alerts],
             "alert_delays_s": self.alert_delays_s,
+            "alert_times_s": self.alert_times_s,
+            "cpu_s": self.cpu_s,
             "frame_costs_ms": self.frame_costs_ms,
             "max_lag_s": self.max_lag_s,
         }
@@ -140,7 +142,7 @@ def replay(
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=source.frame_count, unit="frame", disable=not show, file=sys.stderr, leave=False)
     reader = FrameReader(source.frames(), maxsize=8, drop_oldest=False)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
 
     def emit(alerts: list[Alert]) -> None:
         now = time.monotonic()
@@ -151,6 +153,7 @@ def replay(
             )  # fmt: skip
             result.alerts.append(alert)
             result.alert_delays_s.append(now - source.due(alert.frame))
+            result.alert_times_s.append(now - source.due(source.start_frame))
             for sink in sinks:
                 sink(alert)
 
@@ -169,6 +172,7 @@ def replay(
         pipeline.close()
         bar.close()
         result.seconds = time.monotonic() - started
+        result.cpu_s = time.process_time() - cpu_started
         if events_file:
             events_file.close()
         if publisher:

@@ -10,9 +10,19 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from edge.alerts import Alert
 from edge.errors import InputError
+
+
+class ScoredAlert(Protocol):
+    """What scoring needs of an alert (an `edge.alerts.Alert` has it; so can a baseline's)."""
+
+    @property
+    def subject_id(self) -> str: ...
+
+    @property
+    def frame(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class SubjectScore:
 @dataclass(frozen=True)
 class Score:
     subjects: list[SubjectScore]
-    false_alerts: list[Alert]
+    false_alerts: list[ScoredAlert]
 
     @property
     def missed(self) -> list[str]:
@@ -55,12 +65,8 @@ class Score:
                 delay = s.frames_to_alert
                 lines.append(f"{s.subject_id:<20} {'alerted':<8} {delay:>16} {delay / fps:>8.2f}")
         for a in self.false_alerts:
-            lines.append(
-                f"{a.subject_id:<20} {'FALSE':<8} frame {a.frame}, track {a.track_id}, score {a.score:.2f}"
-            )
-        lines.append(
-            f"score: {self.true_alerts}/{len(self.subjects)} alerted, {len(self.false_alerts)} false alert(s)"
-        )
+            lines.append(f"{a.subject_id:<20} {'FALSE':<8} frame {a.frame}, track {a.track_id}, score {a.score:.2f}")
+        lines.append(f"score: {self.true_alerts}/{len(self.subjects)} alerted, {len(self.false_alerts)} false alert(s)")
         return "\n".join(lines)
 
 
@@ -84,7 +90,7 @@ def load_truth(path: Path) -> list[TruthRow]:
     return truth
 
 
-def score(alerts: Sequence[Alert], truth: Sequence[TruthRow]) -> Score:
+def score(alerts: Sequence[ScoredAlert], truth: Sequence[TruthRow]) -> Score:
     """Each truth row is met by the first alert for its subject within its frames; every other
     alert (an unlisted subject, a second alert in the same pass, a frame where the subject is not
     visible) is false."""
@@ -92,11 +98,7 @@ def score(alerts: Sequence[Alert], truth: Sequence[TruthRow]) -> Score:
     subjects = []
     for row in truth:
         hit = next(
-            (
-                a
-                for a in unused
-                if a.subject_id == row.subject_id and row.first_frame <= a.frame <= row.last_frame
-            ),
+            (a for a in unused if a.subject_id == row.subject_id and row.first_frame <= a.frame <= row.last_frame),
             None,
         )
         if hit is not None:

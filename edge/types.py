@@ -34,9 +34,7 @@ class FaceDetections:
     def __post_init__(self) -> None:
         n = len(self.xyxy)
         if self.xyxy.shape != (n, 4) or len(self.confidence) != n or len(self.tracker_id) != n:
-            raise ValueError(
-                "FaceDetections arrays must be parallel: xyxy (N,4), confidence (N,), tracker_id (N,)"
-            )
+            raise ValueError("FaceDetections arrays must be parallel: xyxy (N,4), confidence (N,), tracker_id (N,)")
 
     @classmethod
     def from_boxes(cls, xyxy: npt.ArrayLike, confidence: npt.ArrayLike) -> FaceDetections:

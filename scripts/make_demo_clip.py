@@ -42,9 +42,9 @@ def main(photo_path: str, background_path: str, out_path: str) -> None:
             scaled_mask = cv2.resize(mask, (size, size))[..., None]
             top, left = cy - size // 2, cx - size // 2
             roi = frame[top : top + size, left : left + size].astype(np.float32)
-            frame[top : top + size, left : left + size] = (
-                scaled_mask * scaled + (1 - scaled_mask) * roi
-            ).astype(np.uint8)
+            frame[top : top + size, left : left + size] = (scaled_mask * scaled + (1 - scaled_mask) * roi).astype(
+                np.uint8
+            )
         writer.write(frame)
         ok, frame = background.read()
         if not ok:

@@ -72,9 +72,7 @@ def test_bad_photos_are_refused_and_nothing_enrolled_is_lost(
     tmp_path: Path, faces_dir: Path, no_face_photo: Path
 ) -> None:
     data = ("--data-dir", tmp_path / "box")
-    good = run_cli(
-        *data, "enroll", "--list", "watchlist", "--subject", "kit", faces_dir / "kit_harington/kit1.jpg"
-    )
+    good = run_cli(*data, "enroll", "--list", "watchlist", "--subject", "kit", faces_dir / "kit_harington/kit1.jpg")
     assert good.returncode == 0, good.stderr
 
     cases = [
@@ -87,9 +85,7 @@ def test_bad_photos_are_refused_and_nothing_enrolled_is_lost(
         assert result.returncode == 2 and expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
 
-    unknown = run_cli(
-        *data, "enroll", "--list", "friends", "--subject", "x", faces_dir / "kit_harington/kit2.jpg"
-    )
+    unknown = run_cli(*data, "enroll", "--list", "friends", "--subject", "x", faces_dir / "kit_harington/kit2.jpg")
     assert unknown.returncode == 2 and "unknown list 'friends'" in unknown.stderr
 
     listed = run_cli(*data, "lists")

@@ -54,8 +54,6 @@ def test_every_field_is_described_and_unknown_fields_are_refused(model: type[Bas
 
 def test_example_config_is_current_and_valid() -> None:
     example = REPO / "config" / "example.yaml"
-    assert example.read_text() == render_example_yaml(), (
-        "regenerate: gatebox config-example > config/example.yaml"
-    )
+    assert example.read_text() == render_example_yaml(), "regenerate: gatebox config-example > config/example.yaml"
     config = load_config(example)
     assert config.cameras[0].name == "main_gate"

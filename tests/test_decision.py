@@ -7,15 +7,11 @@ from edge.config import RecognitionConfig
 from edge.decision import AlertDecider
 from edge.types import FaceObservation, FaceSample, Match
 
-CONFIG = RecognitionConfig(
-    match_distance=0.5, strong_distance=0.4, min_matching_frames=3, subject_cooldown_s=60
-)
+CONFIG = RecognitionConfig(match_distance=0.5, strong_distance=0.4, min_matching_frames=3, subject_cooldown_s=60)
 CROP = np.zeros((4, 4, 3), np.uint8)
 
 
-def obs(
-    frame: int, track: int, subject: str | None, distance: float = 0.45, fps: float = 25.0
-) -> FaceObservation:
+def obs(frame: int, track: int, subject: str | None, distance: float = 0.45, fps: float = 25.0) -> FaceObservation:
     sample = FaceSample("gate", frame, 1000.0 + frame / fps, track, (0, 0, 10, 10), CROP, (0, 0, 4, 4), 1.0)
     return FaceObservation(sample, Match("watchlist", subject, distance) if subject else None)
 

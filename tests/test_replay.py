@@ -22,12 +22,11 @@ class CrowdReplay:
     received: list[bytes]
     stdout: str
     stderr: str
+    data_dir: Path
 
 
 @pytest.fixture(scope="module")
-def crowd_replay(
-    tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, broker: Mosquitto
-) -> CrowdReplay:
+def crowd_replay(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, broker: Mosquitto) -> CrowdReplay:
     work = tmp_path_factory.mktemp("crowd")
     config = work / "gatebox.yaml"
     config.write_text(f"box: {{site: s1, box_id: crowd}}\nbroker: {{port: {broker.port}}}\n")
@@ -47,7 +46,7 @@ def crowd_replay(
             received.append(collector.next(timeout=10).payload)
     finally:
         collector.close()
-    return CrowdReplay(events, received, result.stdout, result.stderr)
+    return CrowdReplay(events, received, result.stdout, result.stderr, work / "box")
 
 
 def test_each_enrolled_person_alerts_exactly_once_and_nobody_else(crowd_replay: CrowdReplay) -> None:
@@ -79,3 +78,24 @@ def test_published_alerts_match_the_events_file_and_the_schema(crowd_replay: Cro
 def test_replay_prints_a_one_line_summary(crowd_replay: CrowdReplay) -> None:
     (line,) = crowd_replay.stdout.strip().splitlines()
     assert line.startswith("replay: 105 frames in ") and "2 alert(s), 2 acknowledged by the broker" in line
+
+
+@pytest.mark.parametrize(
+    ("truth", "flags", "exit_code", "expected"),
+    [
+        ("boy,0,104\nwoman,20,87\n", ["--fail-on-miss"], 0, "score: 2/2 alerted, 0 false alert(s)"),
+        ("boy,0,104\nghost,0,40\n", [], 0, "ghost                MISSED"),
+        ("boy,0,104\nghost,0,40\n", ["--fail-on-miss"], 1, "score: 1/2 alerted, 1 false alert(s)"),
+    ],
+)
+def test_replay_scores_against_truth(
+    tmp_path: Path, crowd_replay: CrowdReplay, crowd_clip: Path, truth: str, flags: list[str], exit_code: int,
+    expected: str,
+) -> None:  # fmt: skip
+    truth_file = tmp_path / "truth.csv"
+    truth_file.write_text("subject_id,first_frame,last_frame\n" + truth)
+    result = run_cli("--data-dir", crowd_replay.data_dir, "replay", crowd_clip, "--no-publish", "--end-frame", "41",
+                     "--truth", truth_file, *flags)  # fmt: skip
+    assert result.returncode == exit_code, result.stderr
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr

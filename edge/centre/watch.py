@@ -81,16 +81,12 @@ def watch(
             try:
                 alert = Alert.model_validate(json.loads(message.payload))
             except (ValueError, ValidationError) as e:
-                print(
-                    f"warning: skipped malformed alert on {message.topic}: {e}", file=sys.stderr, flush=True
-                )
+                print(f"warning: skipped malformed alert on {message.topic}: {e}", file=sys.stderr, flush=True)
                 continue
             seen += 1
             print(message.payload.decode() if as_json else format_alert(alert), file=out, flush=True)
             if snapshots_dir:
-                (snapshots_dir / f"{alert.event_id}.jpg").write_bytes(
-                    base64.b64decode(alert.snapshot_jpeg_b64)
-                )
+                (snapshots_dir / f"{alert.event_id}.jpg").write_bytes(base64.b64decode(alert.snapshot_jpeg_b64))
     finally:
         client.disconnect()
         client.loop_stop()

@@ -108,17 +108,13 @@ class MqttPublisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
         if reason.is_failure:
-            log.error(
-                "MQTT broker %s:%d refused the connection: %s", self._broker.host, self._broker.port, reason
-            )
+            log.error("MQTT broker %s:%d refused the connection: %s", self._broker.host, self._broker.port, reason)
             return
         log.info("MQTT connected to %s:%d", self._broker.host, self._broker.port)
         client.publish(self._availability, topics.ONLINE, qos=1, retain=True)
         self.connected.set()
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: object, flags: object, reason, properties
-    ) -> None:
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
         self.connected.clear()
         if reason.is_failure:
             log.warning("MQTT connection lost (%s); reconnecting", reason)

@@ -28,9 +28,7 @@ class DlibHogFaceDetector:
         small = (
             image_bgr
             if scale == 1.0
-            else cv2.resize(
-                image_bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-            )
+            else cv2.resize(image_bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         )
         # dlib's HOG runs on grayscale internally; handing it gray saves its own conversion.
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)

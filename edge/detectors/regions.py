@@ -37,9 +37,7 @@ class RegionFaceDetection:
         self._detector = detector
         self._padding = padding
 
-    def detect(
-        self, image_bgr: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]
-    ) -> FaceDetections | None:
+    def detect(self, image_bgr: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]) -> FaceDetections | None:
         """Faces inside the window around `regions`, in frame pixels; None when nothing to look at."""
         window = detection_window(regions, image_bgr.shape, self._padding)
         if window is None:

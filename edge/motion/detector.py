@@ -35,7 +35,10 @@ class MotionDetector:
         if self._background is None:
             self._background = gray
             return np.array([[0, 0, width, height]], np.float32)  # nothing known yet: look everywhere
-        changed = cv2.absdiff(gray, self._background) > self._config.threshold
+        difference = gray - self._background
+        # Auto-exposure and passing clouds shift the whole image at once: that is not motion.
+        difference -= float(np.median(difference))
+        changed = np.abs(difference) > self._config.threshold
         cv2.accumulateWeighted(gray, self._background, self._config.background_alpha)
         mask = cv2.dilate(changed.astype(np.uint8), None, iterations=2)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)

@@ -22,9 +22,7 @@ class DlibFaceEmbedder:
         self.landmarks = dlib.shape_predictor(str(landmarks_model))
         self._encoder = dlib.face_recognition_model_v1(str(embedding_model))
 
-    def embed_crops(
-        self, crops: Sequence[npt.NDArray[np.uint8]], boxes: Sequence[Box]
-    ) -> npt.NDArray[np.float32]:
+    def embed_crops(self, crops: Sequence[npt.NDArray[np.uint8]], boxes: Sequence[Box]) -> npt.NDArray[np.float32]:
         """One embedding per (BGR crop, face box in that crop)."""
         out = np.empty((len(crops), EMBEDDING_SIZE), np.float32)
         for i, (crop, (x1, y1, x2, y2)) in enumerate(zip(crops, boxes, strict=True)):
@@ -33,13 +31,9 @@ class DlibFaceEmbedder:
             out[i] = np.asarray(self._encoder.compute_face_descriptor(rgb, shape), np.float32)
         return out
 
-    def embed(
-        self, image_bgr: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
+    def embed(self, image_bgr: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """One embedding per face box of a whole image."""
         from edge.recognition.sampler import crop_face
 
-        crops, boxes = (
-            zip(*(crop_face(image_bgr, box) for box in xyxy), strict=True) if len(xyxy) else ((), ())
-        )
+        crops, boxes = zip(*(crop_face(image_bgr, box) for box in xyxy), strict=True) if len(xyxy) else ((), ())
         return self.embed_crops(crops, boxes)

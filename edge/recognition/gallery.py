@@ -15,9 +15,7 @@ from edge.types import Match
 class Gallery:
     """Row i of `embeddings` belongs to subject `subject_ids[i]` of list `list_names[i]`."""
 
-    embeddings: npt.NDArray[np.float32] = field(
-        default_factory=lambda: np.empty((0, EMBEDDING_SIZE), np.float32)
-    )
+    embeddings: npt.NDArray[np.float32] = field(default_factory=lambda: np.empty((0, EMBEDDING_SIZE), np.float32))
     list_names: tuple[str, ...] = ()
     subject_ids: tuple[str, ...] = ()
 

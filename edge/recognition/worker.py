@@ -91,7 +91,7 @@ class EmbeddingRunner:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _embed_here(self, samples: list[FaceSample]) -> npt.NDArray[np.float32]:
         return self._embedder.embed_crops([s.crop for s in samples], [s.crop_xyxy for s in samples])

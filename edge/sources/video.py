@@ -116,11 +116,7 @@ class LiveCamera:
             log.info("camera %s: connected (connection %d)", cfg.name, self.connects)
             received = 0
             # A file configured as a camera is played at its own frame rate, as a camera would.
-            pace = (
-                1.0 / fps
-                if Path(cfg.url).is_file() and 0 < (fps := capture.get(cv2.CAP_PROP_FPS)) < 1000
-                else 0.0
-            )
+            pace = 1.0 / fps if Path(cfg.url).is_file() and 0 < (fps := capture.get(cv2.CAP_PROP_FPS)) < 1000 else 0.0
             next_due = time.monotonic()
             try:
                 while not self._stop.is_set():

@@ -75,8 +75,7 @@ class ListStore:
         if len(embeddings) != len(sources):
             raise ValueError("one source per embedding")
         rows = [
-            (list_name, subject_id, np.asarray(e, "<f4").tobytes(), s)
-            for e, s in zip(embeddings, sources, strict=True)
+            (list_name, subject_id, np.asarray(e, "<f4").tobytes(), s) for e, s in zip(embeddings, sources, strict=True)
         ]
         with self._transaction():
             self._db.execute(

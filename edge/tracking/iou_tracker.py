@@ -53,9 +53,7 @@ class IouTracker:
         """Where the live tracks' faces should be at `frame_index`, (N, 4)."""
         if not self._tracks:
             return np.empty((0, 4), np.float32)
-        return np.stack([t.xyxy + t.velocity * (frame_index - t.last_frame) for t in self._tracks]).astype(
-            np.float32
-        )
+        return np.stack([t.xyxy + t.velocity * (frame_index - t.last_frame) for t in self._tracks]).astype(np.float32)
 
     def update(self, detections: FaceDetections, frame_index: int) -> TrackerUpdate:
         ids = np.full(len(detections), -1, np.int64)

@@ -22,9 +22,7 @@ ALERT = Alert(
 )  # fmt: skip
 
 
-def test_watch_prints_availability_and_alerts_and_survives_bad_payloads(
-    tmp_path: Path, broker: Mosquitto
-) -> None:
+def test_watch_prints_availability_and_alerts_and_survives_bad_payloads(tmp_path: Path, broker: Mosquitto) -> None:
     box = mqtt.Client(CallbackAPIVersion.VERSION2)
     box.connect("127.0.0.1", broker.port)
     box.loop_start()
@@ -37,9 +35,7 @@ def test_watch_prints_availability_and_alerts_and_survives_bad_payloads(
     try:
         assert watch.stdout.readline().strip() == "BOX north/g2 online"  # subscribed: retained state shown
         box.publish("gatebox/north/g2/alert", "{not json", qos=1).wait_for_publish(5)
-        box.publish(
-            "gatebox/north/g2/alert", json.dumps({"schema": "gatebox.alert/1"}), qos=1
-        ).wait_for_publish(5)
+        box.publish("gatebox/north/g2/alert", json.dumps({"schema": "gatebox.alert/1"}), qos=1).wait_for_publish(5)
         box.publish("gatebox/north/g2/alert", ALERT.to_json(), qos=1).wait_for_publish(5)
         out, err = watch.communicate(timeout=30)
     finally:

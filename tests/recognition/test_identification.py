@@ -55,9 +55,7 @@ def test_group_photo_matches_only_the_enrolled_person(
     tmp_path: Path, faces_dir: Path, person: str, expected: str | None
 ) -> None:
     config = GateboxConfig(data_dir=tmp_path)
-    enroll_photos(
-        config, tmp_path, "watchlist", "kit_harington", None, [faces_dir / "kit_harington/kit1.jpg"]
-    )
+    enroll_photos(config, tmp_path, "watchlist", "kit_harington", None, [faces_dir / "kit_harington/kit1.jpg"])
     gallery = ListStore(tmp_path).gallery()
     paths = verify_models(config.models_path)
     embedder = DlibFaceEmbedder(paths["face_landmarks_5"], paths["face_embedding"])

@@ -50,9 +50,7 @@ def main() -> None:
             try:
                 while True:
                     jpeg = jpegs[i % len(jpegs)]
-                    header = (
-                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                    )
+                    header = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                     self.wfile.write(header.encode())
                     self.wfile.write(jpeg + b"\r\n")
                     self.wfile.flush()

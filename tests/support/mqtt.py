@@ -26,9 +26,7 @@ class Collector:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(
-                    f"no message{' on *' + topic_suffix if topic_suffix else ''} in {timeout} s"
-                )
+                raise TimeoutError(f"no message{' on *' + topic_suffix if topic_suffix else ''} in {timeout} s")
             try:
                 msg = self.messages.get(timeout=left)
             except queue.Empty:

@@ -27,9 +27,7 @@ def test_two_faces_walking_keep_their_ids() -> None:
     tracker = IouTracker(iou_threshold=0.2, max_missed=3)
     ids = []
     for i in range(20):
-        update = tracker.update(
-            faces((100 + 4 * i, 100, 160 + 4 * i, 160), (400 - 3 * i, 120, 460 - 3 * i, 180)), i
-        )
+        update = tracker.update(faces((100 + 4 * i, 100, 160 + 4 * i, 160), (400 - 3 * i, 120, 460 - 3 * i, 180)), i)
         ids.append(tuple(update.detections.tracker_id))
         assert update.ended == ()
     assert len(set(ids)) == 1 and len(set(ids[0])) == 2
