@@ -90,9 +90,20 @@ class MotionConfig(StrictModel):
 
 
 class DetectorConfig(StrictModel):
-    kind: Literal["dlib_hog"] = Field("dlib_hog", description="Face detector backend.")
-    detect_width: int = Field(960, ge=160, le=3840, description="Frames are downscaled to this width before detection.")
-    upsample: int = Field(1, ge=0, le=2, description="dlib HOG upsampling passes (1 finds faces down to ~40 px).")
+    kind: Literal["retinaface", "dlib_hog"] = Field(
+        "retinaface",
+        description="Face detector backend: `retinaface` (ONNX, ~9 ms at 640 px, finds small and turned faces) "
+        "or `dlib_hog` (~90 ms at 960 px, frontal faces only). Chosen by measurement: docs/benchmarks.md.",
+    )
+    detect_width: int | None = Field(
+        None,
+        ge=160,
+        le=3840,
+        description="Frames are downscaled to this width before detection (default: 640 for retinaface, "
+        "960 for dlib_hog).",
+    )
+    upsample: int = Field(1, ge=0, le=2, description="dlib_hog only: upsampling passes (1 finds faces from ~40 px).")
+    min_confidence: float = Field(0.8, gt=0, lt=1, description="retinaface only: minimum face score.")
     every_n_frames: int = Field(
         3, ge=1, description="Run the detector on every n-th frame; tracks carry faces across the others."
     )
@@ -126,16 +137,24 @@ class RecognitionConfig(StrictModel):
     max_embeddings_per_track: int = Field(
         8, ge=1, description="A track is embedded at most this many times (each costs ~60 ms of CPU)."
     )
+    max_embeddings_per_pass: int = Field(
+        3,
+        ge=1,
+        description="Faces embedded per detection pass at most (each ~60 ms on one core): keeps the embedding "
+        "worker in real time when a crowd arrives; promising and least-seen tracks go first.",
+    )
     min_quality_gain: float = Field(
         0.25,
         ge=0,
         description="Past the first few looks, an unpromising track is embedded again only when its face "
         "quality (size x sharpness x frontal pose) beats its best so far by this fraction.",
     )
-    embedding_worker: Literal["process", "inline"] = Field(
-        "process",
-        description="`process`: embed in a worker process so detection and embedding use both cores; "
-        "`inline`: embed in the pipeline's own thread.",
+    embedding_workers: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Processes that embed faces beside the pipeline (dlib holds the GIL, so threads would not "
+        "help); 0 embeds in the pipeline's own thread.",
     )
     subject_cooldown_s: float = Field(
         60.0,

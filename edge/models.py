@@ -7,9 +7,9 @@ Nothing is downloaded at run time: every weight ships inside a pip package, is c
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,20 @@ def verify_models(models_dir: Path) -> dict[str, Path]:
     return paths
 
 
+def _package_bytes(entry: ModelEntry) -> bytes:
+    """A model shipped as a file in the package, or as a bytes attribute (`module:ATTR`)."""
+    if ":" in entry.package_file:
+        module_name, attr = entry.package_file.split(":", 1)
+        try:
+            return bytes(getattr(importlib.import_module(module_name), attr))
+        except (ImportError, AttributeError) as e:
+            raise ModelError(f"{entry.package}=={entry.version} does not provide {entry.package_file}: {e}") from None
+    source = _package_file(entry)
+    if not source.is_file():
+        raise ModelError(f"{entry.package}=={entry.version} does not contain {entry.package_file}")
+    return source.read_bytes()
+
+
 def _package_file(entry: ModelEntry) -> Path:
     top = entry.package_file.split("/", 1)[0]
     spec = importlib.util.find_spec(top)
@@ -83,12 +97,10 @@ def install_models(models_dir: Path) -> list[str]:
         if target.is_file() and _sha256(target) == entry.sha256:
             report.append(f"ok        {entry.path}")
             continue
-        source = _package_file(entry)
-        if not source.is_file():
-            raise ModelError(f"{entry.package}=={entry.version} does not contain {entry.package_file}")
+        data = _package_bytes(entry)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".tmp")
-        shutil.copyfile(source, tmp)
+        tmp.write_bytes(data)
         tmp.replace(target)
         report.append(f"installed {entry.path} from {entry.package}=={entry.version}")
     verify_models(models_dir)

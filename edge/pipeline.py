@@ -41,7 +41,7 @@ class Models:
     def load(cls, config: GateboxConfig) -> Models:
         paths = verify_models(config.models_path)  # refuses to start on a missing or corrupt model
         model_paths = (paths["face_landmarks_5"], paths["face_embedding"])
-        return cls(build_face_detector(config.detector), DlibFaceEmbedder(*model_paths), model_paths)
+        return cls(build_face_detector(config.detector, paths), DlibFaceEmbedder(*model_paths), model_paths)
 
 
 class CameraPipeline:
@@ -54,9 +54,7 @@ class CameraPipeline:
         self._detection = RegionFaceDetection(models.detector, config.motion.region_padding)
         self._tracker = IouTracker(config.tracking.iou_threshold, config.tracking.max_missed)
         self._sampler = FaceSampler(FaceQuality(models.embedder.landmarks), config.recognition)
-        self._embedding = EmbeddingRunner(
-            models.embedder, models.model_paths, in_process=config.recognition.embedding_worker == "inline"
-        )
+        self._embedding = EmbeddingRunner(models.embedder, models.model_paths, config.recognition.embedding_workers)
         self._decider = AlertDecider(config.recognition)
 
     def set_gallery(self, gallery: Gallery) -> None:

@@ -15,7 +15,7 @@ from tests.support import crowd
 UNGATED = {
     "motion": {"enabled": False},
     "detector": {"every_n_frames": 1},
-    "recognition": {"embedding_worker": "inline", "embed_every_n_frames": 1},
+    "recognition": {"embedding_workers": 0, "embed_every_n_frames": 1, "max_embeddings_per_pass": 100},
 }
 CLIPS = [  # clip, frames to replay, expected (list, subject) alerts
     ("crowd_toward_camera.mp4", None, [("missing_elders", "woman"), ("watchlist", "boy")]),

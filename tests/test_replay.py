@@ -83,7 +83,7 @@ def test_replay_prints_a_one_line_summary(crowd_replay: CrowdReplay) -> None:
 @pytest.mark.parametrize(
     ("truth", "flags", "exit_code", "expected"),
     [
-        ("boy,0,104\nwoman,20,87\n", ["--fail-on-miss"], 0, "score: 2/2 alerted, 0 false alert(s)"),
+        ("boy,0,104\nwoman,0,87\n", ["--fail-on-miss"], 0, "score: 2/2 alerted, 0 false alert(s)"),
         ("boy,0,104\nghost,0,40\n", [], 0, "ghost                MISSED"),
         ("boy,0,104\nghost,0,40\n", ["--fail-on-miss"], 1, "score: 1/2 alerted, 1 false alert(s)"),
     ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -17,9 +19,16 @@ class FaceDetector(Protocol):
         ...
 
 
-def build_face_detector(config: DetectorConfig) -> FaceDetector:
+def build_face_detector(config: DetectorConfig, model_paths: Mapping[str, Path]) -> FaceDetector:
+    """The configured backend; `model_paths` are the verified model files by manifest name."""
+    if config.kind == "retinaface":
+        from edge.detectors.retinaface_onnx import RetinaFaceDetector
+
+        return RetinaFaceDetector(
+            model_paths["face_detector_retinaface"], config.detect_width or 640, config.min_confidence
+        )
     if config.kind == "dlib_hog":
         from edge.detectors.dlib_hog import DlibHogFaceDetector
 
-        return DlibHogFaceDetector(detect_width=config.detect_width, upsample=config.upsample)
+        return DlibHogFaceDetector(detect_width=config.detect_width or 960, upsample=config.upsample)
     raise ValueError(f"unknown face detector kind {config.kind!r}")

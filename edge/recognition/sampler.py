@@ -77,8 +77,9 @@ class FaceSampler:
         decided: Collection[int],
         promising: Collection[int],
     ) -> list[FaceSample]:
+        """The faces to embed this pass: at most `max_embeddings_per_pass`, most useful first."""
         cfg = self._config
-        samples = []
+        candidates: list[tuple[tuple[bool, int, float], FaceSample]] = []
         faces = tracked.detections
         for box, track_id in zip(faces.xyxy, faces.tracker_id.tolist(), strict=True):
             if track_id in decided or box[2] - box[0] < cfg.min_face_px:
@@ -96,24 +97,21 @@ class FaceSampler:
                 or track_id in promising  # some frames matched: keep looking until decided
                 or quality >= state.best_quality * (1.0 + cfg.min_quality_gain)  # a clearly better view
             )
-            if not wanted:
-                continue
+            if wanted:
+                sample = FaceSample(
+                    frame.camera, frame.index, frame.ts, track_id, tuple(map(float, box)), crop, crop_box, quality
+                )  # fmt: skip
+                # Promising tracks first (an alert may be one look away), then the least-seen, then the best view.
+                candidates.append(((track_id not in promising, state.embeddings, -quality), sample))
+        # The embedding worker does ~16 faces a second: a budget per pass keeps it, and so alert
+        # latency, from falling behind when a crowd walks in.
+        chosen = [sample for _, sample in sorted(candidates, key=lambda c: c[0])[: cfg.max_embeddings_per_pass]]
+        for sample in chosen:
+            state = self._tracks[sample.track_id]
             state.embeddings += 1
             state.last_embed_frame = frame.index
-            state.best_quality = max(state.best_quality, quality)
-            samples.append(
-                FaceSample(
-                    frame.camera,
-                    frame.index,
-                    frame.ts,
-                    track_id,
-                    tuple(map(float, box)),
-                    crop,
-                    crop_box,
-                    quality,
-                )
-            )
-        return samples
+            state.best_quality = max(state.best_quality, sample.quality)
+        return chosen
 
     def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:

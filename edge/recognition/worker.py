@@ -45,38 +45,35 @@ def _embed_in_worker(crops: list[npt.NDArray[np.uint8]], boxes: list[tuple]) -> 
 class EmbeddingRunner:
     """`submit` a frame's samples; get back the batches that are `lag` submissions old, in order.
 
-    With `in_process=True` embeddings run synchronously (lag 0): simplest, one core.
+    With `workers=0` embeddings run synchronously in the caller (lag 0). Otherwise each face is
+    its own job, so the faces of one pass are embedded in parallel across the workers.
     """
 
-    def __init__(
-        self, embedder: DlibFaceEmbedder, model_paths: tuple[Path, Path], in_process: bool, lag: int = 2
-    ) -> None:
+    def __init__(self, embedder: DlibFaceEmbedder, model_paths: tuple[Path, Path], workers: int, lag: int = 2) -> None:
         self._embedder = embedder
         self._model_paths = model_paths
-        self._lag = 0 if in_process else lag
-        self._pool: ProcessPoolExecutor | None = None if in_process else self._start_pool()
-        self._pending: deque[tuple[list[FaceSample], Future | None]] = deque()
+        self._workers = workers
+        self._lag = lag if workers else 0
+        self._pool: ProcessPoolExecutor | None = self._start_pool() if workers else None
+        self._pending: deque[tuple[list[FaceSample], list[Future]]] = deque()
 
     def _start_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
-            max_workers=1,
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
             initializer=_init_worker,
             initargs=self._model_paths,
         )
-        pool.submit(_ready).result()  # pay the worker's start-up (~1 s) now, not on the first face
+        for ready in [pool.submit(_ready) for _ in range(self._workers)]:
+            ready.result()  # pay the workers' start-up (~1 s) now, not on the first faces
         return pool
 
     def submit(self, samples: Sequence[FaceSample]) -> list[Batch]:
         samples = list(samples)
         if self._pool is None:
             return [(samples, self._embed_here(samples))] if samples else []
-        future = (
-            self._pool.submit(_embed_in_worker, [s.crop for s in samples], [s.crop_xyxy for s in samples])
-            if samples
-            else None
-        )
-        self._pending.append((samples, future))
+        futures = [self._pool.submit(_embed_in_worker, [s.crop], [s.crop_xyxy]) for s in samples]
+        self._pending.append((samples, futures))
         done = []
         while len(self._pending) > self._lag:
             done.extend(self._collect(*self._pending.popleft()))
@@ -96,14 +93,14 @@ class EmbeddingRunner:
     def _embed_here(self, samples: list[FaceSample]) -> npt.NDArray[np.float32]:
         return self._embedder.embed_crops([s.crop for s in samples], [s.crop_xyxy for s in samples])
 
-    def _collect(self, samples: list[FaceSample], future: Future | None) -> list[Batch]:
-        if future is None:
+    def _collect(self, samples: list[FaceSample], futures: list[Future]) -> list[Batch]:
+        if not samples:
             return []
         try:
-            embeddings = future.result()
+            embeddings = np.concatenate([f.result() for f in futures])
         except BrokenProcessPool:
-            # The worker died (OOM killer, a native crash): embed this batch here, restart it.
-            log.error("embedding worker died; restarting it")
+            # A worker died (OOM killer, a native crash): embed this batch here, restart the pool.
+            log.error("embedding worker died; restarting the pool")
             self._pool = self._start_pool()
             embeddings = self._embed_here(samples)
         assert embeddings.shape == (len(samples), EMBEDDING_SIZE)

@@ -2,7 +2,8 @@
 the clip with the face boxes drawn on: where two people's faces are, frame by frame.
 
 - `boy`: the boy in the blue hoodie, visible from frame 0 to the end.
-- `woman`: the white-haired woman in the red-trimmed coat on the left, frames 20-87.
+- `woman`: the white-haired woman in the red-trimmed coat on the left, frames 0-87 (looking
+  down and partly hidden by a passer-by until frame ~20).
 
 Positions are face-box centres and widths in source pixels at every 5th frame.
 """
@@ -25,6 +26,7 @@ TRACKS: dict[str, dict[int, tuple[int, int, int]]] = {
         85: (823, 748, 112), 90: (810, 712, 114), 100: (785, 736, 112),
     },
     "woman": {
+        0: (315, 640, 62), 3: (313, 663, 63),
         20: (311, 727, 56), 25: (303, 720, 66), 30: (288, 714, 66), 35: (274, 736, 68),
         40: (267, 720, 66), 45: (260, 735, 66), 50: (242, 727, 80), 55: (233, 710, 80),
         60: (233, 727, 80), 65: (233, 710, 80), 70: (233, 727, 80), 75: (217, 718, 80),
