@@ -120,6 +120,43 @@ def compare_with_naive(work: Path, data_dir: Path, photos: dict[str, Path], skip
     return result
 
 
+def detectors(work: Path, data_dir: Path) -> dict:
+    """Each face detector alone (ms per frame, faces found) and the whole replay with it."""
+    import cv2
+
+    from edge.config import DetectorConfig, GateboxConfig
+    from edge.detectors import build_face_detector
+    from edge.models import verify_models
+
+    capture = cv2.VideoCapture(str(CROWD))
+    frames = []
+    while len(frames) < 105:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    paths = verify_models(GateboxConfig().models_path)
+    result = {}
+    for kind in ("retinaface", "dlib_hog"):
+        detector = build_face_detector(DetectorConfig(kind=kind), paths)
+        detector.detect(frames[0])  # warm-up
+        started = time.perf_counter()
+        found = [len(detector.detect(f)) for f in frames[::3]]
+        ms = (time.perf_counter() - started) / len(found) * 1000
+        config = work / f"{kind}.yaml"
+        config.write_text(f"detector: {{kind: {kind}}}\n")
+        run = measured(
+            [sys.executable, "-m", "edge", "--config", str(config), "--data-dir", str(data_dir), "replay", str(CROWD),
+             "--no-publish", "--stats", str(work / f"{kind}.json")]
+        )  # fmt: skip
+        stats = json.loads((work / f"{kind}.json").read_text())
+        scored = score([_Alert(**a) for a in stats["alerts"]], load_truth(CROWD_TRUTH))
+        result[kind] = {"ms_per_frame": ms, "faces_per_frame": float(np.mean(found)),
+                        "replay_fps": stats["frames"] / stats["seconds"], "cpu_s": run.cpu_s,
+                        "true_alerts": scored.true_alerts, "false_alerts": len(scored.false_alerts)}  # fmt: skip
+    return result
+
+
 def static_scene(work: Path, data_dir: Path) -> dict:
     start, end = STATIC_FRAMES
     _, stats = replay_stats(
@@ -206,6 +243,7 @@ def main() -> None:
         work = Path(tmp)
         data_dir, photos = enrol_crowd(work)
         results = {"compare": compare_with_naive(work, data_dir, photos, args.skip_naive)}
+        results["detectors"] = detectors(work, data_dir)
         results["static_scene"] = static_scene(work, data_dir)
         results["latency"] = latency(work, data_dir, args.latency_runs)
         results["parallel_cameras"] = parallel_cameras(work, data_dir)
@@ -225,6 +263,12 @@ def print_report(r: dict) -> None:
                   f"{m['true_alerts']:>5} {m['false_alerts']:>6}  {','.join(m['missed']) or '-'}")  # fmt: skip
     if "speedup" in c:
         print(f"speed-up: {c['speedup']:.1f}x (naive raised {c['naive']['alert_events']} per-frame alert events)")
+    print("== face detectors on crowd_toward_camera.mp4 (every 3rd frame alone; then the whole replay with each)")
+    for kind, m in r["detectors"].items():
+        print(
+            f"   {kind:<11} {m['ms_per_frame']:6.1f} ms/frame, {m['faces_per_frame']:.1f} faces/frame; replay "
+            f"{m['replay_fps']:.1f} fps, {m['cpu_s']:.1f} CPU s, {m['true_alerts']} true / {m['false_alerts']} false"
+        )
     s = r["static_scene"]
     print(f"== static scene (parking_lot_cars.mp4 frames {STATIC_FRAMES[0]}-{STATIC_FRAMES[1]}, at file pace): "
           f"{100 * s['core_share']:.1f}% of one core ({s['cpu_s']:.2f} CPU s in {s['seconds']:.1f} s)")  # fmt: skip
