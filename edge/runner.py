@@ -207,6 +207,7 @@ def _camera_loop(
     finally:
         reader.close()
         pipeline.close()
+        log.info("camera %s: stopped after %d frames processed, %d dropped", name, processed, reader.dropped)
 
 
 def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
