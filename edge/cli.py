@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.config import DEFAULT_CONFIG_PATH, GateboxConfig, load_config
+from edge.config import DEFAULT_CONFIG_PATH, BrokerConfig, GateboxConfig, load_config
 from edge.errors import GateboxError
 
 log = logging.getLogger("gatebox")
@@ -114,10 +114,54 @@ def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
 def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.centre.watch import watch
 
-    broker = config.broker.model_copy(
-        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    )
-    watch(broker, as_json=args.json, count=args.count, timeout=args.timeout, snapshots_dir=args.snapshots)
+    broker = _centre_broker(args, config)
+    watch(
+        broker, as_json=args.json, count=args.count, timeout=args.timeout, snapshots_dir=args.snapshots,
+        receipts=not args.no_receipts,
+    )  # fmt: skip
+    return 0
+
+
+def _centre_broker(args: argparse.Namespace, config: GateboxConfig) -> BrokerConfig:
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    return config.broker.model_copy(update=updates)
+
+
+def _cmd_centre_ack(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.centre.commands import send_ack
+
+    key = args.key or (Path(os.environ["GATEBOX_CENTRE_KEY"]) if "GATEBOX_CENTRE_KEY" in os.environ else None)
+    if key is None:
+        raise GateboxError("the centre's signing key is needed: --key FILE or $GATEBOX_CENTRE_KEY")
+    state = "closed" if args.close else "acked"
+    send_ack(_centre_broker(args, config), key, args.box, args.event_id, state, args.note, args.by)
+    print(f"sent: {args.event_id} {state} to {args.box}")
+    return 0
+
+
+def _cmd_centre_keygen(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.security.signing import generate_keypair
+
+    private, public = args.out / "centre_ed25519.pem", args.out / "centre_ed25519.pub.pem"
+    if private.exists() and not args.force:
+        raise GateboxError(f"{private} exists; use --force to replace it (boxes holding the old key will refuse)")
+    generate_keypair(private, public)
+    print(f"private key (keep at the centre): {private}\npublic key (link.centre_public_key on every box): {public}")
+    return 0
+
+
+def _cmd_alerts(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.store.alert_states import AlertStates
+
+    states = AlertStates(data_dir)
+    try:
+        records = states.all()
+    finally:
+        states.close()
+    for r in records:
+        print(f"{r.event_id}\t{r.state}\t{r.list_name}/{r.subject_id}\t{r.camera}\t{r.ts}\t{r.note or ''}")
+    if not records:
+        print(f"no alerts recorded in {data_dir}")
     return 0
 
 
@@ -158,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="watch the configured cameras until stopped")
     p.set_defaults(handler=_cmd_run)
 
+    p = sub.add_parser("alerts", help="show the alerts this box raised and their state (new/acked/closed)")
+    p.set_defaults(handler=_cmd_alerts)
+
     p = sub.add_parser("lists", help="show the enrolled subjects")
     p.set_defaults(handler=_cmd_lists)
 
@@ -177,7 +224,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="exit after this many alerts")
     p.add_argument("--timeout", type=float, help="exit after this many seconds")
     p.add_argument("--snapshots", type=Path, metavar="DIR", help="save each alert's face JPEG here")
+    p.add_argument("--no-receipts", action="store_true", help="do not confirm alerts to the boxes")
     p.set_defaults(handler=_cmd_centre_watch)
+
+    p = centre.add_parser("ack", help="acknowledge (or --close) an alert on its box (signed command)")
+    p.add_argument("event_id", metavar="EVENT_ID")
+    p.add_argument("--box", required=True, metavar="SITE/BOX_ID", help="the box that raised the alert")
+    p.add_argument("--note", help="operator's note")
+    p.add_argument("--by", help="operator's name")
+    p.add_argument("--close", action="store_true", help="close the alert (disposed) instead of acknowledging it")
+    p.add_argument("--key", type=Path, help="centre's Ed25519 private key (default: $GATEBOX_CENTRE_KEY)")
+    p.add_argument("--host", help="broker host (default: config broker.host)")
+    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
+    p.set_defaults(handler=_cmd_centre_ack)
+
+    p = centre.add_parser("keygen", help="make the centre's Ed25519 signing key pair")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.set_defaults(handler=_cmd_centre_keygen)
     return parser
 
 

@@ -64,8 +64,12 @@ class BrokerConfig(StrictModel):
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
     topic_prefix: Slug = Field("gatebox", description="First level of every topic.")
     keepalive_s: int = Field(15, ge=5, le=600, description="MQTT keepalive; the LWT fires ~1.5x this after loss.")
+    reconnect_max_s: float = Field(30.0, ge=1, description="Longest wait between reconnection attempts.")
     flush_timeout_s: float = Field(
-        10.0, ge=0, description="On exit, wait this long for the broker to acknowledge queued alerts."
+        10.0,
+        ge=0,
+        description="On exit, wait this long for the centre to confirm queued alerts (the rest stay "
+        "in the outbox and are sent on the next start).",
     )
 
 
@@ -86,6 +90,32 @@ class MotionConfig(StrictModel):
     )
     region_padding: float = Field(
         0.15, ge=0, le=1, description="Detection regions are grown by this fraction of the frame width."
+    )
+
+
+class LinkConfig(StrictModel):
+    outbox_budget_mb: float = Field(
+        256,
+        gt=0,
+        description="Disk budget of the outbox; past it the oldest low-priority messages are dropped "
+        "(counted in the heartbeat). Alerts and panics are never dropped.",
+    )
+    resend_after_s: float = Field(
+        30.0, gt=0, description="An alert the centre has not confirmed (receipt) is sent again after this long."
+    )
+    max_inflight: int = Field(100, ge=1, le=65535, description="QoS 1 messages awaiting PUBACK at once.")
+    max_inbound_bytes: int = Field(
+        65536, ge=1024, description="Receipts or commands larger than this are rejected unread."
+    )
+    centre_public_key: Path | None = Field(
+        None, description="The centre's Ed25519 public key (PEM); without it the box accepts no commands."
+    )
+    heartbeat_interval_s: float = Field(30.0, gt=0, description="How often `run` publishes its heartbeat.")
+
+
+class AlertsConfig(StrictModel):
+    snapshot_retention_days: float = Field(
+        30.0, gt=0, description="Face snapshots kept on the box are deleted when the alert is closed, or after this."
     )
 
 
@@ -172,6 +202,8 @@ class GateboxConfig(StrictModel):
         description="Cameras watched by `gatebox run` (none by default; one shown here).",
     )
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Command centre MQTT broker.")
+    link: LinkConfig = Field(default_factory=LinkConfig, description="Delivery to the centre: outbox, commands.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gating before detection.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")

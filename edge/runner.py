@@ -5,11 +5,13 @@ Alerts leave through sinks: the JSON-lines events file (fsynced per alert) and M
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +20,13 @@ from typing import TextIO
 from tqdm import tqdm
 
 from edge.alerts import Alert
-from edge.comms.mqtt import MqttPublisher
+from edge.comms import topics
 from edge.config import GateboxConfig
 from edge.errors import GateboxError
+from edge.health import CameraStatus, Watchdog, software_version
 from edge.pipeline import CameraPipeline, Models
 from edge.recognition.gallery import Gallery
+from edge.services import BoxServices
 from edge.sources.reader import FrameReader
 from edge.sources.video import LiveCamera, VideoFile
 from edge.store.lists import ListStore
@@ -63,26 +67,6 @@ def load_gallery(config: GateboxConfig, data_dir: Path) -> Gallery:
     return gallery
 
 
-def start_publisher(config: GateboxConfig) -> MqttPublisher:
-    publisher = MqttPublisher(config.broker, config.box)
-    publisher.start()
-    if not publisher.wait_connected(timeout=5.0):
-        log.warning(
-            "MQTT broker %s:%d not reachable yet; alerts are queued and sent when it is",
-            config.broker.host, config.broker.port,
-        )  # fmt: skip
-    return publisher
-
-
-def stop_publisher(publisher: MqttPublisher, timeout: float) -> int:
-    """Flush and close; returns how many alerts the broker never acknowledged."""
-    if not publisher.flush(timeout):
-        log.error("%d alert(s) not acknowledged by the broker within %.0f s", publisher.unacked, timeout)
-    unacked = publisher.unacked
-    publisher.close()
-    return unacked
-
-
 @dataclass
 class ReplayResult:
     frames: int = 0
@@ -93,14 +77,14 @@ class ReplayResult:
     frame_costs_ms: list[float] = field(default_factory=list)  # pipeline time per frame
     max_lag_s: float = 0.0  # realtime only: how far processing fell behind the camera clock
     cpu_s: float = 0.0  # CPU time of this process (all its threads) during the loop
-    unacknowledged: int | None = None  # None when publishing was off
+    confirmed: int | None = None  # alerts the centre confirmed before the end; None when publishing was off
 
     def line(self) -> str:
         fps = self.frames / self.seconds if self.seconds > 0 else 0.0
         text = f"replay: {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps)"
         text += f", {len(self.alerts)} alert(s)"
-        if self.unacknowledged is not None:
-            text += f", {len(self.alerts) - self.unacknowledged} acknowledged by the broker"
+        if self.confirmed is not None:
+            text += f", {self.confirmed} confirmed by the centre"
         return text
 
     def stats(self) -> dict[str, object]:
@@ -134,9 +118,9 @@ def replay(
     events_file = EventsFile(events) if events else None
     if events_file:
         sinks.append(events_file)
-    publisher = start_publisher(config) if publish else None
-    if publisher:
-        sinks.append(lambda alert: publisher.publish_alert(alert.to_json()))
+    services = BoxServices(config, data_dir) if publish else None
+    if services:
+        sinks.append(services.emit)
 
     result = ReplayResult()
     show = sys.stderr.isatty() if progress is None else progress
@@ -175,19 +159,21 @@ def replay(
         result.cpu_s = time.process_time() - cpu_started
         if events_file:
             events_file.close()
-        if publisher:
-            result.unacknowledged = stop_publisher(publisher, config.broker.flush_timeout_s)
+        if services:
+            services.drain(config.broker.flush_timeout_s)
+            result.confirmed = sum(not services.outbox.contains(a.event_id) for a in result.alerts)
+            services.close()
     return result
 
 
 def _camera_loop(
-    config: GateboxConfig, camera: LiveCamera, gallery: Gallery, sinks: list[AlertSink], lock: threading.Lock
+    config: GateboxConfig, camera: LiveCamera, gallery: Gallery, emit: AlertSink, status: CameraStatus
 ) -> None:
     pipeline = CameraPipeline(config, Models.load(config), gallery)
     # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
     reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)
     name = camera.config.name
-    processed, report_at = 0, time.monotonic() + STATS_INTERVAL_S
+    report_at = time.monotonic() + STATS_INTERVAL_S
     try:
         for frame in reader:
             try:
@@ -197,17 +183,33 @@ def _camera_loop(
                 continue
             for alert in alerts:
                 log.info("ALERT %s/%s on camera %s", alert.list, alert.subject_id, alert.camera)
-                with lock:
-                    for sink in sinks:
-                        sink(alert)
-            processed += 1
+                emit(alert)
+            status.dropped = reader.dropped
+            status.frame_done()
             if time.monotonic() >= report_at:
-                log.info("camera %s: %d frames processed, %d dropped so far", name, processed, reader.dropped)
+                log.info("camera %s: %d frames processed, %d dropped so far", name, status.frames, reader.dropped)
                 report_at += STATS_INTERVAL_S
     finally:
         reader.close()
         pipeline.close()
-        log.info("camera %s: stopped after %d frames processed, %d dropped", name, processed, reader.dropped)
+        log.info("camera %s: stopped after %d frames processed, %d dropped", name, status.frames, reader.dropped)
+
+
+def heartbeat(
+    config: GateboxConfig, services: BoxServices, cameras: list[CameraStatus], lists: dict, started: float
+) -> str:
+    stats = services.outbox.stats()
+    link = services.link
+    return json.dumps({
+        "schema": "gatebox.heartbeat/1", "site": config.box.site, "box_id": config.box.box_id, "ts": time.time(),
+        "version": software_version(), "uptime_s": round(time.monotonic() - started, 1),
+        "cameras": {c.name: c.report() for c in cameras},
+        "outbox": {"depth": stats.depth, "bytes": stats.bytes, "dropped": stats.dropped,
+                   "oldest_unconfirmed_age_s": None if stats.oldest_unconfirmed_age_s is None
+                   else round(stats.oldest_unconfirmed_age_s, 1)},
+        "lists": lists,
+        "bad_input": dict(link.bad_input) if link else {},
+    })  # fmt: skip
 
 
 def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
@@ -215,31 +217,52 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     if not config.cameras:
         raise GateboxError("no cameras configured: add at least one under `cameras:` in the config")
     Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
+    started = time.monotonic()
     gallery = load_gallery(config, data_dir)
+    list_counts = {name: {"subjects": n} for name, n in Counter(lst for lst, _ in set(gallery.labels())).items()}
     events = EventsFile(data_dir / "events.jsonl")
-    publisher = start_publisher(config)
-    sinks: list[AlertSink] = [events, lambda alert: publisher.publish_alert(alert.to_json())]
+    services = BoxServices(config, data_dir)
     lock = threading.Lock()
+
+    def emit(alert: Alert) -> None:
+        with lock:
+            services.emit(alert)
+            events(alert)
+
+    statuses = [CameraStatus(cam.name) for cam in config.cameras]
     threads = [
         threading.Thread(
             target=_camera_loop,
-            args=(config, LiveCamera(cam, stop), gallery, sinks, lock),
+            args=(config, LiveCamera(cam, stop, status), gallery, emit, status),
             name=f"camera-{cam.name}",
             daemon=True,
         )
-        for cam in config.cameras
+        for cam, status in zip(config.cameras, statuses, strict=True)
     ]
     for thread in threads:
         thread.start()
     log.info("watching %d camera(s): %s", len(threads), ", ".join(c.name for c in config.cameras))
+    watchdog = Watchdog()
+    watchdog.notify("READY=1")
+    next_heartbeat = time.monotonic()
+    # A camera that is down still makes progress (it retries); one silent past this is hung.
+    stale_after = max(60.0, 3 * max(c.read_timeout_s + c.open_timeout_s + c.reconnect.max_backoff_s
+                                    for c in config.cameras))  # fmt: skip
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(min(1.0, watchdog.interval_s or 1.0)):
             for thread, cam in zip(threads, config.cameras, strict=True):
                 if not thread.is_alive():
                     raise GateboxError(f"camera {cam.name}: worker stopped unexpectedly")
+            watchdog.ping_if_healthy(statuses, stale_after)
+            if time.monotonic() >= next_heartbeat and services.link:
+                beat = heartbeat(config, services, statuses, list_counts, started)
+                services.link.publish_now(topics.HEARTBEAT, beat)
+                next_heartbeat += config.link.heartbeat_interval_s
     finally:
         stop.set()
+        watchdog.notify("STOPPING=1")
         for thread in threads:
             thread.join(timeout=10)
         events.close()
-        stop_publisher(publisher, config.broker.flush_timeout_s)
+        services.drain(config.broker.flush_timeout_s)
+        services.close()

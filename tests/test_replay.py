@@ -35,7 +35,7 @@ def crowd_replay(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, bro
         result = run_cli("--config", config, "--data-dir", work / "box", "enroll",
                          "--list", list_name, "--subject", subject, photo)  # fmt: skip
         assert result.returncode == 0, result.stderr
-    collector = Collector(broker.port, "gatebox/s1/crowd/alert")
+    collector = Collector(broker.port, "gatebox/s1/crowd/alert", receipts=True)
     try:
         result = run_cli("--config", config, "--data-dir", work / "box", "replay", crowd_clip,
                          "--events", work / "events.jsonl")  # fmt: skip
@@ -77,7 +77,7 @@ def test_published_alerts_match_the_events_file_and_the_schema(crowd_replay: Cro
 
 def test_replay_prints_a_one_line_summary(crowd_replay: CrowdReplay) -> None:
     (line,) = crowd_replay.stdout.strip().splitlines()
-    assert line.startswith("replay: 105 frames in ") and "2 alert(s), 2 acknowledged by the broker" in line
+    assert line.startswith("replay: 105 frames in ") and "2 alert(s), 2 confirmed by the centre" in line
 
 
 @pytest.mark.parametrize(

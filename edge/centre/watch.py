@@ -1,4 +1,8 @@
-"""`gatebox centre watch`: the command centre's live view of alerts and box availability."""
+"""`gatebox centre watch`: the command centre's live view of alerts, alert states and box availability.
+
+It is also the centre's receiver: every alert it gets is confirmed to its box with a receipt (the
+box keeps re-sending until then), and alerts seen before (same `event_id`) are not shown again.
+"""
 
 from __future__ import annotations
 
@@ -28,29 +32,14 @@ def format_alert(alert: Alert) -> str:
     )
 
 
-def watch(
-    broker: BrokerConfig,
-    out: TextIO = sys.stdout,
-    as_json: bool = False,
-    count: int | None = None,
-    timeout: float | None = None,
-    snapshots_dir: Path | None = None,
-) -> int:
-    """Print alerts and availability changes as they arrive; returns the number of alerts seen.
-
-    Stops after `count` alerts or `timeout` seconds when given, else runs until interrupted.
-    A malformed payload is reported on stderr and skipped.
-    """
+def connect(broker: BrokerConfig, subscriptions: list[str]) -> tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]:
+    """A centre-side client subscribed (again after every reconnect) to `subscriptions`."""
     inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    subscribed = [
-        topics.centre_topic(broker.topic_prefix, topics.ALERT),
-        topics.centre_topic(broker.topic_prefix, topics.AVAILABILITY),
-    ]
     client = make_client(broker, client_id="")
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
         if not reason.is_failure:
-            client.subscribe([(t, 1) for t in subscribed])
+            client.subscribe([(t, 1) for t in subscriptions])
 
     client.on_connect = on_connect
     client.on_message = lambda client, userdata, message: inbox.put(message)
@@ -59,12 +48,32 @@ def watch(
     except OSError as e:
         raise GateboxError(f"cannot reach MQTT broker {broker.host}:{broker.port}: {e}") from None
     client.loop_start()
+    return client, inbox
+
+
+def watch(
+    broker: BrokerConfig,
+    out: TextIO = sys.stdout,
+    as_json: bool = False,
+    count: int | None = None,
+    timeout: float | None = None,
+    snapshots_dir: Path | None = None,
+    receipts: bool = True,
+) -> int:
+    """Print alerts, alert states and availability changes as they arrive; returns the number of
+    distinct alerts seen. Stops after `count` distinct alerts or `timeout` seconds when given.
+    A malformed payload is reported on stderr and skipped."""
+    prefix = broker.topic_prefix
+    client, inbox = connect(
+        broker, [topics.centre_topic(prefix, leaf) for leaf in (topics.ALERT, topics.AVAILABILITY, topics.ALERT_STATE)]
+    )
     if snapshots_dir:
         snapshots_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
-    seen = 0
+    seen: set[str] = set()
+    info = sys.stderr if as_json else out
     try:
-        while count is None or seen < count:
+        while count is None or len(seen) < count:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
@@ -72,22 +81,35 @@ def watch(
                 message = inbox.get(timeout=min(left, 1.0) if left is not None else 1.0)
             except queue.Empty:
                 continue
-            leaf = message.topic.rsplit("/", 1)[-1]
-            box = "/".join(message.topic.split("/")[1:3])
+            parts = message.topic.split("/")
+            box, leaf = "/".join(parts[1:3]), parts[-1]
             if leaf == topics.AVAILABILITY:
-                state = message.payload.decode("utf-8", "replace")
-                print(f"BOX {box} {state}", file=out if not as_json else sys.stderr, flush=True)
+                print(f"BOX {box} {message.payload.decode('utf-8', 'replace')}", file=info, flush=True)
+                continue
+            if leaf == topics.ALERT_STATE:
+                try:
+                    state = json.loads(message.payload)
+                    print(f"STATE {box} event={state['event_id']} {state['state']} by={state.get('by')}",
+                          file=info, flush=True)  # fmt: skip
+                except (ValueError, KeyError, TypeError) as e:
+                    print(f"warning: skipped malformed alert state on {message.topic}: {e}", file=sys.stderr)
                 continue
             try:
                 alert = Alert.model_validate(json.loads(message.payload))
             except (ValueError, ValidationError) as e:
                 print(f"warning: skipped malformed alert on {message.topic}: {e}", file=sys.stderr, flush=True)
                 continue
-            seen += 1
+            if receipts:  # confirm even a duplicate: the box re-sent it because it missed our receipt
+                receipt_topic = "/".join([*parts[:-1], topics.RECEIPT])
+                client.publish(receipt_topic, json.dumps({"event_ids": [alert.event_id]}), qos=1)
+            if alert.event_id in seen:
+                continue
+            seen.add(alert.event_id)
             print(message.payload.decode() if as_json else format_alert(alert), file=out, flush=True)
             if snapshots_dir:
                 (snapshots_dir / f"{alert.event_id}.jpg").write_bytes(base64.b64decode(alert.snapshot_jpeg_b64))
     finally:
+        time.sleep(0.2)  # let the last receipts leave
         client.disconnect()
         client.loop_stop()
-    return seen
+    return len(seen)

@@ -20,5 +20,9 @@ def centre_topic(prefix: str, leaf: str, site: str = "+", box_id: str = "+") -> 
 
 AVAILABILITY = "availability"
 ALERT = "alert"
+ALERT_STATE = "alert_state"
+HEARTBEAT = "heartbeat"
+RECEIPT = "receipt"
+COMMAND = "cmd"
 ONLINE = "online"
 OFFLINE = "offline"

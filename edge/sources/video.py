@@ -16,6 +16,7 @@ import cv2
 
 from edge.config import CameraConfig
 from edge.errors import InputError
+from edge.health import CameraStatus
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,10 @@ class VideoFile:
 class LiveCamera:
     """A camera that is reopened with exponential backoff whenever it stops delivering frames."""
 
-    def __init__(self, config: CameraConfig, stop: threading.Event) -> None:
+    def __init__(self, config: CameraConfig, stop: threading.Event, status: CameraStatus | None = None) -> None:
         self.config = config
         self._stop = stop
+        self._status = status or CameraStatus(config.name)
         self.connects = 0
 
     def frames(self) -> Iterator[Frame]:
@@ -105,6 +107,7 @@ class LiveCamera:
         backoff = cfg.reconnect.initial_backoff_s
         index = 0
         while not self._stop.is_set():
+            self._status.alive()
             capture = open_capture(cfg.url, cfg.open_timeout_s, cfg.read_timeout_s)
             if not capture.isOpened():
                 capture.release()
@@ -113,6 +116,7 @@ class LiveCamera:
                 backoff = min(backoff * 2, cfg.reconnect.max_backoff_s)
                 continue
             self.connects += 1
+            self._status.connected = True
             log.info("camera %s: connected (connection %d)", cfg.name, self.connects)
             received = 0
             # A file configured as a camera is played at its own frame rate, as a camera would.
@@ -132,6 +136,7 @@ class LiveCamera:
                     index += 1
             finally:
                 capture.release()
+                self._status.connected = False
             if self._stop.is_set():
                 return
             log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 
@@ -10,16 +11,28 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 
 class Collector:
-    def __init__(self, port: int, *topics: str) -> None:
+    """Subscribes to `topics`; with `receipts`, confirms every alert to its box as the centre does."""
+
+    def __init__(self, port: int, *topics: str, receipts: bool = False, **tls: object) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._subscribed = queue.Queue()
+        self._receipts = receipts
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        if tls:
+            self.client.tls_set(**tls)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda c, u, mid, rc, p: self._subscribed.put(mid)
-        self.client.on_message = lambda c, u, m: self.messages.put(m)
+        self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self._subscribed.get(timeout=10)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self.messages.put(message)
+        if self._receipts and message.topic.endswith("/alert"):
+            event_id = json.loads(message.payload)["event_id"]
+            receipt = message.topic.rsplit("/", 1)[0] + "/receipt"
+            client.publish(receipt, json.dumps({"event_ids": [event_id]}), qos=1)
 
     def next(self, timeout: float = 10.0, topic_suffix: str | None = None) -> mqtt.MQTTMessage:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,209 @@
+"""The box's link to the centre: the outbox drained over MQTT, receipts, signed commands, availability.
+
+Threads: paho's network thread only queues events; one link thread owns the rest (draining the
+outbox, applying receipts, running commands), so database work never happens inside a paho
+callback (which holds paho's lock) and `publish` is never called while holding the outbox's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from edge.comms import topics
+from edge.comms.messages import Command, Receipt
+from edge.comms.mqtt import make_client
+from edge.comms.outbox import Outbox
+from edge.config import BoxConfig, BrokerConfig, LinkConfig
+from edge.security.signing import BadSignature, open_sealed
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Command], None]
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    topic: str
+    payload: bytes
+
+
+class CentreLink:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        box: BoxConfig,
+        link: LinkConfig,
+        outbox: Outbox,
+        centre_key: Ed25519PublicKey | None,
+        on_command: CommandHandler | None = None,
+    ) -> None:
+        self._broker = broker
+        self._link = link
+        self._outbox = outbox
+        self._centre_key = centre_key
+        self._on_command = on_command
+        self._box = box
+        self.availability_topic = topics.box_topic(broker, box, topics.AVAILABILITY)
+        self._receipt_topic = topics.box_topic(broker, box, topics.RECEIPT)
+        self._command_topic = topics.box_topic(broker, box, topics.COMMAND)
+        self._client = make_client(broker, client_id=f"gatebox-{box.site}-{box.box_id}")
+        self._client.will_set(self.availability_topic, topics.OFFLINE, qos=1, retain=True)
+        self._client.max_inflight_messages_set(link.max_inflight)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = lambda c, u, mid, rc, p: self._events.put(("puback", mid))
+        self._client.on_message = lambda c, u, m: self._events.put(("message", _Inbound(m.topic, m.payload)))
+        self._events: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._inflight: dict[int, tuple[str, bool]] = {}  # mid -> (event_id, needs_receipt)
+        self._inflight_ids: set[str] = set()
+        self.connected = threading.Event()
+        self.bad_input: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="centre-link", daemon=True)
+
+    # -- public API -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
+        self._client.loop_start()
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Something new is in the outbox."""
+        self._events.put(("wake", None))
+
+    def publish_now(self, leaf: str, payload: str | bytes, retain: bool = False) -> None:
+        """Best-effort, not queued (heartbeats): dropped while disconnected."""
+        if self.connected.is_set():
+            self._client.publish(topics.box_topic(self._broker, self._box, leaf), payload, qos=0, retain=retain)
+
+    def topic(self, leaf: str) -> str:
+        return topics.box_topic(self._broker, self._box, leaf)
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Until the outbox is empty (every message confirmed) or `timeout`; True if empty."""
+        deadline = time.monotonic() + timeout
+        while self._outbox.stats().depth:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def close(self) -> None:
+        """Graceful shutdown: retained `offline`, then disconnect (the LWT covers crashes)."""
+        self._stop.set()
+        self._events.put(("wake", None))
+        self._thread.join(timeout=5)
+        if self.connected.is_set():
+            self._client.publish(self.availability_topic, topics.OFFLINE, qos=1, retain=True).wait_for_publish(2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # -- paho callbacks (network thread): only record what happened ------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s:%d refused the connection: %s", self._broker.host, self._broker.port, reason)
+            return
+        log.info("MQTT connected to %s:%d", self._broker.host, self._broker.port)
+        client.publish(self.availability_topic, topics.ONLINE, qos=1, retain=True)
+        client.subscribe([(self._receipt_topic, 1), (self._command_topic, 1)])
+        self._events.put(("connected", None))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
+        self._events.put(("disconnected", reason))
+
+    # -- the link thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kind, value = self._events.get(timeout=0.5)
+            except queue.Empty:
+                kind, value = "tick", None
+            try:
+                self._handle(kind, value)
+                if self.connected.is_set():
+                    self._drain()
+            except Exception:  # the link must outlive any single bad event
+                log.exception("centre link: error handling %s", kind)
+
+    def _handle(self, kind: str, value: object) -> None:
+        if kind == "connected":
+            self._inflight.clear()
+            self._inflight_ids.clear()
+            self._outbox.resend_all()  # the broker may have lost anything not yet confirmed
+            self.connected.set()
+        elif kind == "disconnected":
+            self.connected.clear()
+            self._inflight.clear()
+            self._inflight_ids.clear()
+            log.warning("MQTT connection lost (%s); alerts stay in the outbox until it is back", value)
+        elif kind == "puback":
+            event_id, needs_receipt = self._inflight.pop(value, (None, True))  # type: ignore[arg-type]
+            if event_id is not None:
+                self._inflight_ids.discard(event_id)
+                if not needs_receipt:
+                    self._outbox.remove([event_id])
+        elif kind == "message":
+            self._inbound(value)  # type: ignore[arg-type]
+
+    def _drain(self) -> None:
+        room = self._link.max_inflight - len(self._inflight)
+        if room <= 0:
+            return
+        now = time.time()
+        batch = [m for m in self._outbox.due(now, self._link.resend_after_s, room + len(self._inflight_ids))
+                 if m[0] not in self._inflight_ids][:room]  # fmt: skip
+        if not batch:
+            return
+        self._outbox.mark_sent([m[0] for m in batch], now)
+        for event_id, topic, payload, needs_receipt in batch:
+            info = self._client.publish(topic, payload, qos=1)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                self._inflight[info.mid] = (event_id, needs_receipt)
+                self._inflight_ids.add(event_id)
+
+    def _inbound(self, message: _Inbound) -> None:
+        if len(message.payload) > self._link.max_inbound_bytes:
+            return self._reject("oversized", message, f"{len(message.payload)} bytes")
+        if message.topic == self._receipt_topic:
+            try:
+                receipt = Receipt.model_validate_json(message.payload)
+            except ValidationError as e:
+                return self._reject("invalid_receipt", message, _first_error(e))
+            removed = self._outbox.remove(receipt.event_ids)
+            log.debug("receipt for %d event(s), %d removed from the outbox", len(receipt.event_ids), removed)
+        elif message.topic == self._command_topic:
+            if self._centre_key is None:
+                return self._reject("commands_disabled", message, "no centre public key configured")
+            try:
+                body = open_sealed(message.payload, self._centre_key)
+            except BadSignature as e:
+                return self._reject("bad_signature", message, str(e))
+            try:
+                command = Command.model_validate(body)
+            except ValidationError as e:
+                return self._reject("invalid_command", message, _first_error(e))
+            log.info("command from the centre: %s %s", command.command, getattr(command, "event_id", ""))
+            if self._on_command:
+                self._on_command(command)
+
+    def _reject(self, reason: str, message: _Inbound, detail: str) -> None:
+        self.bad_input[reason] += 1
+        log.warning("rejected message on %s (%s): %s", message.topic, reason, detail[:200])
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or 'payload'}: {first['msg']} ({error.error_count()} error(s))"

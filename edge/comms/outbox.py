@@ -1,0 +1,181 @@
+"""The durable outbox: every message for the centre is on disk before the pipeline moves on.
+
+A broker's PUBACK only means the broker has the message (a broker killed with SIGKILL loses what
+it acknowledged but had not saved), so an alert or a panic leaves the outbox only when the centre
+sends a receipt for its `event_id`; until then it is sent again every `resend_after_s`, and on
+every reconnect. Messages nobody has to confirm (state changes, reports) leave on PUBACK.
+
+Order on the wire: priority (panic > alert > other), then age. Bounded: past the disk budget the
+oldest lowest-priority messages are dropped first and counted; alerts and panics are never
+dropped (the outbox grows past its budget instead, with a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+from edge.errors import GateboxError
+
+log = logging.getLogger(__name__)
+
+
+class Priority(IntEnum):
+    OTHER = 10
+    ALERT = 20
+    PANIC = 30
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id      TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL,
+    priority      INTEGER NOT NULL,
+    topic         TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    needs_receipt INTEGER NOT NULL,
+    created_at    REAL NOT NULL,
+    sent_at       REAL,             -- last hand-over to MQTT; NULL: (re)send as soon as connected
+    attempts      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority DESC, seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    event_id: str
+    kind: str  # alert, panic, alert_state, ...
+    priority: Priority
+    topic: str
+    payload: bytes
+    needs_receipt: bool  # True: stays until the centre confirms it; False: leaves on PUBACK
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    depth: int
+    bytes: int
+    oldest_unconfirmed_age_s: float | None
+    dropped: dict[str, int]
+
+
+class Outbox:
+    """Thread-safe; every call is short (one SQLite transaction), none touches the network."""
+
+    def __init__(self, path: Path, budget_bytes: int) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a message reported stored survives a power cut, not only a process crash.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise GateboxError(f"cannot open the outbox {path}: {e}") from None
+        self._lock = threading.Lock()
+        self._budget = budget_bytes
+        self._warned_over_budget = False
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def put(self, message: OutgoingMessage) -> None:
+        """Store durably (idempotent on event_id), then trim to the budget."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, needs_receipt, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (message.event_id, message.kind, int(message.priority), message.topic, message.payload,
+                     int(message.needs_receipt), time.time()),
+                )  # fmt: skip
+                self._trim()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _trim(self) -> None:
+        (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
+        while total > self._budget:
+            victim = self._db.execute(
+                "SELECT seq, kind, LENGTH(payload) FROM outbox WHERE priority < ? ORDER BY priority, seq LIMIT 1",
+                (int(Priority.ALERT),),
+            ).fetchone()
+            if victim is None:
+                if not self._warned_over_budget:
+                    log.warning("outbox over its budget with alerts/panics only: keeping them all")
+                    self._warned_over_budget = True
+                self._count("over_budget")
+                return
+            seq, kind, size = victim
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._count(f"dropped.{kind}")
+            log.warning("outbox over budget: dropped the oldest %s message", kind)
+            total -= size
+        self._warned_over_budget = False
+
+    def _count(self, name: str, by: int = 1) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + ?",
+            (name, by, by),
+        )
+
+    def due(self, now: float, resend_after_s: float, limit: int) -> list[tuple[str, str, bytes, bool]]:
+        """Up to `limit` messages to send now, highest priority then oldest first:
+        (event_id, topic, payload, needs_receipt)."""
+        with self._lock:
+            return [
+                (e, t, bytes(p), bool(r))
+                for e, t, p, r in self._db.execute(
+                    "SELECT event_id, topic, payload, needs_receipt FROM outbox "
+                    "WHERE sent_at IS NULL OR sent_at < ? ORDER BY priority DESC, seq LIMIT ?",
+                    (now - resend_after_s, limit),
+                )
+            ]
+
+    def mark_sent(self, event_ids: Iterable[str], now: float) -> None:
+        with self._lock:
+            self._db.executemany(
+                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE event_id = ?",
+                [(now, e) for e in event_ids],
+            )
+
+    def remove(self, event_ids: Iterable[str]) -> int:
+        """Delivered (receipt, or PUBACK for messages that need none): gone for good."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cursor = self._db.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in event_ids])
+            self._db.execute("COMMIT")
+            return cursor.rowcount
+
+    def resend_all(self) -> None:
+        """After a reconnect nothing unconfirmed is trusted to have arrived: send it all again, in order."""
+        with self._lock:
+            self._db.execute("UPDATE outbox SET sent_at = NULL")
+
+    def contains(self, event_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outbox WHERE event_id = ?", (event_id,)).fetchone() is not None
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            depth, size, oldest = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0), MIN(created_at) FROM outbox"
+            ).fetchone()
+            dropped = {
+                name.removeprefix("dropped."): value
+                for name, value in self._db.execute("SELECT name, value FROM counters WHERE name LIKE 'dropped.%'")
+            }
+        return OutboxStats(depth, size, None if oldest is None else max(0.0, time.time() - oldest), dropped)
