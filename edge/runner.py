@@ -115,12 +115,12 @@ def replay(
     source = VideoFile(video, video.stem[:64] or "replay", start_frame, end_frame, realtime)
     pipeline = CameraPipeline(config, Models.load(config), load_gallery(config, data_dir))
     sinks: list[AlertSink] = []
+    services = BoxServices(config, data_dir) if publish else None
+    if services:
+        sinks.append(services.emit)  # first: once in the outbox, an alert cannot be lost
     events_file = EventsFile(events) if events else None
     if events_file:
         sinks.append(events_file)
-    services = BoxServices(config, data_dir) if publish else None
-    if services:
-        sinks.append(services.emit)
 
     result = ReplayResult()
     show = sys.stderr.isatty() if progress is None else progress

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.tls import Certificates
+
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 
 
@@ -21,8 +23,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
 class Mosquitto:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    """Plain (anonymous) by default; with `secure`, the project's own config/mosquitto setup:
+    TLS only, a password per user, and config/mosquitto/acl."""
+
+    def __init__(
+        self, workdir: Path, port: int | None = None, secure: Certificates | None = None,
+        passwords: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (./scripts/test installs it when run as root)")
@@ -33,15 +44,28 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         # `user root`: as root mosquitto would otherwise drop to user `mosquitto` and lose access
         # to files in the test's tmp dir.
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "user root\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "autosave_interval 1\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
+        common = (
+            "user root\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
         )
+        if secure is None:
+            self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{common}")
+        else:
+            password_file = workdir / "passwd"
+            password_file.write_text("")
+            for user, password in (passwords or {}).items():
+                subprocess.run(["mosquitto_passwd", "-b", str(password_file), user, password], check=True)
+            shipped = (REPO / "config" / "mosquitto" / "gatebox.conf").read_text()
+            conf = [
+                line for line in shipped.splitlines()
+                if line.split(" ")[0] not in {"listener", "password_file", "acl_file", "cafile", "certfile", "keyfile",
+                                              "persistence_location"}
+            ]  # fmt: skip
+            self.conf.write_text(
+                "\n".join(conf) + f"\nlistener {self.port} 127.0.0.1\npassword_file {password_file}\n"
+                f"acl_file {REPO / 'config' / 'mosquitto' / 'acl'}\ncafile {secure.ca}\n"
+                f"certfile {secure.server_cert}\nkeyfile {secure.server_key}\n{common}"
+            )
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Mosquitto:
@@ -56,6 +80,12 @@ class Mosquitto:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no final save (autosave_interval 1 keeps what was saved)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
