@@ -29,6 +29,7 @@ from edge.security.signing import BadSignature, open_sealed
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Command], None]
+MAX_EVENTS_PER_ROUND = 2000
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,6 @@ class CentreLink:
         self._client.on_message = lambda c, u, m: self._events.put(("message", _Inbound(m.topic, m.payload)))
         self._events: queue.Queue[tuple[str, object]] = queue.Queue()
         self._inflight: dict[int, tuple[str, bool]] = {}  # mid -> (event_id, needs_receipt)
-        self._inflight_ids: set[str] = set()
         self.connected = threading.Event()
         self.bad_input: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -126,65 +126,70 @@ class CentreLink:
 
     # -- the link thread ------------------------------------------------------------------------
     def _run(self) -> None:
+        next_requeue = time.monotonic()
         while not self._stop.is_set():
             try:
-                kind, value = self._events.get(timeout=0.5)
+                events = [self._events.get(timeout=0.5)]
             except queue.Empty:
-                kind, value = "tick", None
+                events = []
+            while len(events) < MAX_EVENTS_PER_ROUND:  # take everything waiting: one transaction for all
+                try:
+                    events.append(self._events.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self._handle(kind, value)
+                self._handle(events)
+                if time.monotonic() >= next_requeue:
+                    self._outbox.requeue_unconfirmed(time.time(), self._link.resend_after_s)
+                    next_requeue = time.monotonic() + 1.0
                 if self.connected.is_set():
                     self._drain()
             except Exception:  # the link must outlive any single bad event
-                log.exception("centre link: error handling %s", kind)
+                log.exception("centre link: error handling %d event(s)", len(events))
 
-    def _handle(self, kind: str, value: object) -> None:
-        if kind == "connected":
-            self._inflight.clear()
-            self._inflight_ids.clear()
-            self._outbox.resend_all()  # the broker may have lost anything not yet confirmed
-            self.connected.set()
-        elif kind == "disconnected":
-            self.connected.clear()
-            self._inflight.clear()
-            self._inflight_ids.clear()
-            log.warning("MQTT connection lost (%s); alerts stay in the outbox until it is back", value)
-        elif kind == "puback":
-            event_id, needs_receipt = self._inflight.pop(value, (None, True))  # type: ignore[arg-type]
-            if event_id is not None:
-                self._inflight_ids.discard(event_id)
-                if not needs_receipt:
-                    self._outbox.remove([event_id])
-        elif kind == "message":
-            self._inbound(value)  # type: ignore[arg-type]
+    def _handle(self, events: list[tuple[str, object]]) -> None:
+        delivered: list[str] = []
+        for kind, value in events:
+            if kind == "connected":
+                self._inflight.clear()
+                self._outbox.resend_all()  # the broker may have lost anything not yet confirmed
+                self.connected.set()
+            elif kind == "disconnected":
+                self.connected.clear()
+                self._inflight.clear()
+                log.warning("MQTT connection lost (%s); alerts stay in the outbox until it is back", value)
+            elif kind == "puback":
+                event_id, needs_receipt = self._inflight.pop(value, (None, True))  # type: ignore[arg-type]
+                if event_id is not None and not needs_receipt:
+                    delivered.append(event_id)
+            elif kind == "message":
+                delivered += self._inbound(value)  # type: ignore[arg-type]
+        if delivered:
+            self._outbox.remove(delivered)
 
     def _drain(self) -> None:
         room = self._link.max_inflight - len(self._inflight)
         if room <= 0:
             return
-        now = time.time()
-        batch = [m for m in self._outbox.due(now, self._link.resend_after_s, room + len(self._inflight_ids))
-                 if m[0] not in self._inflight_ids][:room]  # fmt: skip
+        batch = self._outbox.due(room)
         if not batch:
             return
-        self._outbox.mark_sent([m[0] for m in batch], now)
+        self._outbox.mark_sent([m[0] for m in batch], time.time())
         for event_id, topic, payload, needs_receipt in batch:
             info = self._client.publish(topic, payload, qos=1)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 self._inflight[info.mid] = (event_id, needs_receipt)
-                self._inflight_ids.add(event_id)
 
-    def _inbound(self, message: _Inbound) -> None:
+    def _inbound(self, message: _Inbound) -> list[str]:
+        """Handle a receipt or command; returns the event ids a receipt confirmed."""
         if len(message.payload) > self._link.max_inbound_bytes:
             return self._reject("oversized", message, f"{len(message.payload)} bytes")
         if message.topic == self._receipt_topic:
             try:
-                receipt = Receipt.model_validate_json(message.payload)
+                return Receipt.model_validate_json(message.payload).event_ids
             except ValidationError as e:
                 return self._reject("invalid_receipt", message, _first_error(e))
-            removed = self._outbox.remove(receipt.event_ids)
-            log.debug("receipt for %d event(s), %d removed from the outbox", len(receipt.event_ids), removed)
-        elif message.topic == self._command_topic:
+        if message.topic == self._command_topic:
             if self._centre_key is None:
                 return self._reject("commands_disabled", message, "no centre public key configured")
             try:
@@ -198,10 +203,12 @@ class CentreLink:
             log.info("command from the centre: %s %s", command.command, getattr(command, "event_id", ""))
             if self._on_command:
                 self._on_command(command)
+        return []
 
-    def _reject(self, reason: str, message: _Inbound, detail: str) -> None:
+    def _reject(self, reason: str, message: _Inbound, detail: str) -> list[str]:
         self.bad_input[reason] += 1
         log.warning("rejected message on %s (%s): %s", message.topic, reason, detail[:200])
+        return []
 
 
 def _first_error(error: ValidationError) -> str:

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at       REAL,             -- last hand-over to MQTT; NULL: (re)send as soon as connected
     attempts      INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority DESC, seq);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (priority DESC, seq) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -79,6 +80,10 @@ class Outbox:
             # FULL: a message reported stored survives a power cut, not only a process crash.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            # Bookkeeping (sent, delivered) goes through a second connection without the fsync: losing
+            # such a write to a power cut only means sending a message again, which the centre de-duplicates.
+            self._bookkeeping = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._bookkeeping.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as e:
             raise GateboxError(f"cannot open the outbox {path}: {e}") from None
         self._lock = threading.Lock()
@@ -87,6 +92,7 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
+            self._bookkeeping.close()
             self._db.close()
 
     def put(self, message: OutgoingMessage) -> None:
@@ -132,38 +138,47 @@ class Outbox:
             (name, by, by),
         )
 
-    def due(self, now: float, resend_after_s: float, limit: int) -> list[tuple[str, str, bytes, bool]]:
-        """Up to `limit` messages to send now, highest priority then oldest first:
+    def due(self, limit: int) -> list[tuple[str, str, bytes, bool]]:
+        """Up to `limit` messages not yet sent, highest priority then oldest first:
         (event_id, topic, payload, needs_receipt)."""
         with self._lock:
             return [
                 (e, t, bytes(p), bool(r))
-                for e, t, p, r in self._db.execute(
+                for e, t, p, r in self._bookkeeping.execute(
                     "SELECT event_id, topic, payload, needs_receipt FROM outbox "
-                    "WHERE sent_at IS NULL OR sent_at < ? ORDER BY priority DESC, seq LIMIT ?",
-                    (now - resend_after_s, limit),
+                    "WHERE sent_at IS NULL ORDER BY priority DESC, seq LIMIT ?",
+                    (limit,),
                 )
             ]
 
     def mark_sent(self, event_ids: Iterable[str], now: float) -> None:
         with self._lock:
-            self._db.executemany(
+            self._bookkeeping.execute("BEGIN")
+            self._bookkeeping.executemany(
                 "UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE event_id = ?",
                 [(now, e) for e in event_ids],
             )
+            self._bookkeeping.execute("COMMIT")
 
     def remove(self, event_ids: Iterable[str]) -> int:
         """Delivered (receipt, or PUBACK for messages that need none): gone for good."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            cursor = self._db.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in event_ids])
-            self._db.execute("COMMIT")
+            self._bookkeeping.execute("BEGIN")
+            cursor = self._bookkeeping.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in event_ids])
+            self._bookkeeping.execute("COMMIT")
             return cursor.rowcount
+
+    def requeue_unconfirmed(self, now: float, resend_after_s: float) -> int:
+        """Sent more than `resend_after_s` ago and still unconfirmed: due again."""
+        with self._lock:
+            return self._bookkeeping.execute(
+                "UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL AND sent_at < ?", (now - resend_after_s,)
+            ).rowcount
 
     def resend_all(self) -> None:
         """After a reconnect nothing unconfirmed is trusted to have arrived: send it all again, in order."""
         with self._lock:
-            self._db.execute("UPDATE outbox SET sent_at = NULL")
+            self._bookkeeping.execute("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL")
 
     def contains(self, event_id: str) -> bool:
         with self._lock:

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from edge.alerts import Alert
+from edge.store.alert_states import AlertStates
+
+
+def alert(event_id: str) -> Alert:
+    return Alert(
+        event_id=event_id, kind="face_match", list="watchlist", subject_id="s1", site="x", box_id="b",
+        camera="gate", ts=datetime(2026, 11, 30, tzinfo=timezone.utc), frame=1, track_id=1, score=0.6,
+        distance=0.4, matching_frames=3, bbox=(0, 0, 1, 1), snapshot_jpeg_b64="/9j/AA==",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("steps", "final", "results"),
+    [
+        (["acked", "closed"], "closed", [True, True]),
+        (["closed", "acked"], "closed", [True, False]),  # never backwards
+        (["acked", "acked"], "acked", [True, False]),
+    ],
+)
+def test_states_only_move_forward(tmp_path: Path, steps: list[str], final: str, results: list[bool]) -> None:
+    states = AlertStates(tmp_path)
+    states.record(alert("e1"))
+    assert [states.set_state("e1", s, None, None) for s in steps] == results
+    assert states.get("e1").state == final
+    assert states.set_state("unknown", "acked", None, None) is False
+
+
+def test_snapshots_go_when_closed_or_past_retention(tmp_path: Path) -> None:
+    states = AlertStates(tmp_path)
+    for event_id in ("old", "open", "done"):
+        states.record(alert(event_id))
+    states.set_state("done", "closed", None, None)
+    old = tmp_path / "snapshots" / "old.jpg"
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    assert states.purge_snapshots(30 * 86400) == 1
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["open.jpg"]
