@@ -19,6 +19,15 @@ ALERT_SCHEMA = "gatebox.alert/1"
 SNAPSHOT_MAX_SIDE = 200
 
 
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    site_name: str | None = None
+    gate: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    grid_cell: str | None = None
+
+
 class Alert(BaseModel):
     """A listed subject was recognised at the gate. Published on `<prefix>/<site>/<box>/alert`."""
 
@@ -26,8 +35,14 @@ class Alert(BaseModel):
 
     schema_: Literal["gatebox.alert/1"] = Field(ALERT_SCHEMA, alias="schema", description="Payload schema.")
     event_id: str = Field(description="Unique id fixed when the alert is raised; the centre de-duplicates on it.")
-    kind: Literal["face_match"] = Field(description="What was recognised.")
+    kind: Literal["face_match", "elder_leaving"] = Field(
+        description="`face_match`: a listed subject was seen; `elder_leaving`: an at-risk elder crossed the gate "
+        "line outwards."
+    )
     list: str = Field(description="The list the subject is on, e.g. `watchlist`, `missing_elders`.")
+    list_version: str = Field(
+        "local", description="`v<N>`: the centre's list version that matched; `local`: enrolled on the box."
+    )
     subject_id: str = Field(description="The subject's id in that list.")
     site: str = Field(description="Site of the box.")
     box_id: str = Field(description="Box that raised the alert.")
@@ -40,6 +55,7 @@ class Alert(BaseModel):
     matching_frames: int = Field(ge=1, description="Frames of the track that matched the subject.")
     bbox: tuple[int, int, int, int] = Field(description="Face box x1, y1, x2, y2 in source pixels.")
     snapshot_jpeg_b64: str = Field(description="JPEG of the face (padded crop, ≤200 px), base64.")
+    location: Location | None = Field(None, description="Where the gate is, from the box's config, for dispatch.")
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -60,8 +76,9 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
     sample = decision.sample
     return Alert(
         event_id=uuid.uuid4().hex,
-        kind="face_match",
+        kind=decision.kind,
         list=decision.match.list_name,
+        list_version=decision.match.list_version,
         subject_id=decision.match.subject_id,
         site=box.site,
         box_id=box.box_id,
@@ -74,4 +91,5 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         matching_frames=decision.matching_frames,
         bbox=tuple(round(v) for v in sample.xyxy),
         snapshot_jpeg_b64=base64.b64encode(face_snapshot(sample.crop)).decode("ascii"),
+        location=Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon, grid_cell=box.grid_cell),
     )

@@ -31,6 +31,11 @@ class StrictModel(BaseModel):
 class BoxConfig(StrictModel):
     site: Slug = Field("demo-site", description="Site (residential community) this box guards; part of every topic.")
     box_id: Slug = Field("gate-01", description="This box's id, unique within the site; part of every topic.")
+    site_name: str | None = Field(None, max_length=200, description="Human name of the site, sent with alerts.")
+    gate: str | None = Field(None, max_length=100, description="Which gate of the site, sent with alerts.")
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude of the gate (WGS84), sent with alerts.")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude of the gate (WGS84), sent with alerts.")
+    grid_cell: str | None = Field(None, max_length=64, description="The city's grid-cell code for dispatch.")
 
 
 class ReconnectConfig(StrictModel):
@@ -111,6 +116,9 @@ class LinkConfig(StrictModel):
         None, description="The centre's Ed25519 public key (PEM); without it the box accepts no commands."
     )
     heartbeat_interval_s: float = Field(30.0, gt=0, description="How often `run` publishes its heartbeat.")
+    list_timeout_s: float = Field(
+        120.0, gt=0, description="A list bundle whose chunks are not all in after this long is refused (truncated)."
+    )
 
 
 class AlertsConfig(StrictModel):
@@ -209,8 +217,8 @@ class GateboxConfig(StrictModel):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Matching rules.")
     lists: list[Slug] = Field(
-        default_factory=lambda: ["watchlist", "missing_elders"],
-        description="Names of the lists faces can be enrolled in and matched against.",
+        default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders"],
+        description="Names of the lists faces can be enrolled in, synced from the centre and matched against.",
     )
     data_dir: Path = Field(Path("/var/lib/gatebox"), description="Local list store and state (--data-dir).")
     models_dir: Path | None = Field(

@@ -11,7 +11,6 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +117,7 @@ def replay(
     services = BoxServices(config, data_dir) if publish else None
     if services:
         sinks.append(services.emit)  # first: once in the outbox, an alert cannot be lost
+        services.on_gallery_change(lambda: pipeline.set_gallery(load_gallery(config, data_dir)))
     events_file = EventsFile(events) if events else None
     if events_file:
         sinks.append(events_file)
@@ -167,9 +167,15 @@ def replay(
 
 
 def _camera_loop(
-    config: GateboxConfig, camera: LiveCamera, gallery: Gallery, emit: AlertSink, status: CameraStatus
+    config: GateboxConfig,
+    camera: LiveCamera,
+    gallery: Gallery,
+    emit: AlertSink,
+    status: CameraStatus,
+    pipelines: list[CameraPipeline],
 ) -> None:
     pipeline = CameraPipeline(config, Models.load(config), gallery)
+    pipelines.append(pipeline)
     # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
     reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)
     name = camera.config.name
@@ -195,9 +201,7 @@ def _camera_loop(
         log.info("camera %s: stopped after %d frames processed, %d dropped", name, status.frames, reader.dropped)
 
 
-def heartbeat(
-    config: GateboxConfig, services: BoxServices, cameras: list[CameraStatus], lists: dict, started: float
-) -> str:
+def heartbeat(config: GateboxConfig, services: BoxServices, cameras: list[CameraStatus], started: float) -> str:
     stats = services.outbox.stats()
     link = services.link
     return json.dumps({
@@ -207,7 +211,7 @@ def heartbeat(
         "outbox": {"depth": stats.depth, "bytes": stats.bytes, "dropped": stats.dropped,
                    "oldest_unconfirmed_age_s": None if stats.oldest_unconfirmed_age_s is None
                    else round(stats.oldest_unconfirmed_age_s, 1)},
-        "lists": lists,
+        "lists": services.list_report(),
         "bad_input": dict(link.bad_input) if link else {},
     })  # fmt: skip
 
@@ -219,10 +223,17 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
     started = time.monotonic()
     gallery = load_gallery(config, data_dir)
-    list_counts = {name: {"subjects": n} for name, n in Counter(lst for lst, _ in set(gallery.labels())).items()}
     events = EventsFile(data_dir / "events.jsonl")
     services = BoxServices(config, data_dir)
     lock = threading.Lock()
+    pipelines: list[CameraPipeline] = []
+
+    def reload_gallery() -> None:  # a list update was stored: every camera matches against it from now on
+        fresh = load_gallery(config, data_dir)
+        for pipeline in list(pipelines):
+            pipeline.set_gallery(fresh)
+
+    services.on_gallery_change(reload_gallery)
 
     def emit(alert: Alert) -> None:
         with lock:
@@ -233,7 +244,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     threads = [
         threading.Thread(
             target=_camera_loop,
-            args=(config, LiveCamera(cam, stop, status), gallery, emit, status),
+            args=(config, LiveCamera(cam, stop, status), gallery, emit, status, pipelines),
             name=f"camera-{cam.name}",
             daemon=True,
         )
@@ -255,7 +266,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
                     raise GateboxError(f"camera {cam.name}: worker stopped unexpectedly")
             watchdog.ping_if_healthy(statuses, stale_after)
             if time.monotonic() >= next_heartbeat and services.link:
-                beat = heartbeat(config, services, statuses, list_counts, started)
+                beat = heartbeat(config, services, statuses, started)
                 services.link.publish_now(topics.HEARTBEAT, beat)
                 next_heartbeat += config.link.heartbeat_interval_s
     finally:

@@ -10,6 +10,8 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.alerts import Alert
@@ -18,10 +20,14 @@ from edge.comms.link import CentreLink
 from edge.comms.messages import Command
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
+from edge.lists.sync import ListSync
 from edge.security.signing import load_public_key
 from edge.store.alert_states import AlertStates
+from edge.store.lists import ListStore
 
 log = logging.getLogger(__name__)
+
+URGENT_LISTS = frozenset({"missing_elders", "at_risk_elders"})
 
 
 class BoxServices:
@@ -31,14 +37,19 @@ class BoxServices:
         self.states.purge_snapshots(config.alerts.snapshot_retention_days * 86400)
         self.outbox = Outbox(data_dir / "outbox.sqlite3", int(config.link.outbox_budget_mb * 1024 * 1024))
         self.link: CentreLink | None = None
+        self.list_sync: ListSync | None = None
+        self._gallery_listeners: list[Callable[[], None]] = []
+        self._data_dir = data_dir
         if connect:
             key_path = config.link.centre_public_key
             if key_path is None:
-                log.warning("link.centre_public_key is not set: commands from the centre will be refused")
+                log.warning("link.centre_public_key is not set: commands and lists from the centre will be refused")
+            key = load_public_key(key_path) if key_path else None
+            self.list_sync = ListSync(config.broker.topic_prefix, key, data_dir, config.lists, self.on_list_applied,
+                                      config.link.list_timeout_s)  # fmt: skip
             self.link = CentreLink(
-                config.broker, config.box, config.link, self.outbox,
-                load_public_key(key_path) if key_path else None, self.on_command,
-            )  # fmt: skip
+                config.broker, config.box, config.link, self.outbox, key, self.on_command, self.list_sync
+            )
             self.link.start()
             if not self.link.wait_connected(timeout=5.0):
                 log.warning(
@@ -53,7 +64,9 @@ class BoxServices:
         """Record the alert and queue it for the centre; durable when this returns."""
         self.states.record(alert)
         topic = topics.box_topic(self._config.broker, self._config.box, topics.ALERT)
-        self.outbox.put(OutgoingMessage(alert.event_id, "alert", Priority.ALERT, topic, alert.to_json().encode(), True))
+        # A missing elder seen, or an at-risk elder leaving, goes before watchlist alerts.
+        priority = Priority.URGENT_ALERT if alert.list in URGENT_LISTS else Priority.ALERT
+        self.outbox.put(OutgoingMessage(alert.event_id, "alert", priority, topic, alert.to_json().encode(), True))
         if self.link:
             self.link.wake()
 
@@ -80,6 +93,38 @@ class BoxServices:
                 "%d message(s) not yet confirmed by the centre; kept in the outbox for the next start",
                 self.outbox.stats().depth,
             )
+
+    def on_gallery_change(self, listener: Callable[[], None]) -> None:
+        """`listener` runs (in the list-apply thread) after a list update is stored."""
+        self._gallery_listeners.append(listener)
+
+    def on_list_applied(self, list_name: str, version: int, entries: int) -> None:
+        for listener in self._gallery_listeners:
+            listener()
+        body = {"schema": "gatebox.list_ack/1", "list": list_name, "version": version, "entries": entries,
+                "status": "applied", "ts": time.time()}  # fmt: skip
+        topic = topics.box_topic(self._config.broker, self._config.box, topics.LIST_ACK)
+        message_id = f"list-{list_name}-{version}-{uuid.uuid4().hex[:8]}"
+        self.outbox.put(
+            OutgoingMessage(message_id, "list_ack", Priority.OTHER, topic, json.dumps(body).encode(), False)
+        )
+        if self.link:
+            self.link.wake()
+
+    def list_report(self) -> dict[str, object]:
+        """Lists for the heartbeat: version and subjects per list, and refused updates."""
+        store = ListStore(self._data_dir)
+        try:
+            versions = store.versions()
+            subjects = Counter(s.list_name for s in store.subjects())
+        finally:
+            store.close()
+        report: dict[str, object] = {
+            name: {"version": versions.get(name), "subjects": subjects.get(name, 0)} for name in self._config.lists
+        }
+        if self.list_sync and self.list_sync.rejected:
+            report["rejected"] = dict(self.list_sync.rejected)
+        return report
 
     def close(self) -> None:
         if self.link:

@@ -80,6 +80,7 @@ class Match:
     list_name: str
     subject_id: str
     distance: float
+    list_version: str = "local"  # "local" (enrolled on the box) or "v<N>" (the centre's version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +98,4 @@ class AlertDecision:
     sample: FaceSample  # the deciding sample (its crop becomes the snapshot)
     match: Match  # the track's best match to the subject
     matching_frames: int
+    kind: str = "face_match"  # or "elder_leaving"

@@ -24,6 +24,7 @@ from edge.comms.messages import Command, Receipt
 from edge.comms.mqtt import make_client
 from edge.comms.outbox import Outbox
 from edge.config import BoxConfig, BrokerConfig, LinkConfig
+from edge.lists.sync import ListSync
 from edge.security.signing import BadSignature, open_sealed
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,14 @@ class CentreLink:
         outbox: Outbox,
         centre_key: Ed25519PublicKey | None,
         on_command: CommandHandler | None = None,
+        list_sync: ListSync | None = None,
     ) -> None:
         self._broker = broker
         self._link = link
         self._outbox = outbox
         self._centre_key = centre_key
         self._on_command = on_command
+        self._list_sync = list_sync
         self._box = box
         self.availability_topic = topics.box_topic(broker, box, topics.AVAILABILITY)
         self._receipt_topic = topics.box_topic(broker, box, topics.RECEIPT)
@@ -118,7 +121,10 @@ class CentreLink:
             return
         log.info("MQTT connected to %s:%d", self._broker.host, self._broker.port)
         client.publish(self.availability_topic, topics.ONLINE, qos=1, retain=True)
-        client.subscribe([(self._receipt_topic, 1), (self._command_topic, 1)])
+        subscriptions = [(self._receipt_topic, 1), (self._command_topic, 1)]
+        if self._list_sync:
+            subscriptions.append((self._list_sync.subscription(), 1))
+        client.subscribe(subscriptions)
         self._events.put(("connected", None))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
@@ -141,6 +147,8 @@ class CentreLink:
                 self._handle(events)
                 if time.monotonic() >= next_requeue:
                     self._outbox.requeue_unconfirmed(time.time(), self._link.resend_after_s)
+                    if self._list_sync:
+                        self._list_sync.tick()
                     next_requeue = time.monotonic() + 1.0
                 if self.connected.is_set():
                     self._drain()
@@ -181,7 +189,10 @@ class CentreLink:
                 self._inflight[info.mid] = (event_id, needs_receipt)
 
     def _inbound(self, message: _Inbound) -> list[str]:
-        """Handle a receipt or command; returns the event ids a receipt confirmed."""
+        """Handle a receipt, command or list message; returns the event ids a receipt confirmed."""
+        if self._list_sync and self._list_sync.handles(message.topic):
+            self._list_sync.on_message(message.topic, message.payload)  # chunks have their own size limit
+            return []
         if len(message.payload) > self._link.max_inbound_bytes:
             return self._reject("oversized", message, f"{len(message.payload)} bytes")
         if message.topic == self._receipt_topic:

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 class Priority(IntEnum):
     OTHER = 10
-    ALERT = 20
+    ALERT = 20  # watchlist
+    URGENT_ALERT = 25  # a missing elder seen, an at-risk elder leaving
     PANIC = 30
 
 

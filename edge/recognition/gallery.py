@@ -18,10 +18,13 @@ class Gallery:
     embeddings: npt.NDArray[np.float32] = field(default_factory=lambda: np.empty((0, EMBEDDING_SIZE), np.float32))
     list_names: tuple[str, ...] = ()
     subject_ids: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()  # per row: "local" (enrolled on the box) or "v<N>" (centre version)
 
     def __post_init__(self) -> None:
         if not (len(self.embeddings) == len(self.list_names) == len(self.subject_ids)):
             raise ValueError("gallery rows, list names and subject ids must have the same length")
+        if self.versions and len(self.versions) != len(self.subject_ids):
+            raise ValueError("one version per gallery row")
 
     def __len__(self) -> int:
         return len(self.embeddings)
@@ -45,6 +48,8 @@ class Gallery:
         best = dist.argmin(axis=1)
         best_dist = dist[np.arange(len(best)), best]
         return [
-            Match(self.list_names[j], self.subject_ids[j], float(d)) if d < max_distance else None
+            Match(self.list_names[j], self.subject_ids[j], float(d), self.versions[j] if self.versions else "local")
+            if d < max_distance
+            else None
             for j, d in zip(best.tolist(), best_dist.tolist(), strict=True)
         ]

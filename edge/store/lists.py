@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import GateboxError
+from edge.lists.bundle import ListEntry
 from edge.recognition.embedder import EMBEDDING_SIZE
 from edge.recognition.gallery import Gallery
 
@@ -25,7 +26,16 @@ CREATE TABLE IF NOT EXISTS subjects (
     subject_id  TEXT NOT NULL,
     name        TEXT,
     updated_at  REAL NOT NULL,
+    origin      TEXT NOT NULL DEFAULT 'local',  -- 'local' (gatebox enroll) or 'centre' (synced list)
+    category    TEXT,
+    priority    INTEGER NOT NULL DEFAULT 0,
+    expires_at  REAL,
     PRIMARY KEY (list_name, subject_id)
+);
+CREATE TABLE IF NOT EXISTS list_versions (
+    list_name   TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    applied_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS face_embeddings (
     id          INTEGER PRIMARY KEY,
@@ -44,13 +54,18 @@ class Subject:
     subject_id: str
     name: str | None
     embeddings: int
+    origin: str = "local"
+
+
+class VersionConflict(ValueError):
+    """A delta whose base is not the version the box holds."""
 
 
 class ListStore:
     def __init__(self, data_dir: Path) -> None:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(data_dir / "lists.sqlite3", isolation_level=None)
+            self._db = sqlite3.connect(data_dir / "lists.sqlite3", isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
@@ -80,7 +95,7 @@ class ListStore:
         with self._transaction():
             self._db.execute(
                 "INSERT INTO subjects (list_name, subject_id, name, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (list_name, subject_id) DO UPDATE SET "
+                "ON CONFLICT (list_name, subject_id) DO UPDATE SET origin = 'local', "
                 "name = COALESCE(excluded.name, subjects.name), updated_at = excluded.updated_at",
                 (list_name, subject_id, name, time.time()),
             )
@@ -98,24 +113,85 @@ class ListStore:
 
     def subjects(self) -> list[Subject]:
         rows = self._db.execute(
-            "SELECT s.list_name, s.subject_id, s.name, COUNT(e.id) FROM subjects s "
+            "SELECT s.list_name, s.subject_id, s.name, COUNT(e.id), s.origin FROM subjects s "
             "LEFT JOIN face_embeddings e USING (list_name, subject_id) "
             "GROUP BY s.list_name, s.subject_id ORDER BY s.list_name, s.subject_id"
         ).fetchall()
         return [Subject(*r) for r in rows]
 
+    def versions(self) -> dict[str, int]:
+        """The centre version each synced list is at."""
+        return dict(self._db.execute("SELECT list_name, version FROM list_versions").fetchall())
+
+    def apply_update(
+        self,
+        list_name: str,
+        version: int,
+        base_version: int | None,
+        entries: Sequence[ListEntry],
+        matrix: npt.NDArray[np.float32],
+        remove: Sequence[str] = (),
+    ) -> None:
+        """Apply a centre list (full when `base_version` is None, else a delta) in one transaction.
+
+        A full list replaces every centre entry of the list; a delta adds/replaces `entries` and
+        drops `remove`, and only applies on top of `base_version`. Locally enrolled subjects stay.
+        """
+        now = time.time()
+        rows, offset = [], 0
+        for entry in entries:
+            for e in matrix[offset : offset + entry.embeddings]:
+                rows.append((list_name, entry.subject_id, np.asarray(e, "<f4").tobytes(), f"centre:v{version}"))
+            offset += entry.embeddings
+        with self._transaction():
+            current = self._db.execute("SELECT version FROM list_versions WHERE list_name = ?", (list_name,)).fetchone()
+            if base_version is not None and (current is None or current[0] != base_version):
+                raise VersionConflict(
+                    f"delta to v{version} applies to v{base_version}, but the box holds "
+                    f"{'no version' if current is None else f'v{current[0]}'} of {list_name}"
+                )
+            if base_version is None:
+                self._db.execute("DELETE FROM subjects WHERE list_name = ? AND origin = 'centre'", (list_name,))
+            else:
+                self._db.executemany(
+                    "DELETE FROM subjects WHERE list_name = ? AND subject_id = ? AND origin = 'centre'",
+                    [(list_name, s) for s in [*remove, *(e.subject_id for e in entries)]],
+                )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO subjects (list_name, subject_id, name, updated_at, origin, category, "
+                "priority, expires_at) VALUES (?, ?, ?, ?, 'centre', ?, ?, ?)",
+                [(list_name, e.subject_id, e.name, now, e.category, e.priority,
+                  e.expires_at.timestamp() if e.expires_at else None) for e in entries],
+            )  # fmt: skip
+            self._db.executemany(
+                "INSERT INTO face_embeddings (list_name, subject_id, embedding, source) VALUES (?, ?, ?, ?)", rows
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO list_versions (list_name, version, applied_at) VALUES (?, ?, ?)",
+                (list_name, version, now),
+            )
+
     def gallery(self, lists: Sequence[str] | None = None) -> Gallery:
-        """All embeddings of the given lists (all lists when None) as one matrix."""
-        query = "SELECT list_name, subject_id, embedding FROM face_embeddings"
-        params: tuple[str, ...] = ()
+        """All unexpired embeddings of the given lists (all lists when None) as one matrix."""
+        query = (
+            "SELECT e.list_name, e.subject_id, e.embedding, s.origin, v.version FROM face_embeddings e "
+            "JOIN subjects s USING (list_name, subject_id) LEFT JOIN list_versions v USING (list_name) "
+            "WHERE (s.expires_at IS NULL OR s.expires_at > ?)"
+        )
+        params: tuple[object, ...] = (time.time(),)
         if lists is not None:
-            query += f" WHERE list_name IN ({','.join('?' * len(lists))})"
-            params = tuple(lists)
-        rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+            query += f" AND e.list_name IN ({','.join('?' * len(lists))})"
+            params += tuple(lists)
+        rows = self._db.execute(query + " ORDER BY e.id", params).fetchall()
         if not rows:
             return Gallery()
         matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f4").reshape(-1, EMBEDDING_SIZE)
-        return Gallery(matrix.astype(np.float32), tuple(r[0] for r in rows), tuple(r[1] for r in rows))
+        return Gallery(
+            matrix.astype(np.float32),
+            tuple(r[0] for r in rows),
+            tuple(r[1] for r in rows),
+            tuple("local" if r[3] == "local" else f"v{r[4]}" for r in rows),
+        )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

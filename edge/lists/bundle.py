@@ -1,0 +1,109 @@
+"""List bundles: how the centre's lists travel to the boxes (protocol in the README).
+
+A bundle is a signed manifest plus a data blob cut into chunks. The manifest names the list,
+its version (and, for a delta, the version it applies to), the number of chunks and the sha256 of
+each, so one Ed25519 signature over the manifest covers every byte of the data.
+
+Data blob: b"GBL1", a little-endian uint32 length, that many bytes of UTF-8 JSON metadata, then
+the float32 little-endian embedding matrix (128 columns). Metadata of a full list:
+`{"entries": [ENTRY...]}`; of a delta: `{"add": [ENTRY...], "remove": [subject_id...]}`. An ENTRY
+is `{subject_id, name, category, priority, expires_at, embeddings}` where `embeddings` is how many
+consecutive matrix rows are its faces. Raw photos never travel.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import struct
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.recognition.embedder import EMBEDDING_SIZE
+
+MAGIC = b"GBL1"
+CHUNK_BYTES = 256 * 1024
+LIST_KINDS = ("watchlist", "missing_elders", "at_risk_elders")
+
+
+class BundleError(ValueError):
+    """A bundle that must not be applied: the message says why."""
+
+
+class ListEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    subject_id: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(None, max_length=200)
+    category: str | None = Field(None, max_length=32)
+    priority: int = Field(0, ge=0, le=9)
+    expires_at: datetime | None = None
+    embeddings: int = Field(ge=1, le=64)
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_: Literal["gatebox.list/1"] = Field("gatebox.list/1", alias="schema")
+    list: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    kind: Literal["full", "delta"]
+    version: int = Field(ge=1)
+    base_version: int | None = Field(None, ge=1)
+    entries: int = Field(ge=0)
+    size: int = Field(ge=0)
+    chunks: builtins.list[str]  # sha256 hex of each chunk, in order (`list` is a field name here)
+    created_at: datetime
+
+    def chunk_topic(self, prefix: str, index: int) -> str:
+        return f"{prefix}/lists/{self.list}/{self.kind}/{self.version}/{index}"
+
+
+class ListData(BaseModel):
+    """Decoded data of a bundle."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    entries: list[ListEntry]  # full: the whole list; delta: the entries to add or replace
+    remove: list[str] = []
+    matrix: object  # npt.NDArray[np.float32], rows follow the entries
+
+
+def encode(entries: list[ListEntry], matrix: npt.NDArray[np.float32], remove: list[str] | None = None) -> bytes:
+    if sum(e.embeddings for e in entries) != len(matrix):
+        raise ValueError("entries' embedding counts must add up to the matrix rows")
+    key = "add" if remove is not None else "entries"
+    meta = {key: [e.model_dump(mode="json") for e in entries]}
+    if remove is not None:
+        meta["remove"] = remove
+    text = json.dumps(meta, separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(text)) + text + np.asarray(matrix, "<f4").tobytes()
+
+
+def decode(blob: bytes, kind: str) -> ListData:
+    if blob[:4] != MAGIC or len(blob) < 8:
+        raise BundleError("data does not start with the GBL1 header")
+    (length,) = struct.unpack("<I", blob[4:8])
+    try:
+        meta = json.loads(blob[8 : 8 + length])
+        entries = [ListEntry.model_validate(e) for e in meta["add" if kind == "delta" else "entries"]]
+        remove = [str(s) for s in meta.get("remove", [])] if kind == "delta" else []
+    except (ValueError, KeyError, TypeError, ValidationError) as e:
+        raise BundleError(f"list metadata is invalid: {e}") from None
+    raw = blob[8 + length :]
+    rows = sum(e.embeddings for e in entries)
+    if len(raw) != rows * EMBEDDING_SIZE * 4:
+        raise BundleError(f"embedding matrix has {len(raw)} bytes, expected {rows} rows of {EMBEDDING_SIZE} floats")
+    matrix = np.frombuffer(raw, "<f4").reshape(rows, EMBEDDING_SIZE).astype(np.float32)
+    if not np.isfinite(matrix).all():
+        raise BundleError("embedding matrix holds non-finite values")
+    return ListData(entries=entries, remove=remove, matrix=matrix)
+
+
+def split(blob: bytes, chunk_bytes: int = CHUNK_BYTES) -> list[bytes]:
+    return [blob[i : i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)] or [b""]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
