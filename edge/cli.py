@@ -130,11 +130,8 @@ def _centre_broker(args: argparse.Namespace, config: GateboxConfig) -> BrokerCon
 def _cmd_centre_ack(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.centre.commands import send_ack
 
-    key = args.key or (Path(os.environ["GATEBOX_CENTRE_KEY"]) if "GATEBOX_CENTRE_KEY" in os.environ else None)
-    if key is None:
-        raise GateboxError("the centre's signing key is needed: --key FILE or $GATEBOX_CENTRE_KEY")
     state = "closed" if args.close else "acked"
-    send_ack(_centre_broker(args, config), key, args.box, args.event_id, state, args.note, args.by)
+    send_ack(_centre_broker(args, config), _centre_key(args), args.box, args.event_id, state, args.note, args.by)
     print(f"sent: {args.event_id} {state} to {args.box}")
     return 0
 
@@ -147,6 +144,31 @@ def _cmd_centre_keygen(args: argparse.Namespace, config: GateboxConfig, data_dir
         raise GateboxError(f"{private} exists; use --force to replace it (boxes holding the old key will refuse)")
     generate_keypair(private, public)
     print(f"private key (keep at the centre): {private}\npublic key (link.centre_public_key on every box): {public}")
+    return 0
+
+
+def _centre_key(args: argparse.Namespace) -> Path:
+    key = args.key or (Path(os.environ["GATEBOX_CENTRE_KEY"]) if "GATEBOX_CENTRE_KEY" in os.environ else None)
+    if key is None:
+        raise GateboxError("the centre's signing key is needed: --key FILE or $GATEBOX_CENTRE_KEY")
+    return key
+
+
+def _cmd_lists_build(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.centre.lists import build
+
+    entries = build(config, args.list, args.version, args.photos, args.meta, args.out)
+    print(f"built {args.out}: {args.list} v{args.version}, {entries} entries")
+    return 0
+
+
+def _cmd_lists_publish(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.centre.lists import publish
+
+    manifest = publish(_centre_broker(args, config), _centre_key(args), args.bundle, args.delta_from)
+    base = f" (delta from v{manifest.base_version})" if manifest.base_version else ""
+    size, chunks = manifest.size, len(manifest.chunks)
+    print(f"published {manifest.list} v{manifest.version}{base}: {size} bytes in {chunks} chunk(s)")
     return 0
 
 
@@ -237,6 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="broker host (default: config broker.host)")
     p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
     p.set_defaults(handler=_cmd_centre_ack)
+
+    lists = centre.add_parser("lists", help="build and publish the lists the boxes match against").add_subparsers(
+        dest="lists_command", required=True, metavar="COMMAND"
+    )
+    p = lists.add_parser("build", help="embed a folder of photos (one folder per subject) into a list bundle")
+    p.add_argument("--list", required=True, help="list name, e.g. missing_elders")
+    p.add_argument("--version", type=int, required=True, help="the list's new version number")
+    p.add_argument("--photos", type=Path, required=True, metavar="DIR", help="one folder of photos per subject")
+    p.add_argument("--meta", type=Path, metavar="META.csv", help="subject_id,name,category,priority,expires_at")
+    p.add_argument("--out", type=Path, required=True, metavar="BUNDLE.gbl")
+    p.set_defaults(handler=_cmd_lists_build)
+    p = lists.add_parser("publish", help="publish a bundle to every box (signed; retained; chunked)")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE.gbl")
+    p.add_argument("--delta-from", type=Path, metavar="OLD.gbl", help="publish only the changes since OLD")
+    p.add_argument("--key", type=Path, help="centre's Ed25519 private key (default: $GATEBOX_CENTRE_KEY)")
+    p.add_argument("--host", help="broker host (default: config broker.host)")
+    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
+    p.set_defaults(handler=_cmd_lists_publish)
 
     p = centre.add_parser("keygen", help="make the centre's Ed25519 signing key pair")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")

@@ -20,6 +20,25 @@ from edge.store.lists import ListStore
 ENROL_DETECT_WIDTH = 1600
 
 
+def photo_embedder(config: GateboxConfig) -> DlibFaceEmbedder:
+    paths = verify_models(config.models_path)
+    return DlibFaceEmbedder(paths["face_landmarks_5"], paths["face_embedding"])
+
+
+def embed_photo(embedder: DlibFaceEmbedder, photo: Path) -> np.ndarray:
+    """The embedding of the one face in `photo`; InputError naming the file otherwise."""
+    image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{photo}: cannot read image (missing, or not a JPEG/PNG/BMP/WebP)")
+    upsample = 2 if max(image.shape[:2]) < 500 else 1
+    faces = DlibHogFaceDetector(ENROL_DETECT_WIDTH, upsample).detect(image)
+    if len(faces) == 0:
+        raise InputError(f"{photo}: no face found; use a photo where the face is frontal and ≥ 60 px")
+    if len(faces) > 1:
+        raise InputError(f"{photo}: {len(faces)} faces found; crop the photo to the one person to enrol")
+    return embedder.embed(image, faces.xyxy)[0]
+
+
 def enroll_photos(
     config: GateboxConfig,
     data_dir: Path,
@@ -35,20 +54,8 @@ def enroll_photos(
     """
     if list_name not in config.lists:
         raise InputError(f"unknown list '{list_name}'; configured lists: {', '.join(config.lists)}")
-    paths = verify_models(config.models_path)
-    embedder = DlibFaceEmbedder(paths["face_landmarks_5"], paths["face_embedding"])
-    embeddings = []
-    for photo in photos:
-        image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
-        if image is None:
-            raise InputError(f"{photo}: cannot read image (missing, or not a JPEG/PNG/BMP/WebP)")
-        upsample = 2 if max(image.shape[:2]) < 500 else 1
-        faces = DlibHogFaceDetector(ENROL_DETECT_WIDTH, upsample).detect(image)
-        if len(faces) == 0:
-            raise InputError(f"{photo}: no face found; use a photo where the face is frontal and ≥ 60 px")
-        if len(faces) > 1:
-            raise InputError(f"{photo}: {len(faces)} faces found; crop the photo to the one person to enrol")
-        embeddings.append(embedder.embed(image, faces.xyxy)[0])
+    embedder = photo_embedder(config)
+    embeddings = [embed_photo(embedder, photo) for photo in photos]
     store = ListStore(data_dir)
     try:
         store.enroll(list_name, subject_id, name, np.stack(embeddings), [str(p) for p in photos])

@@ -1,0 +1,154 @@
+"""Centre side of list sync: build a list bundle from photos, publish it (full or as a delta).
+
+    gatebox centre lists build --list missing_elders --version 3 --photos DIR [--meta META.csv] --out v3.gbl
+    gatebox centre lists publish v3.gbl --key centre.pem [--delta-from v2.gbl]
+
+DIR holds one folder per subject (the folder name is the subject id) with that person's photos.
+META.csv (optional): subject_id,name,category,priority,expires_at (ISO 8601, empty = never).
+A bundle file is one JSON header line `{"list", "version"}` followed by the data blob.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+from edge.centre.watch import connect
+from edge.config import BrokerConfig, GateboxConfig
+from edge.enroll import embed_photo, photo_embedder
+from edge.errors import GateboxError, InputError
+from edge.lists.bundle import ListEntry, Manifest, decode, encode, sha256, split
+from edge.security.signing import load_private_key, seal
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def write_bundle(path: Path, list_name: str, version: int, blob: bytes) -> None:
+    path.write_bytes(json.dumps({"list": list_name, "version": version}).encode() + b"\n" + blob)
+
+
+def read_bundle(path: Path) -> tuple[str, int, bytes]:
+    try:
+        header, blob = path.read_bytes().split(b"\n", 1)
+        meta = json.loads(header)
+        return str(meta["list"]), int(meta["version"]), blob
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError(f"{path} is not a list bundle: {e}") from None
+
+
+def _metadata(meta_csv: Path | None) -> dict[str, dict[str, object]]:
+    if meta_csv is None:
+        return {}
+    try:
+        with meta_csv.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise InputError(f"cannot read {meta_csv}: {e.strerror or e}") from None
+    out = {}
+    for row in rows:
+        expires = (row.get("expires_at") or "").strip()
+        out[row["subject_id"]] = {
+            "name": row.get("name") or None,
+            "category": row.get("category") or None,
+            "priority": int(row.get("priority") or 0),
+            "expires_at": datetime.fromisoformat(expires) if expires else None,
+        }
+    return out
+
+
+def build(config: GateboxConfig, list_name: str, version: int, photos: Path, meta_csv: Path | None, out: Path) -> int:
+    """Embed every subject's photos and write a full bundle; returns the number of entries."""
+    if list_name not in config.lists:
+        raise InputError(f"unknown list '{list_name}'; configured lists: {', '.join(config.lists)}")
+    folders = sorted(p for p in photos.iterdir() if p.is_dir()) if photos.is_dir() else []
+    if not folders:
+        raise InputError(f"{photos}: expected one folder of photos per subject")
+    meta = _metadata(meta_csv)
+    embedder = photo_embedder(config)
+    entries, rows = [], []
+    for folder in folders:
+        pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        if not pictures:
+            raise InputError(f"{folder}: no photos")
+        rows += [embed_photo(embedder, p) for p in pictures]
+        entries.append(ListEntry(subject_id=folder.name, embeddings=len(pictures), **meta.get(folder.name, {})))
+    write_bundle(out, list_name, version, encode(entries, np.stack(rows).astype(np.float32)))
+    return len(entries)
+
+
+def delta_blob(old: bytes, new: bytes) -> bytes:
+    """The delta that turns list data `old` into `new` (entries added or changed; subjects removed)."""
+    before, after = decode(old, "full"), decode(new, "full")
+
+    def by_subject(data) -> dict[str, tuple[ListEntry, bytes]]:
+        out, offset = {}, 0
+        for entry in data.entries:
+            out[entry.subject_id] = (entry, data.matrix[offset : offset + entry.embeddings].tobytes())
+            offset += entry.embeddings
+        return out
+
+    old_map, new_map = by_subject(before), by_subject(after)
+    changed = [s for s in new_map if old_map.get(s) != new_map[s]]
+    rows = [np.frombuffer(new_map[s][1], np.float32).reshape(-1, 128) for s in changed]
+    matrix = np.concatenate(rows) if rows else np.empty((0, 128), np.float32)
+    return encode([new_map[s][0] for s in changed], matrix, remove=[s for s in old_map if s not in new_map])
+
+
+def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path | None = None) -> Manifest:
+    """Publish a bundle (retained, signed manifest + chunks); clears the chunks of the one it replaces."""
+    list_name, version, blob = read_bundle(bundle)
+    base_version = None
+    if delta_from is not None:
+        base_name, base_version, base_blob = read_bundle(delta_from)
+        if base_name != list_name or base_version >= version:
+            raise InputError(f"--delta-from must be an older version of {list_name}")
+        entries = len(decode(blob, "full").entries)
+        blob = delta_blob(base_blob, blob)
+    else:
+        entries = len(decode(blob, "full").entries)
+    chunks = split(blob)
+    kind = "delta" if delta_from else "full"
+    manifest = Manifest(list=list_name, kind=kind, version=version, base_version=base_version, entries=entries,
+                        size=len(blob), chunks=[sha256(c) for c in chunks],
+                        created_at=datetime.now(timezone.utc))  # fmt: skip
+    key = load_private_key(key_path)
+    prefix = broker.topic_prefix
+    manifest_topic = f"{prefix}/lists/{list_name}/{kind}/manifest"
+    client, inbox = connect(broker, [manifest_topic])
+    try:
+        _wait_connected(client, broker)
+        previous = _retained(inbox, timeout=1.0)
+        for i, chunk in enumerate(chunks):  # chunks first: a box that sees the manifest finds them all there
+            client.publish(manifest.chunk_topic(prefix, i), chunk, qos=1, retain=True).wait_for_publish(30)
+        client.publish(manifest_topic, seal(manifest.model_dump(mode="json", by_alias=True), key), qos=1,
+                       retain=True).wait_for_publish(30)  # fmt: skip
+        if previous and previous.version != version:
+            for i in range(len(previous.chunks)):
+                client.publish(previous.chunk_topic(prefix, i), b"", qos=1, retain=True).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return manifest
+
+
+def _wait_connected(client: mqtt.Client, broker: BrokerConfig) -> None:
+    deadline = time.monotonic() + 10
+    while not client.is_connected():
+        if time.monotonic() > deadline:
+            raise GateboxError(f"cannot connect to MQTT broker {broker.host}:{broker.port}")
+        time.sleep(0.05)
+
+
+def _retained(inbox, timeout: float) -> Manifest | None:
+    """The manifest currently retained on the topic, read without verifying (we signed it)."""
+    try:
+        message = inbox.get(timeout=timeout)
+        return Manifest.model_validate_json(json.loads(message.payload)["body"])
+    except Exception:
+        return None
