@@ -57,6 +57,7 @@ def _cmd_replay(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
         publish=not args.no_publish,
         start_frame=args.start_frame,
         end_frame=args.end_frame,
+        camera=args.camera,
     )
     print(result.line())
     if args.stats:
@@ -95,11 +96,23 @@ def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) 
         subjects = store.subjects()
     finally:
         store.close()
+    versions = store_versions(data_dir)
     for s in subjects:
-        print(f"{s.list_name}\t{s.subject_id}\t{s.name or ''}\t{s.embeddings} embedding(s)")
+        origin = "local" if s.origin == "local" else f"centre v{versions.get(s.list_name)}"
+        print(f"{s.list_name}\t{s.subject_id}\t{s.name or ''}\t{s.embeddings} embedding(s)\t{origin}")
     if not subjects:
         print(f"no subjects enrolled in {data_dir}")
     return 0
+
+
+def store_versions(data_dir: Path) -> dict[str, int]:
+    from edge.store.lists import ListStore
+
+    store = ListStore(data_dir)
+    try:
+        return store.versions()
+    finally:
+        store.close()
 
 
 def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
@@ -219,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert")
     p.add_argument("--fps", type=float, help=argparse.SUPPRESS)
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write per-frame costs and alert delays")
+    p.add_argument("--camera", metavar="NAME", help="play the part of this configured camera (name, gate line)")
     p.set_defaults(handler=_cmd_replay)
 
     p = sub.add_parser("run", help="watch the configured cameras until stopped")

@@ -43,6 +43,22 @@ class ReconnectConfig(StrictModel):
     max_backoff_s: float = Field(30.0, gt=0, description="Longest wait between reopen attempts (doubling backoff).")
 
 
+class GateLineConfig(StrictModel):
+    start: tuple[float, float] = Field(
+        description="One end of the gate line, (x, y) as fractions of the frame (0-1).", examples=[(0.0, 0.7)]
+    )
+    end: tuple[float, float] = Field(
+        description="The other end of the gate line, (x, y) as fractions of the frame.", examples=[(1.0, 0.7)]
+    )
+    outside: tuple[float, float] = Field(
+        description="Any point on the outer side of the line (x, y fractions): crossing towards it is leaving.",
+        examples=[(0.5, 1.0)],
+    )
+    margin: float = Field(
+        0.02, ge=0, lt=0.5, description="A face must get this far (fraction of the frame) past the line to count."
+    )
+
+
 class CameraConfig(StrictModel):
     name: Slug = Field(description="Camera name used in alerts and logs.", examples=["main_gate"])
     url: str = Field(
@@ -52,6 +68,9 @@ class CameraConfig(StrictModel):
     open_timeout_s: float = Field(5.0, gt=0, description="Give up opening the stream after this long.")
     read_timeout_s: float = Field(5.0, gt=0, description="A stream that delivers no frame for this long is lost.")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff when lost.")
+    gate_line: GateLineConfig | None = Field(
+        None, description="The line people cross to leave; needed for `at_risk_elders` (elder-leaving) alerts."
+    )
 
 
 class TlsConfig(StrictModel):
@@ -201,6 +220,12 @@ class RecognitionConfig(StrictModel):
         "(e.g. the track broke behind an occluder) does not alert again: one alert per person per pass.",
     )
     min_face_px: int = Field(40, ge=16, description="Faces narrower than this (in the source frame) are ignored.")
+    at_risk_hours: str | None = Field(
+        None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description="`HH:MM-HH:MM` (box local time, may wrap midnight): alert on at-risk elders leaving only "
+        "then; always when unset.",
+    )
 
 
 class GateboxConfig(StrictModel):
@@ -274,8 +299,10 @@ def _yaml_scalar(value: Any) -> str:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+    """The model class of `Model` or `Model | None` annotations."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
     return None
 
 
@@ -287,6 +314,7 @@ def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
         nested = _model_in(field.annotation)
         args = typing.get_args(field.annotation)
         item = _model_in(args[0]) if typing.get_origin(field.annotation) is list and args else None
+        nested = None if item else nested
         if nested:
             lines.append(f"{pad}{name}:")
             _render(nested, indent + 2, lines)
@@ -296,7 +324,7 @@ def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
             _render(item, indent + 4, lines)
         else:
             value = field.examples[0] if field.is_required() else field.get_default(call_default_factory=True)
-            lines.append(f"{pad}{name}: {_yaml_scalar(value)}")
+            lines.append(f"{pad}{name}: {_yaml_scalar(list(value) if isinstance(value, tuple) else value)}")
 
 
 def render_example_yaml() -> str:

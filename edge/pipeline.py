@@ -2,6 +2,7 @@
 
     Frame → motion gate → detect faces (in moving/tracked regions, every n-th frame) → track
           → sample best faces → embed (worker process) → 1:N match → decide → Alert
+                                                     track → gate-line crossings ↗ (elder leaving)
 
 Each stage is its own module with one typed input and output; this file only wires them and
 holds no image maths. Publishing (MQTT, events file) happens outside, in `edge.runner`.
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.alerts import Alert, build_alert
-from edge.config import GateboxConfig
+from edge.config import GateboxConfig, GateLineConfig
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
 from edge.detectors.regions import RegionFaceDetection
@@ -26,6 +27,7 @@ from edge.recognition.gallery import Gallery
 from edge.recognition.sampler import FaceQuality, FaceSampler
 from edge.recognition.worker import Batch, EmbeddingRunner
 from edge.tracking.iou_tracker import IouTracker
+from edge.tracking.line_crossing import LineCrossing
 from edge.types import FaceObservation, Frame
 
 
@@ -47,8 +49,11 @@ class Models:
 class CameraPipeline:
     """Per-camera state (background, tracks, evidence) around the models."""
 
-    def __init__(self, config: GateboxConfig, models: Models, gallery: Gallery) -> None:
+    def __init__(
+        self, config: GateboxConfig, models: Models, gallery: Gallery, gate_line: GateLineConfig | None = None
+    ) -> None:
         self._config = config
+        self._gate = LineCrossing(gate_line) if gate_line else None
         self._gallery = gallery
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None
         self._detection = RegionFaceDetection(models.detector, config.motion.region_padding)
@@ -73,6 +78,9 @@ class CameraPipeline:
         tracked = self._tracker.update(faces, frame.index)
         samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
         alerts = self._decide(self._embedding.submit(samples))
+        if self._gate:
+            crossed = self._gate.update(tracked, frame.image.shape)
+            alerts += [build_alert(self._config.box, d) for d in self._decider.crossings(crossed)]
         self._sampler.forget(tracked.ended)
         self._decider.forget(tracked.ended)
         return alerts

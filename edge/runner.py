@@ -109,10 +109,16 @@ def replay(
     progress: bool | None = None,
     start_frame: int = 0,
     end_frame: int | None = None,
+    camera: str | None = None,
 ) -> ReplayResult:
-    """Run the pipeline over every frame of a recorded file (none is ever dropped)."""
-    source = VideoFile(video, video.stem[:64] or "replay", start_frame, end_frame, realtime)
-    pipeline = CameraPipeline(config, Models.load(config), load_gallery(config, data_dir))
+    """Run the pipeline over every frame of a recorded file (none is ever dropped). With `camera`, the
+    file plays the part of that configured camera (its name and gate line)."""
+    settings = next((c for c in config.cameras if c.name == camera), None)
+    if camera is not None and settings is None:
+        raise GateboxError(f"--camera {camera}: no such camera in the config")
+    source = VideoFile(video, camera or video.stem[:64] or "replay", start_frame, end_frame, realtime)
+    gate_line = settings.gate_line if settings else None
+    pipeline = CameraPipeline(config, Models.load(config), load_gallery(config, data_dir), gate_line)
     sinks: list[AlertSink] = []
     services = BoxServices(config, data_dir) if publish else None
     if services:
@@ -174,7 +180,7 @@ def _camera_loop(
     status: CameraStatus,
     pipelines: list[CameraPipeline],
 ) -> None:
-    pipeline = CameraPipeline(config, Models.load(config), gallery)
+    pipeline = CameraPipeline(config, Models.load(config), gallery, camera.config.gate_line)
     pipelines.append(pipeline)
     # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
     reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)

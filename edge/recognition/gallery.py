@@ -21,6 +21,8 @@ class Gallery:
     versions: tuple[str, ...] = ()  # per row: "local" (enrolled on the box) or "v<N>" (centre version)
 
     def __post_init__(self) -> None:
+        # Squared norms of the enrolled rows, once: at 100k identities they cost as much as the product.
+        object.__setattr__(self, "_sq_norms", (self.embeddings.astype(np.float32) ** 2).sum(1))
         if not (len(self.embeddings) == len(self.list_names) == len(self.subject_ids)):
             raise ValueError("gallery rows, list names and subject ids must have the same length")
         if self.versions and len(self.versions) != len(self.subject_ids):
@@ -37,7 +39,7 @@ class Gallery:
         """Euclidean distance of every query (rows) to every enrolled embedding (columns)."""
         q = np.asarray(queries, np.float32).reshape(-1, EMBEDDING_SIZE)
         # |q-g|^2 = |q|^2 - 2 q.g + |g|^2: one matrix product instead of a loop over subjects.
-        sq = (q * q).sum(1)[:, None] - 2.0 * q @ self.embeddings.T + (self.embeddings**2).sum(1)[None, :]
+        sq = (q * q).sum(1)[:, None] - 2.0 * q @ self.embeddings.T + self._sq_norms[None, :]
         return np.sqrt(np.maximum(sq, 0.0))
 
     def nearest(self, queries: npt.NDArray[np.float32], max_distance: float) -> list[Match | None]:

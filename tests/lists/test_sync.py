@@ -106,7 +106,7 @@ def alerted(messages: list[tuple[str, dict]]) -> set[tuple[str, str, str]]:
 
 
 def test_published_list_is_applied_live_and_a_delta_removes_a_subject(running_box: tuple) -> None:
-    box, centre, publisher, centre_cfg, prefix, tmp_path = running_box
+    box, centre, publisher, _, _, tmp_path = running_box
     assert alerted(collect(centre, 6)) == set()  # nobody is on any list yet
     publisher.publish("v1")
     wait_for_ack(centre, 1)
@@ -134,7 +134,7 @@ def _publish_raw(port: int, prefix: str, manifest: Manifest, payload: bytes, chu
 
 
 def test_bad_bundles_are_refused_and_the_old_list_stays(running_box: tuple) -> None:
-    box, centre, publisher, centre_cfg, prefix, tmp_path = running_box
+    box, centre, publisher, _, prefix, tmp_path = running_box
     publisher.publish("v1")
     wait_for_ack(centre, 1)
     key = load_private_key(publisher.key)
