@@ -99,7 +99,8 @@ def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) 
     versions = store_versions(data_dir)
     for s in subjects:
         origin = "local" if s.origin == "local" else f"centre v{versions.get(s.list_name)}"
-        print(f"{s.list_name}\t{s.subject_id}\t{s.name or ''}\t{s.embeddings} embedding(s)\t{origin}")
+        what = f"plate {s.plate}" if s.plate else f"{s.embeddings} embedding(s)"
+        print(f"{s.list_name}\t{s.subject_id}\t{s.name or ''}\t{what}\t{origin}")
     if not subjects:
         print(f"no subjects enrolled in {data_dir}")
     return 0
@@ -170,7 +171,7 @@ def _centre_key(args: argparse.Namespace) -> Path:
 def _cmd_lists_build(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.centre.lists import build
 
-    entries = build(config, args.list, args.version, args.photos, args.meta, args.out)
+    entries = build(config, args.list, args.version, args.photos, args.meta, args.out, args.plates)
     print(f"built {args.out}: {args.list} v{args.version}, {entries} entries")
     return 0
 
@@ -280,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = lists.add_parser("build", help="embed a folder of photos (one folder per subject) into a list bundle")
     p.add_argument("--list", required=True, help="list name, e.g. missing_elders")
     p.add_argument("--version", type=int, required=True, help="the list's new version number")
-    p.add_argument("--photos", type=Path, required=True, metavar="DIR", help="one folder of photos per subject")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--photos", type=Path, metavar="DIR", help="one folder of photos per subject")
+    source.add_argument("--plates", type=Path, metavar="PLATES.csv", help="plate[,subject_id,name,category,...]")
     p.add_argument("--meta", type=Path, metavar="META.csv", help="subject_id,name,category,priority,expires_at")
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE.gbl")
     p.set_defaults(handler=_cmd_lists_build)

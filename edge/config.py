@@ -242,7 +242,7 @@ class GateboxConfig(StrictModel):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Matching rules.")
     lists: list[Slug] = Field(
-        default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders"],
+        default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders", "plate_watchlist"],
         description="Names of the lists faces can be enrolled in, synced from the centre and matched against.",
     )
     data_dir: Path = Field(Path("/var/lib/gatebox"), description="Local list store and state (--data-dir).")

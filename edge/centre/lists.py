@@ -62,10 +62,52 @@ def _metadata(meta_csv: Path | None) -> dict[str, dict[str, object]]:
     return out
 
 
-def build(config: GateboxConfig, list_name: str, version: int, photos: Path, meta_csv: Path | None, out: Path) -> int:
-    """Embed every subject's photos and write a full bundle; returns the number of entries."""
+def normalise_plate(text: str) -> str:
+    """`粤B 12345`, `粤b-12345` -> `粤B12345`: what the reader will produce."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> int:
+    """A plate list from a CSV (`plate[,subject_id,name,category,priority,expires_at]`); returns entries."""
+    try:
+        with plates_csv.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise InputError(f"cannot read {plates_csv}: {e.strerror or e}") from None
+    entries = []
+    for number, row in enumerate(rows, 2):
+        plate = normalise_plate(row.get("plate") or "")
+        expires = (row.get("expires_at") or "").strip()
+        try:
+            entries.append(ListEntry(
+                subject_id=row.get("subject_id") or plate, plate=plate, name=row.get("name") or None,
+                category=row.get("category") or row.get("kind") or None, priority=int(row.get("priority") or 0),
+                expires_at=datetime.fromisoformat(expires) if expires else None,
+            ))  # fmt: skip
+        except ValueError as e:
+            raise InputError(f"{plates_csv}:{number}: {e}") from None
+    if not entries:
+        raise InputError(f"{plates_csv}: no plates")
+    write_bundle(out, list_name, version, encode(entries, np.empty((0, 128), np.float32)))
+    return len(entries)
+
+
+def build(
+    config: GateboxConfig,
+    list_name: str,
+    version: int,
+    photos: Path | None,
+    meta_csv: Path | None,
+    out: Path,
+    plates_csv: Path | None = None,
+) -> int:
+    """Embed every subject's photos (or read a plate CSV) and write a full bundle; returns entries."""
     if list_name not in config.lists:
         raise InputError(f"unknown list '{list_name}'; configured lists: {', '.join(config.lists)}")
+    if plates_csv is not None:
+        return build_plates(list_name, version, plates_csv, out)
+    if photos is None:
+        raise InputError("give --photos DIR (faces) or --plates CSV (plates)")
     folders = sorted(p for p in photos.iterdir() if p.is_dir()) if photos.is_dir() else []
     if not folders:
         raise InputError(f"{photos}: expected one folder of photos per subject")

@@ -7,8 +7,9 @@ each, so one Ed25519 signature over the manifest covers every byte of the data.
 Data blob: b"GBL1", a little-endian uint32 length, that many bytes of UTF-8 JSON metadata, then
 the float32 little-endian embedding matrix (128 columns). Metadata of a full list:
 `{"entries": [ENTRY...]}`; of a delta: `{"add": [ENTRY...], "remove": [subject_id...]}`. An ENTRY
-is `{subject_id, name, category, priority, expires_at, embeddings}` where `embeddings` is how many
-consecutive matrix rows are its faces. Raw photos never travel.
+is `{subject_id, name, category, priority, expires_at, embeddings, plate}` where `embeddings` is how
+many consecutive matrix rows are its faces (0 for a plate entry, which has `plate` instead). Raw
+photos never travel.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.recognition.embedder import EMBEDDING_SIZE
 
 MAGIC = b"GBL1"
 CHUNK_BYTES = 256 * 1024
-LIST_KINDS = ("watchlist", "missing_elders", "at_risk_elders")
+PLATE_PATTERN = r"^[A-Z0-9\u4e00-\u9fff]{4,10}$"  # normalised: upper case, no spaces or separators
 
 
 class BundleError(ValueError):
@@ -42,7 +43,14 @@ class ListEntry(BaseModel):
     category: str | None = Field(None, max_length=32)
     priority: int = Field(0, ge=0, le=9)
     expires_at: datetime | None = None
-    embeddings: int = Field(ge=1, le=64)
+    embeddings: int = Field(0, ge=0, le=64)  # face rows in the matrix; 0 for a plate entry
+    plate: str | None = Field(None, pattern=PLATE_PATTERN)
+
+    @model_validator(mode="after")
+    def _face_or_plate(self) -> ListEntry:
+        if (self.embeddings > 0) == (self.plate is not None):
+            raise ValueError("an entry has either face embeddings or a plate, not both or neither")
+        return self
 
 
 class Manifest(BaseModel):

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS subjects (
     category    TEXT,
     priority    INTEGER NOT NULL DEFAULT 0,
     expires_at  REAL,
+    plate       TEXT,                           -- plate lists: the normalised plate text
     PRIMARY KEY (list_name, subject_id)
 );
 CREATE TABLE IF NOT EXISTS list_versions (
@@ -55,6 +56,7 @@ class Subject:
     name: str | None
     embeddings: int
     origin: str = "local"
+    plate: str | None = None
 
 
 class VersionConflict(ValueError):
@@ -113,11 +115,21 @@ class ListStore:
 
     def subjects(self) -> list[Subject]:
         rows = self._db.execute(
-            "SELECT s.list_name, s.subject_id, s.name, COUNT(e.id), s.origin FROM subjects s "
+            "SELECT s.list_name, s.subject_id, s.name, COUNT(e.id), s.origin, s.plate FROM subjects s "
             "LEFT JOIN face_embeddings e USING (list_name, subject_id) "
             "GROUP BY s.list_name, s.subject_id ORDER BY s.list_name, s.subject_id"
         ).fetchall()
         return [Subject(*r) for r in rows]
+
+    def plates(self, lists: Sequence[str] | None = None) -> dict[str, tuple[str, str]]:
+        """Unexpired plates of plate lists: plate text -> (list name, subject id)."""
+        query = "SELECT plate, list_name, subject_id FROM subjects WHERE plate IS NOT NULL"
+        query += " AND (expires_at IS NULL OR expires_at > ?)"
+        params: tuple[object, ...] = (time.time(),)
+        if lists is not None:
+            query += f" AND list_name IN ({','.join('?' * len(lists))})"
+            params += tuple(lists)
+        return {plate: (list_name, subject) for plate, list_name, subject in self._db.execute(query, params)}
 
     def versions(self) -> dict[str, int]:
         """The centre version each synced list is at."""
@@ -159,9 +171,9 @@ class ListStore:
                 )
             self._db.executemany(
                 "INSERT OR REPLACE INTO subjects (list_name, subject_id, name, updated_at, origin, category, "
-                "priority, expires_at) VALUES (?, ?, ?, ?, 'centre', ?, ?, ?)",
+                "priority, expires_at, plate) VALUES (?, ?, ?, ?, 'centre', ?, ?, ?, ?)",
                 [(list_name, e.subject_id, e.name, now, e.category, e.priority,
-                  e.expires_at.timestamp() if e.expires_at else None) for e in entries],
+                  e.expires_at.timestamp() if e.expires_at else None, e.plate) for e in entries],
             )  # fmt: skip
             self._db.executemany(
                 "INSERT INTO face_embeddings (list_name, subject_id, embedding, source) VALUES (?, ?, ?, ?)", rows

@@ -51,3 +51,30 @@ def test_delta_then_store(tmp_path: Path) -> None:
         ("c", "v2"),
         ("local-1", "local"),
     ]
+
+
+def test_plate_list_from_real_ground_truth(tmp_path: Path, shared_data: Path) -> None:
+    from edge.centre.lists import build_plates, read_bundle
+
+    source = shared_data / "plates_cn" / "hyperlpr" / "ground_truth.csv"
+    assert build_plates("plate_watchlist", 4, source, tmp_path / "plates.gbl") == 4
+    _, version, blob = read_bundle(tmp_path / "plates.gbl")
+    data = decode(blob, "full")
+    store = ListStore(tmp_path / "box")
+    store.apply_update("plate_watchlist", version, None, data.entries, data.matrix)
+    expected = {line.split(",")[1] for line in source.read_text(encoding="utf-8").splitlines()[1:]}
+    assert set(store.plates()) == expected and "津B6H920" in expected
+    assert len(store.gallery()) == 0  # plates never enter the face gallery
+
+
+@pytest.mark.parametrize(
+    ("fields", "ok"),
+    [({"embeddings": 1}, True), ({"plate": "粤B12345"}, True), ({}, False),
+     ({"embeddings": 1, "plate": "粤B12345"}, False), ({"plate": "粤B 12345"}, False)],
+)  # fmt: skip
+def test_entry_is_a_face_or_a_plate(fields: dict, ok: bool) -> None:
+    if ok:
+        ListEntry(subject_id="x", **fields)
+    else:
+        with pytest.raises(ValueError):
+            ListEntry(subject_id="x", **fields)

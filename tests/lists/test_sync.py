@@ -90,13 +90,15 @@ def collect(centre: Collector, seconds: float) -> list[tuple[str, dict]]:
             if not m.topic.endswith(("availability",))]  # fmt: skip
 
 
-def wait_for_ack(centre: Collector, version: int, timeout: float = 60) -> list[tuple[str, dict]]:
+def wait_for_ack(
+    centre: Collector, version: int, timeout: float = 60, list_name: str = "missing_elders"
+) -> list[tuple[str, dict]]:
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for leaf, body in collect(centre, 0.5):
             seen.append((leaf, body))
-            if leaf == "list_ack" and body["version"] == version:
+            if leaf == "list_ack" and (body["list"], body["version"]) == (list_name, version):
                 return seen
     raise AssertionError(f"no list_ack for v{version}: {seen[-5:]}")
 
@@ -105,7 +107,7 @@ def alerted(messages: list[tuple[str, dict]]) -> set[tuple[str, str, str]]:
     return {(b["list"], b["subject_id"], b["list_version"]) for leaf, b in messages if leaf == "alert"}
 
 
-def test_published_list_is_applied_live_and_a_delta_removes_a_subject(running_box: tuple) -> None:
+def test_published_list_is_applied_live_and_a_delta_removes_a_subject(running_box: tuple, shared_data: Path) -> None:
     box, centre, publisher, _, _, tmp_path = running_box
     assert alerted(collect(centre, 6)) == set()  # nobody is on any list yet
     publisher.publish("v1")
@@ -118,8 +120,18 @@ def test_published_list_is_applied_live_and_a_delta_removes_a_subject(running_bo
     collect(centre, 0.5)
     assert alerted(collect(centre, 12)) == {("missing_elders", "woman", "v2")}
     assert box.poll() is None
+
+    # A plate list (the plate reader matches against it) travels the same way.
+    plates = tmp_path / "plates.gbl"
+    built = run_cli("centre", "lists", "build", "--list", "plate_watchlist", "--version", "1", "--plates",
+                    shared_data / "plates_cn" / "hyperlpr" / "ground_truth.csv", "--out", plates)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    publisher.bundles["plates"] = plates
+    publisher.publish("plates")
+    wait_for_ack(centre, 1, list_name="plate_watchlist")
     listed = run_cli("--data-dir", tmp_path / "box", "lists").stdout
     assert "missing_elders\twoman" in listed and "boy" not in listed
+    assert "plate_watchlist\t津B6H920\t\tplate 津B6H920\tcentre v1" in listed
 
 
 def _publish_raw(port: int, prefix: str, manifest: Manifest, payload: bytes, chunks: list[bytes]) -> None:
