@@ -146,6 +146,61 @@ class AlertsConfig(StrictModel):
     )
 
 
+class PanicDevice(StrictModel):
+    device_id: Slug = Field(description="The button's id as its receiver reports it.", examples=["btn-0042"])
+    household: str | None = Field(None, max_length=200, description="Who lives there (sent with the panic).")
+    address: str | None = Field(None, max_length=200, description="Building, flat and room.")
+    contact: str | None = Field(None, max_length=200, description="Who to call (relative, carer).")
+    camera: str | None = Field(None, description="The camera nearest the device (named in the panic).")
+    heartbeat_interval_s: float | None = Field(
+        None, gt=0, description="The device reports in this often; silent for twice this raises device_offline."
+    )
+
+
+class GpioReceiverConfig(StrictModel):
+    device_id: Slug = Field(description="The registered device wired to this input.", examples=["btn-0042"])
+    pin: int | str = Field(
+        description="GPIO pin (BCM number or gpiozero pin name, e.g. 17 or 'GPIO17').", examples=[17]
+    )
+    pull_up: bool = Field(True, description="Internal pull-up; the button shorts the pin to ground (active-low).")
+    bounce_s: float = Field(0.1, ge=0, description="Edges closer together than this are contact bounce.")
+    hold_s: float = Field(3.0, gt=0, description="Held this long: a long press (forwarded as such).")
+
+
+class SerialReceiverConfig(StrictModel):
+    port: str = Field(description="Serial device of the radio receiver.", examples=["/dev/ttyUSB0"])
+    baudrate: int = Field(9600, description="Line speed.")
+
+
+class HttpReceiverConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="Address to listen on (loopback, or the LAN for IP buttons).")
+    port: int = Field(8088, ge=1, le=65535, description="Port to listen on.")
+    token_file: Path = Field(
+        description="File holding the bearer token buttons must send.", examples=["/etc/gatebox/panic-token"]
+    )
+    max_body_bytes: int = Field(4096, ge=64, description="Larger requests are refused (413).")
+
+
+class MqttReceiverConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="The local broker the radio bridge publishes to.")
+    port: int = Field(1883, ge=1, le=65535, description="Its port.")
+    topic_prefix: str = Field("panic", description="Signals arrive on `<topic_prefix>/<device_id>`.")
+
+
+class PanicConfig(StrictModel):
+    devices: list[PanicDevice] = Field(default_factory=list, description="Registered panic buttons.")
+    coalesce_window_s: float = Field(
+        30.0, ge=0, description="Presses of one device within this window are one panic event (with a count)."
+    )
+    low_battery_percent: int = Field(20, ge=0, le=100, description="A device reporting less raises low_battery.")
+    gpio: list[GpioReceiverConfig] = Field(default_factory=list, description="Buttons wired to the box's GPIO.")
+    serial: list[SerialReceiverConfig] = Field(
+        default_factory=list, description="Serial radio receivers; lines `DEVICE_ID,EVENT[,BATTERY]`."
+    )
+    http: HttpReceiverConfig | None = Field(None, description="HTTP endpoint for IP buttons (POST /panic).")
+    mqtt: MqttReceiverConfig | None = Field(None, description="A local MQTT topic fed by a Zigbee/433 MHz bridge.")
+
+
 class DetectorConfig(StrictModel):
     kind: Literal["retinaface", "dlib_hog"] = Field(
         "retinaface",
@@ -237,6 +292,7 @@ class GateboxConfig(StrictModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Command centre MQTT broker.")
     link: LinkConfig = Field(default_factory=LinkConfig, description="Delivery to the centre: outbox, commands.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
+    panic: PanicConfig = Field(default_factory=PanicConfig, description="Panic buttons relayed to the centre.")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gating before detection.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")

@@ -23,6 +23,8 @@ from edge.comms import topics
 from edge.config import GateboxConfig
 from edge.errors import GateboxError
 from edge.health import CameraStatus, Watchdog, software_version
+from edge.panic.receivers import start_receivers
+from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, Models
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
@@ -207,7 +209,13 @@ def _camera_loop(
         log.info("camera %s: stopped after %d frames processed, %d dropped", name, status.frames, reader.dropped)
 
 
-def heartbeat(config: GateboxConfig, services: BoxServices, cameras: list[CameraStatus], started: float) -> str:
+def heartbeat(
+    config: GateboxConfig,
+    services: BoxServices,
+    cameras: list[CameraStatus],
+    started: float,
+    panic: PanicService | None = None,
+) -> str:
     stats = services.outbox.stats()
     link = services.link
     return json.dumps({
@@ -219,6 +227,7 @@ def heartbeat(config: GateboxConfig, services: BoxServices, cameras: list[Camera
                    else round(stats.oldest_unconfirmed_age_s, 1)},
         "lists": services.list_report(),
         "bad_input": dict(link.bad_input) if link else {},
+        "panic_rejected": dict(panic.rejected) if panic else {},
     })  # fmt: skip
 
 
@@ -259,6 +268,8 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     for thread in threads:
         thread.start()
     log.info("watching %d camera(s): %s", len(threads), ", ".join(c.name for c in config.cameras))
+    panic = PanicService(config, services) if config.panic.devices else None
+    receivers = start_receivers(config.panic, panic) if panic else []
     watchdog = Watchdog()
     watchdog.notify("READY=1")
     next_heartbeat = time.monotonic()
@@ -271,13 +282,17 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
                 if not thread.is_alive():
                     raise GateboxError(f"camera {cam.name}: worker stopped unexpectedly")
             watchdog.ping_if_healthy(statuses, stale_after)
+            if panic:
+                panic.tick()
             if time.monotonic() >= next_heartbeat and services.link:
-                beat = heartbeat(config, services, statuses, started)
+                beat = heartbeat(config, services, statuses, started, panic)
                 services.link.publish_now(topics.HEARTBEAT, beat)
                 next_heartbeat += config.link.heartbeat_interval_s
     finally:
         stop.set()
         watchdog.notify("STOPPING=1")
+        for receiver in receivers:
+            receiver.close()
         for thread in threads:
             thread.join(timeout=10)
         events.close()

@@ -64,13 +64,13 @@ def watch(
     distinct alerts seen. Stops after `count` distinct alerts or `timeout` seconds when given.
     A malformed payload is reported on stderr and skipped."""
     prefix = broker.topic_prefix
-    client, inbox = connect(
-        broker, [topics.centre_topic(prefix, leaf) for leaf in (topics.ALERT, topics.AVAILABILITY, topics.ALERT_STATE)]
-    )
+    leaves = (topics.ALERT, topics.AVAILABILITY, topics.ALERT_STATE, topics.PANIC, topics.DEVICE)
+    client, inbox = connect(broker, [topics.centre_topic(prefix, leaf) for leaf in leaves])
     if snapshots_dir:
         snapshots_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
     seen: set[str] = set()
+    seen_panics: set[str] = set()
     info = sys.stderr if as_json else out
     try:
         while count is None or len(seen) < count:
@@ -85,6 +85,17 @@ def watch(
             box, leaf = "/".join(parts[1:3]), parts[-1]
             if leaf == topics.AVAILABILITY:
                 print(f"BOX {box} {message.payload.decode('utf-8', 'replace')}", file=info, flush=True)
+                continue
+            if leaf == topics.PANIC:
+                _show_panic(client, message, parts, seen_panics, receipts, info)
+                continue
+            if leaf == topics.DEVICE:
+                try:
+                    notice = json.loads(message.payload)
+                    print(f"DEVICE {box} {notice['kind']} device={notice['device_id']} {notice['detail']}",
+                          file=info, flush=True)  # fmt: skip
+                except (ValueError, KeyError, TypeError) as e:
+                    print(f"warning: skipped malformed device notice on {message.topic}: {e}", file=sys.stderr)
                 continue
             if leaf == topics.ALERT_STATE:
                 try:
@@ -113,3 +124,29 @@ def watch(
         client.disconnect()
         client.loop_stop()
     return len(seen)
+
+
+def _show_panic(client: mqtt.Client, message: mqtt.MQTTMessage, parts: list[str], seen: set[str], receipts: bool,
+                out: TextIO) -> None:  # fmt: skip
+    """Panics stand out; each message (an event and its updates) is shown once and confirmed."""
+    from edge.panic.models import PanicEvent
+
+    try:
+        panic = PanicEvent.model_validate(json.loads(message.payload))
+    except (ValueError, ValidationError) as e:
+        print(f"warning: skipped malformed panic on {message.topic}: {e}", file=sys.stderr, flush=True)
+        return
+    if receipts:
+        client.publish("/".join([*parts[:-1], topics.RECEIPT]), json.dumps({"event_ids": [panic.message_id]}), qos=1)
+    if panic.message_id in seen:
+        return
+    seen.add(panic.message_id)
+    label = {"panic": "PANIC", "long_press": "PANIC-LONG", "cancel": "PANIC-CANCEL"}[panic.kind]
+    print(
+        f"!!! {label} {panic.pressed_at.isoformat(timespec='seconds')} {panic.site}/{panic.box_id} "
+        f"device={panic.device_id} household={panic.household or '-'} address={panic.address or '-'} "
+        f"presses={panic.presses} seq={panic.sequence} battery={panic.battery if panic.battery is not None else '-'} "
+        f"event={panic.event_id}",
+        file=out,
+        flush=True,
+    )

@@ -64,20 +64,15 @@ class AlertStates:
 
     def record(self, alert: Alert) -> None:
         (self.snapshots / f"{alert.event_id}.jpg").write_bytes(base64.b64decode(alert.snapshot_jpeg_b64))
+        self.record_event(alert.event_id, alert.kind, alert.list, alert.subject_id, alert.camera, alert.ts.isoformat())
+
+    def record_event(self, event_id: str, kind: str, list_name: str, subject_id: str, camera: str, ts: str) -> None:
+        """Any event the centre can acknowledge (alerts, panics); a repeat of an event_id is ignored."""
         now = time.time()
         with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?, 'new', NULL, NULL, ?, ?)",
-                (
-                    alert.event_id,
-                    alert.kind,
-                    alert.list,
-                    alert.subject_id,
-                    alert.camera,
-                    alert.ts.isoformat(),
-                    now,
-                    now,
-                ),
+                (event_id, kind, list_name, subject_id, camera, ts, now, now),
             )
 
     def set_state(self, event_id: str, state: str, note: str | None, by: str | None) -> bool:

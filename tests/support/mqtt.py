@@ -37,7 +37,8 @@ class Collector:
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.messages.put(message)
         if self._receipts and message.topic.rsplit("/", 1)[-1] in ("alert", "panic"):
-            event_id = json.loads(message.payload)["event_id"]
+            body = json.loads(message.payload)
+            event_id = body.get("message_id") or body["event_id"]  # panics are confirmed per message
             receipt = message.topic.rsplit("/", 1)[0] + "/receipt"
             client.publish(receipt, json.dumps({"event_ids": [event_id]}), qos=1)
 

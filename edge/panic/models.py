@@ -1,0 +1,66 @@
+"""What the panic path carries: a receiver's raw signal, and the messages the centre gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.alerts import Location
+
+SignalKind = Literal["press", "long_press", "cancel", "heartbeat"]
+
+
+@dataclass(frozen=True)
+class ButtonSignal:
+    """One signal from a receiver adapter, before coalescing."""
+
+    device_id: str
+    kind: SignalKind
+    pressed_at: float  # when the device (or the receiver, if the device has no clock) saw it
+    source: str  # gpio, serial, http, mqtt
+    battery: int | None = None  # percent
+
+
+class PanicEvent(BaseModel):
+    """A resident pressed a panic button. Published on `<prefix>/<site>/<box>/panic`, top priority,
+    resent until the centre's receipt. Presses within the coalescing window update the same event
+    (same `event_id`, higher `presses` and `sequence`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_: Literal["gatebox.panic/1"] = Field("gatebox.panic/1", alias="schema")
+    event_id: str
+    message_id: str = Field(description="`<event_id>:<sequence>`: what the centre's receipt names.")
+    kind: Literal["panic", "long_press", "cancel"]
+    device_id: str
+    household: str | None = None
+    address: str | None = None
+    contact: str | None = None
+    camera: str | None = Field(None, description="The camera nearest the device.")
+    pressed_at: datetime
+    received_at: datetime
+    sequence: int = Field(ge=1, description="Messages so far for this event (1 = first).")
+    presses: int = Field(ge=1, description="Presses coalesced into this event.")
+    battery: int | None = Field(None, ge=0, le=100)
+    site: str
+    box_id: str
+    location: Location | None = None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class DeviceNotice(BaseModel):
+    """Low-priority device health: `<prefix>/<site>/<box>/device`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_: Literal["gatebox.device/1"] = Field("gatebox.device/1", alias="schema")
+    kind: Literal["device_offline", "low_battery"]
+    device_id: str
+    household: str | None = None
+    detail: str
+    ts: datetime
+    site: str
+    box_id: str

@@ -1,0 +1,143 @@
+"""The panic path: every receiver's signals become panic events relayed to the centre first.
+
+A press is accepted only for a registered device; it is on disk in the outbox, at the top
+priority, before `submit` returns. Presses of one device within the coalescing window update the
+same event (same `event_id`, new `sequence`, higher `presses`); a long press or a cancel is
+forwarded as such. Devices that report heartbeats and fall silent, or report a low battery, raise
+low-priority device notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from edge.alerts import Location
+from edge.comms import topics
+from edge.comms.outbox import OutgoingMessage, Priority
+from edge.config import GateboxConfig, PanicDevice
+from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
+from edge.services import BoxServices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _OpenEvent:
+    event_id: str
+    started: float  # monotonic
+    first_pressed_at: float
+    presses: int = 1
+    sequence: int = 1
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class PanicService:
+    def __init__(self, config: GateboxConfig, services: BoxServices) -> None:
+        self._config = config
+        self._services = services
+        self._devices: dict[str, PanicDevice] = {d.device_id: d for d in config.panic.devices}
+        self._open: dict[str, _OpenEvent] = {}
+        self._last_seen: dict[str, float] = dict.fromkeys(self._devices, time.monotonic())
+        self._reported: set[tuple[str, str]] = set()  # (device, notice kind) already raised
+        self._lock = threading.Lock()
+        self.rejected: Counter[str] = Counter()
+        box = config.box
+        self._location = Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon,
+                                  grid_cell=box.grid_cell)  # fmt: skip
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Receivers report input they refused here: counted (heartbeat `panic_rejected`) and logged."""
+        self.rejected[reason] += 1
+        log.warning("panic receiver refused input (%s): %s", reason, detail[:200])
+
+    def submit(self, signal: ButtonSignal) -> bool:
+        """Accept a signal; True once any resulting panic is durably queued."""
+        device = self._devices.get(signal.device_id)
+        if device is None:
+            self.reject("unknown_device", f"{signal.source}: device {signal.device_id!r} is not registered")
+            return False
+        with self._lock:
+            self._last_seen[device.device_id] = time.monotonic()
+            self._reported.discard((device.device_id, "device_offline"))
+            if signal.battery is not None:
+                self._check_battery(device, signal.battery)
+            if signal.kind == "heartbeat":
+                return True
+            self._panic(device, signal)
+        return True
+
+    def _panic(self, device: PanicDevice, signal: ButtonSignal) -> None:
+        now = time.monotonic()
+        current = self._open.get(device.device_id)
+        if current and now - current.started > self._config.panic.coalesce_window_s:
+            current = None
+        if signal.kind == "press" and current:
+            current.presses += 1
+            current.sequence += 1
+            kind = "panic"
+        elif signal.kind == "cancel" and current:
+            current.sequence += 1
+            kind = "cancel"
+        else:  # a new press, a long press, or a cancel with nothing open: an event of its own
+            current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at)
+            self._open[device.device_id] = current
+            kind = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}[signal.kind]
+        event = PanicEvent(
+            event_id=current.event_id, message_id=f"{current.event_id}:{current.sequence}", kind=kind,
+            device_id=device.device_id, household=device.household, address=device.address,
+            contact=device.contact, camera=device.camera, pressed_at=_utc(current.first_pressed_at),
+            received_at=_utc(time.time()), sequence=current.sequence, presses=current.presses,
+            battery=signal.battery, site=self._config.box.site, box_id=self._config.box.box_id,
+            location=self._location,
+        )  # fmt: skip
+        topic = topics.box_topic(self._config.broker, self._config.box, topics.PANIC)
+        self._services.outbox.put(
+            OutgoingMessage(event.message_id, "panic", Priority.PANIC, topic, event.to_json().encode(), True)
+        )
+        self._services.states.record_event(event.event_id, "panic", "panic", device.device_id,
+                                           device.camera or "", event.pressed_at.isoformat())  # fmt: skip
+        if self._services.link:
+            self._services.link.wake()
+        log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
+                    device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
+
+    def _check_battery(self, device: PanicDevice, battery: int) -> None:
+        if battery < self._config.panic.low_battery_percent:
+            if (device.device_id, "low_battery") not in self._reported:
+                self._reported.add((device.device_id, "low_battery"))
+                self._notice(device, "low_battery", f"battery at {battery}%")
+        else:
+            self._reported.discard((device.device_id, "low_battery"))
+
+    def tick(self) -> None:
+        """Raise device_offline for devices silent past twice their heartbeat interval."""
+        now = time.monotonic()
+        with self._lock:
+            for device in self._devices.values():
+                interval = device.heartbeat_interval_s
+                silent = now - self._last_seen[device.device_id]
+                if interval and silent > 2 * interval and (device.device_id, "device_offline") not in self._reported:
+                    self._reported.add((device.device_id, "device_offline"))
+                    self._notice(
+                        device, "device_offline", f"silent for {silent:.0f} s (reports every {interval:.0f} s)"
+                    )
+
+    def _notice(self, device: PanicDevice, kind: str, detail: str) -> None:
+        box = self._config.box
+        notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
+                              ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip
+        topic = topics.box_topic(self._config.broker, self._config.box, topics.DEVICE)
+        self._services.outbox.put(OutgoingMessage(f"device-{uuid.uuid4().hex}", kind, Priority.OTHER, topic,
+                                                  notice.model_dump_json(by_alias=True).encode(), False))  # fmt: skip
+        if self._services.link:
+            self._services.link.wake()
+        log.warning("device %s: %s (%s)", device.device_id, kind, detail)
