@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 from edge.config import DEFAULT_CONFIG_PATH, BrokerConfig, GateboxConfig, load_config
@@ -91,12 +92,8 @@ def _cmd_run(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) ->
 def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.store.lists import ListStore
 
-    store = ListStore(data_dir)
-    try:
-        subjects = store.subjects()
-    finally:
-        store.close()
-    versions = store_versions(data_dir)
+    with closing(ListStore(data_dir)) as store:
+        subjects, versions = store.subjects(), store.versions()
     for s in subjects:
         origin = "local" if s.origin == "local" else f"centre v{versions.get(s.list_name)}"
         what = f"plate {s.plate}" if s.plate else f"{s.embeddings} embedding(s)"
@@ -104,16 +101,6 @@ def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) 
     if not subjects:
         print(f"no subjects enrolled in {data_dir}")
     return 0
-
-
-def store_versions(data_dir: Path) -> dict[str, int]:
-    from edge.store.lists import ListStore
-
-    store = ListStore(data_dir)
-    try:
-        return store.versions()
-    finally:
-        store.close()
 
 
 def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
@@ -189,11 +176,8 @@ def _cmd_lists_publish(args: argparse.Namespace, config: GateboxConfig, data_dir
 def _cmd_alerts(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.store.alert_states import AlertStates
 
-    states = AlertStates(data_dir)
-    try:
+    with closing(AlertStates(data_dir)) as states:
         records = states.all()
-    finally:
-        states.close()
     for r in records:
         print(f"{r.event_id}\t{r.state}\t{r.list_name}/{r.subject_id}\t{r.camera}\t{r.ts}\t{r.note or ''}")
     if not records:

@@ -76,15 +76,20 @@ class BoxServices:
                 log.info("ack for %s ignored: unknown alert, or already %s", command.event_id, command.state)
                 return
             log.info("alert %s is now %s", command.event_id, command.state)
-            body = {"schema": "gatebox.alert_state/1", "event_id": command.event_id, "state": command.state,
-                    "note": command.note, "by": command.by, "ts": time.time()}  # fmt: skip
-            topic = topics.box_topic(self._config.broker, self._config.box, topics.ALERT_STATE)
-            message_id = f"state-{uuid.uuid4().hex}"
-            self.outbox.put(
-                OutgoingMessage(message_id, "alert_state", Priority.OTHER, topic, json.dumps(body).encode(), False)
-            )
-            if self.link:
-                self.link.wake()
+            self.report(topics.ALERT_STATE, "alert_state", {
+                "schema": "gatebox.alert_state/1", "event_id": command.event_id, "state": command.state,
+                "note": command.note, "by": command.by, "ts": time.time(),
+            })  # fmt: skip
+
+    def report(self, leaf: str, kind: str, body: dict[str, object] | str) -> None:
+        """Queue a low-priority message nobody must confirm (it leaves on PUBACK)."""
+        payload = body if isinstance(body, str) else json.dumps(body, default=str)
+        topic = topics.box_topic(self._config.broker, self._config.box, leaf)
+        self.outbox.put(
+            OutgoingMessage(f"{kind}-{uuid.uuid4().hex}", kind, Priority.OTHER, topic, payload.encode(), False)
+        )
+        if self.link:
+            self.link.wake()
 
     def drain(self, timeout_s: float) -> None:
         """Wait (up to `timeout_s`) for the centre to confirm everything queued."""
@@ -101,15 +106,10 @@ class BoxServices:
     def on_list_applied(self, list_name: str, version: int, entries: int) -> None:
         for listener in self._gallery_listeners:
             listener()
-        body = {"schema": "gatebox.list_ack/1", "list": list_name, "version": version, "entries": entries,
-                "status": "applied", "ts": time.time()}  # fmt: skip
-        topic = topics.box_topic(self._config.broker, self._config.box, topics.LIST_ACK)
-        message_id = f"list-{list_name}-{version}-{uuid.uuid4().hex[:8]}"
-        self.outbox.put(
-            OutgoingMessage(message_id, "list_ack", Priority.OTHER, topic, json.dumps(body).encode(), False)
-        )
-        if self.link:
-            self.link.wake()
+        self.report(topics.LIST_ACK, "list_ack", {
+            "schema": "gatebox.list_ack/1", "list": list_name, "version": version, "entries": entries,
+            "status": "applied", "ts": time.time(),
+        })  # fmt: skip
 
     def list_report(self) -> dict[str, object]:
         """Lists for the heartbeat: version and subjects per list, and refused updates."""

@@ -23,6 +23,12 @@ from edge.comms.mqtt import make_client
 from edge.config import BrokerConfig
 from edge.errors import GateboxError
 
+# One line for each kind of status message a box sends (box, parsed payload -> text).
+STATUS_LINES = {
+    topics.ALERT_STATE: lambda box, m: f"STATE {box} event={m['event_id']} {m['state']} by={m.get('by')}",
+    topics.DEVICE: lambda box, m: f"DEVICE {box} {m['kind']} device={m['device_id']} {m['detail']}",
+}
+
 
 def format_alert(alert: Alert) -> str:
     return (
@@ -89,21 +95,11 @@ def watch(
             if leaf == topics.PANIC:
                 _show_panic(client, message, parts, seen_panics, receipts, info)
                 continue
-            if leaf == topics.DEVICE:
+            if leaf in STATUS_LINES:
                 try:
-                    notice = json.loads(message.payload)
-                    print(f"DEVICE {box} {notice['kind']} device={notice['device_id']} {notice['detail']}",
-                          file=info, flush=True)  # fmt: skip
+                    print(STATUS_LINES[leaf](box, json.loads(message.payload)), file=info, flush=True)
                 except (ValueError, KeyError, TypeError) as e:
-                    print(f"warning: skipped malformed device notice on {message.topic}: {e}", file=sys.stderr)
-                continue
-            if leaf == topics.ALERT_STATE:
-                try:
-                    state = json.loads(message.payload)
-                    print(f"STATE {box} event={state['event_id']} {state['state']} by={state.get('by')}",
-                          file=info, flush=True)  # fmt: skip
-                except (ValueError, KeyError, TypeError) as e:
-                    print(f"warning: skipped malformed alert state on {message.topic}: {e}", file=sys.stderr)
+                    print(f"warning: skipped malformed {leaf} message on {message.topic}: {e}", file=sys.stderr)
                 continue
             try:
                 alert = Alert.model_validate(json.loads(message.payload))

@@ -135,9 +135,5 @@ class PanicService:
         box = self._config.box
         notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
                               ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip
-        topic = topics.box_topic(self._config.broker, self._config.box, topics.DEVICE)
-        self._services.outbox.put(OutgoingMessage(f"device-{uuid.uuid4().hex}", kind, Priority.OTHER, topic,
-                                                  notice.model_dump_json(by_alias=True).encode(), False))  # fmt: skip
-        if self._services.link:
-            self._services.link.wake()
+        self._services.report(topics.DEVICE, kind, notice.model_dump_json(by_alias=True))
         log.warning("device %s: %s (%s)", device.device_id, kind, detail)
