@@ -173,6 +173,28 @@ def _cmd_lists_publish(args: argparse.Namespace, config: GateboxConfig, data_dir
     return 0
 
 
+def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    import cv2
+
+    from edge.models import verify_models
+    from edge.plates.reader import PlateTextReader
+
+    reader = PlateTextReader(verify_models(config.models_path)["plate_text_recogniser"])
+    failed = 0
+    for image_path in args.images:
+        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+        if image is None or image.size == 0:
+            print(json.dumps({"file": str(image_path), "error": "cannot read image"}, ensure_ascii=False))
+            failed += 1
+            continue
+        if image.ndim == 3 and image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        read = reader.read(image)
+        print(json.dumps({"file": str(image_path), "plate": read.text, "confidence": round(read.confidence, 3),
+                          "valid": read.valid, "kind": read.kind}, ensure_ascii=False))  # fmt: skip
+    return 2 if failed else 0
+
+
 def _cmd_alerts(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.store.alert_states import AlertStates
 
@@ -222,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="watch the configured cameras until stopped")
     p.set_defaults(handler=_cmd_run)
+
+    plates = sub.add_parser("plates", help="licence plate tools").add_subparsers(
+        dest="plates_command", required=True, metavar="COMMAND"
+    )
+    p = plates.add_parser("read", help="read plates in images; one JSON object per line")
+    # Required until plate detection in whole scenes lands: each image must be a cut-out plate.
+    p.add_argument("--crop", action="store_true", required=True, help="each image is an already-cut plate")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.set_defaults(handler=_cmd_plates_read)
 
     p = sub.add_parser("alerts", help="show the alerts this box raised and their state (new/acked/closed)")
     p.set_defaults(handler=_cmd_alerts)

@@ -255,3 +255,14 @@ def test_press_accepted_just_before_the_box_dies_is_delivered_after_restart(tmp_
         box.kill()
         centre.close()
         broker.stop()
+
+
+def test_long_press_and_cancel_are_forwarded_as_such(panic_box: PanicBox) -> None:
+    os.write(panic_box.serial_fd, b"btn-1,PRESS,70\n")
+    os.write(panic_box.serial_fd, b"btn-1,CANCEL,70\n")
+    os.write(panic_box.serial_fd, b"btn-2,LONG\n")
+    messages = panic_box.panics(10, until=3)
+    by_device = {(p["device_id"], p["kind"]): p for p in messages}
+    assert set(by_device) == {("btn-1", "panic"), ("btn-1", "cancel"), ("btn-2", "long_press")}
+    press, cancel = by_device["btn-1", "panic"], by_device["btn-1", "cancel"]
+    assert cancel["event_id"] == press["event_id"] and cancel["sequence"] == 2  # the cancel closes that event

@@ -1,0 +1,69 @@
+"""Plate reading on real crops (issue 7, first part): the shared LPRNet and HyperLPR crops, read
+with PP-OCRv4 restricted to the plate alphabet and checked against the plate grammar."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import GateboxConfig
+from edge.models import verify_models
+from edge.plates.grammar import normalise, plate_kind, repair
+from edge.plates.reader import PlateTextReader
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateTextReader:
+    return PlateTextReader(verify_models(GateboxConfig().models_path)["plate_text_recogniser"])
+
+
+@pytest.mark.parametrize(("folder", "floor"), [("lprnet", 0.95), ("hyperlpr", 1.0)])
+def test_exact_match_rate_on_real_crops(reader: PlateTextReader, shared_data: Path, folder: str, floor: float) -> None:
+    root = shared_data / "plates_cn" / folder
+    with (root / "ground_truth.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    right = sum(reader.read(cv2.imread(str(root / row["file"]))).text == row["plate"] for row in rows)
+    print(f"\n{folder}: {right}/{len(rows)} plates read exactly ({right / len(rows):.1%})")
+    assert right / len(rows) >= floor
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("京A12345", "ordinary"), ("粤B1234学", "ordinary"), ("皖KD01833", "new_energy"), ("沪AF12345", "new_energy"),
+     ("京A1234", None), ("京AI2345", None), ("XA12345", None), ("京A123456", None)],
+)  # fmt: skip
+def test_grammar(text: str, kind: str | None) -> None:
+    assert plate_kind(text) == kind
+
+
+@pytest.mark.parametrize(
+    ("raw", "fixed"),
+    [("皖429C52", "皖A29C52"), ("皖AAIR81", "皖AA1R81"), ("京A12345", "京A12345"), ("京·A 123-45", "京A12345")],
+)
+def test_normalise_and_repair(raw: str, fixed: str) -> None:
+    assert repair(normalise(raw)) == fixed
+
+
+def test_cli_reads_crops_and_survives_bad_images(tmp_path: Path, shared_data: Path) -> None:
+    crop = shared_data / "plates_cn" / "hyperlpr" / "rec_crop_0.jpg"
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), cv2.cvtColor(cv2.imread(str(crop)), cv2.COLOR_BGR2GRAY))
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((2, 3, 3), np.uint8))
+    huge = tmp_path / "huge.jpg"
+    cv2.imwrite(str(huge), np.random.default_rng(0).integers(0, 255, (2160, 3840, 3), dtype=np.uint8))
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"not an image at all")
+    result = run_cli("plates", "read", "--crop", crop, gray, tiny, huge, garbage, timeout=120)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert lines[0]["plate"] == "津B6H920" and lines[0]["valid"] and lines[0]["kind"] == "ordinary"
+    assert lines[1]["plate"] == "津B6H920"  # grayscale reads the same
+    assert not lines[2]["valid"] and not lines[3]["valid"]  # nothing plate-like in noise
+    assert lines[4] == {"file": str(garbage), "error": "cannot read image"}
