@@ -179,7 +179,14 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
     from edge.models import verify_models
     from edge.plates.reader import PlateTextReader
 
-    reader = PlateTextReader(verify_models(config.models_path)["plate_text_recogniser"])
+    paths = verify_models(config.models_path)
+    reader = PlateTextReader(paths["plate_text_recogniser"])
+    finder = None
+    if not args.crop:
+        from edge.plates.finder import PlateFinder
+
+        finder = PlateFinder((paths["plate_ssd_prototxt"], paths["plate_ssd"]),
+                             (paths["plate_refine_prototxt"], paths["plate_refine"]))  # fmt: skip
     failed = 0
     for image_path in args.images:
         image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
@@ -187,11 +194,20 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
             print(json.dumps({"file": str(image_path), "error": "cannot read image"}, ensure_ascii=False))
             failed += 1
             continue
-        if image.ndim == 3 and image.shape[2] == 4:
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        read = reader.read(image)
-        print(json.dumps({"file": str(image_path), "plate": read.text, "confidence": round(read.confidence, 3),
-                          "valid": read.valid, "kind": read.kind}, ensure_ascii=False))  # fmt: skip
+        found = [(None, image)] if finder is None else [(p.box, p.crop) for p in finder.find(image)]
+        for box, crop in found:
+            read = reader.read(crop)
+            if finder is not None and not read.valid:
+                continue  # in a scene, only grammatical reads are plates
+            line = {"file": str(image_path), "plate": read.text, "confidence": round(read.confidence, 3),
+                    "valid": read.valid, "kind": read.kind}  # fmt: skip
+            if box is not None:
+                line["box"] = list(box)
+            print(json.dumps(line, ensure_ascii=False))
     return 2 if failed else 0
 
 
@@ -249,8 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="plates_command", required=True, metavar="COMMAND"
     )
     p = plates.add_parser("read", help="read plates in images; one JSON object per line")
-    # Required until plate detection in whole scenes lands: each image must be a cut-out plate.
-    p.add_argument("--crop", action="store_true", required=True, help="each image is an already-cut plate")
+    p.add_argument("--crop", action="store_true", help="each image is an already-cut plate (else: find plates)")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.set_defaults(handler=_cmd_plates_read)
 

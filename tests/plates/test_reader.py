@@ -1,5 +1,6 @@
-"""Plate reading on real crops (issue 7, first part): the shared LPRNet and HyperLPR crops, read
-with PP-OCRv4 restricted to the plate alphabet and checked against the plate grammar."""
+"""Plate reading (issue 7, first part): the shared LPRNet and HyperLPR crops read with PP-OCRv4
+restricted to the plate alphabet and checked against the plate grammar; the CCPD scenes found,
+rectified and read."""
 
 from __future__ import annotations
 
@@ -50,6 +51,28 @@ def test_normalise_and_repair(raw: str, fixed: str) -> None:
     assert repair(normalise(raw)) == fixed
 
 
+def test_scenes_are_found_rectified_and_read(shared_data: Path) -> None:
+    root = shared_data / "plates_cn" / "ccpd"
+    with (root / "ground_truth.csv").open(encoding="utf-8") as f:
+        truth = {row["file"]: row for row in csv.DictReader(f)}
+    result = run_cli("plates", "read", *sorted(root / name for name in truth), timeout=120)
+    assert result.returncode == 0, result.stderr
+    reads = [json.loads(line) for line in result.stdout.splitlines()]
+    right = 0
+    for name, row in truth.items():
+        mine = [r for r in reads if r["file"].endswith(name)]
+        hit = [r for r in mine if r["plate"] == row["plate"]]
+        right += bool(hit)
+        if hit:  # and where the ground truth says the plate is
+            x1, y1, x2, y2 = hit[0]["box"]
+            tx1, ty1, tx2, ty2 = (int(row[k]) for k in ("x1", "y1", "x2", "y2"))
+            margin_x, margin_y = (tx2 - tx1) / 2, (ty2 - ty1) / 2
+            assert tx1 - margin_x <= (x1 + x2) / 2 <= tx2 + margin_x, (name, hit[0]["box"], row)
+            assert ty1 - margin_y <= (y1 + y2) / 2 <= ty2 + margin_y, (name, hit[0]["box"], row)
+    print(f"\nccpd scenes: {right}/{len(truth)} plates found and read exactly")
+    assert right >= 7
+
+
 def test_cli_reads_crops_and_survives_bad_images(tmp_path: Path, shared_data: Path) -> None:
     crop = shared_data / "plates_cn" / "hyperlpr" / "rec_crop_0.jpg"
     gray = tmp_path / "gray.png"
@@ -61,6 +84,8 @@ def test_cli_reads_crops_and_survives_bad_images(tmp_path: Path, shared_data: Pa
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"not an image at all")
     result = run_cli("plates", "read", "--crop", crop, gray, tiny, huge, garbage, timeout=120)
+    scenes = run_cli("plates", "read", gray, tiny, huge, garbage, timeout=120)  # scene mode on the same junk
+    assert scenes.returncode == 2 and "Traceback" not in scenes.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert lines[0]["plate"] == "津B6H920" and lines[0]["valid"] and lines[0]["kind"] == "ordinary"
