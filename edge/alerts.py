@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.config import BoxConfig
 from edge.types import AlertDecision
+
+if TYPE_CHECKING:
+    from edge.plates.stage import PlateDecision
 
 ALERT_SCHEMA = "gatebox.alert/1"
 SNAPSHOT_MAX_SIDE = 200
@@ -35,7 +38,7 @@ class Alert(BaseModel):
 
     schema_: Literal["gatebox.alert/1"] = Field(ALERT_SCHEMA, alias="schema", description="Payload schema.")
     event_id: str = Field(description="Unique id fixed when the alert is raised; the centre de-duplicates on it.")
-    kind: Literal["face_match", "elder_leaving"] = Field(
+    kind: Literal["face_match", "elder_leaving", "plate_match"] = Field(
         description="`face_match`: a listed subject was seen; `elder_leaving`: an at-risk elder crossed the gate "
         "line outwards."
     )
@@ -56,6 +59,9 @@ class Alert(BaseModel):
     bbox: tuple[int, int, int, int] = Field(description="Face box x1, y1, x2, y2 in source pixels.")
     snapshot_jpeg_b64: str = Field(description="JPEG of the face (padded crop, ≤200 px), base64.")
     location: Location | None = Field(None, description="Where the gate is, from the box's config, for dispatch.")
+    plate: str | None = Field(None, description="plate_match: the listed plate.")
+    plate_read: str | None = Field(None, description="plate_match: what was read (differs from `plate` when fuzzy).")
+    fuzzy: bool = Field(False, description="plate_match: the read matched only up to confusable characters.")
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -92,4 +98,30 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         bbox=tuple(round(v) for v in sample.xyxy),
         snapshot_jpeg_b64=base64.b64encode(face_snapshot(sample.crop)).decode("ascii"),
         location=Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon, grid_cell=box.grid_cell),
+    )
+
+
+def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
+    match = decision.match
+    return Alert(
+        event_id=uuid.uuid4().hex,
+        kind="plate_match",
+        list=match.list_name,
+        list_version=match.list_version,
+        subject_id=match.subject_id,
+        site=box.site,
+        box_id=box.box_id,
+        camera=decision.camera,
+        ts=datetime.fromtimestamp(decision.ts, tz=timezone.utc),
+        frame=decision.frame_index,
+        track_id=decision.track_id,
+        score=round(min(1.0, decision.confidence), 4),
+        distance=match.distance,
+        matching_frames=decision.reads,
+        bbox=decision.box,
+        snapshot_jpeg_b64=base64.b64encode(face_snapshot(decision.crop)).decode("ascii"),
+        location=Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon, grid_cell=box.grid_cell),
+        plate=match.plate,
+        plate_read=decision.text,
+        fuzzy=match.fuzzy,
     )

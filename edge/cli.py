@@ -185,8 +185,7 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
     if not args.crop:
         from edge.plates.finder import PlateFinder
 
-        finder = PlateFinder((paths["plate_ssd_prototxt"], paths["plate_ssd"]),
-                             (paths["plate_refine_prototxt"], paths["plate_refine"]))  # fmt: skip
+        finder = PlateFinder.from_models(paths)
     failed = 0
     for image_path in args.images:
         image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)

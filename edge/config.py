@@ -283,6 +283,20 @@ class RecognitionConfig(StrictModel):
     )
 
 
+class PlatesConfig(StrictModel):
+    enabled: bool = Field(False, description="Find and read licence plates on the cameras, and match plate lists.")
+    every_n_frames: int = Field(3, ge=1, description="Look for plates on every n-th frame (only where it moved).")
+    max_width: int = Field(1280, ge=320, le=3840, description="Scenes wider than this are downscaled to find plates.")
+    min_reads: int = Field(2, ge=1, description="Reads of one plate track that must agree before it counts.")
+    max_fuzzy_distance: float = Field(
+        1.0,
+        ge=0,
+        description="A listed plate matches a read this far off (confusable characters count 0.5, "
+        "others 1); 0 for exact matches only. Fuzzy hits are marked in the alert.",
+    )
+    cooldown_s: float = Field(60.0, ge=0, description="The same plate does not alert again on a camera within this.")
+
+
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -293,6 +307,7 @@ class GateboxConfig(StrictModel):
     link: LinkConfig = Field(default_factory=LinkConfig, description="Delivery to the centre: outbox, commands.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
     panic: PanicConfig = Field(default_factory=PanicConfig, description="Panic buttons relayed to the centre.")
+    plates: PlatesConfig = Field(default_factory=PlatesConfig, description="Licence plates.")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gating before detection.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")

@@ -1,6 +1,7 @@
 """The whole per-camera flow on one screen.
 
-    Frame → motion gate → detect faces (in moving/tracked regions, every n-th frame) → track
+    Frame → motion gate → (plates: find + read in moving regions → track → vote → match plate lists)
+          → detect faces (in moving/tracked regions, every n-th frame) → track
           → sample best faces → embed (worker process) → 1:N match → decide → Alert
                                                      track → gate-line crossings ↗ (elder leaving)
 
@@ -15,13 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.alerts import Alert, build_alert
+from edge.alerts import Alert, build_alert, build_plate_alert
 from edge.config import GateboxConfig, GateLineConfig
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
 from edge.detectors.regions import RegionFaceDetection
 from edge.models import verify_models
 from edge.motion.detector import MotionDetector
+from edge.plates.finder import PlateFinder
+from edge.plates.matcher import PlateMatcher
+from edge.plates.reader import PlateTextReader
+from edge.plates.stage import PlateStage
 from edge.recognition.embedder import DlibFaceEmbedder
 from edge.recognition.gallery import Gallery
 from edge.recognition.sampler import FaceQuality, FaceSampler
@@ -38,21 +43,38 @@ class Models:
     detector: FaceDetector
     embedder: DlibFaceEmbedder
     model_paths: tuple[Path, Path]  # landmarks, embedding: for the embedding worker process
+    plate_finder: PlateFinder | None = None
+    plate_reader: PlateTextReader | None = None
 
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
         paths = verify_models(config.models_path)  # refuses to start on a missing or corrupt model
         model_paths = (paths["face_landmarks_5"], paths["face_embedding"])
-        return cls(build_face_detector(config.detector, paths), DlibFaceEmbedder(*model_paths), model_paths)
+        finder = reader = None
+        if config.plates.enabled:
+            finder = PlateFinder.from_models(paths, config.plates.max_width)
+            reader = PlateTextReader(paths["plate_text_recogniser"])
+        detector = build_face_detector(config.detector, paths)
+        return cls(detector, DlibFaceEmbedder(*model_paths), model_paths, finder, reader)
 
 
 class CameraPipeline:
     """Per-camera state (background, tracks, evidence) around the models."""
 
     def __init__(
-        self, config: GateboxConfig, models: Models, gallery: Gallery, gate_line: GateLineConfig | None = None
+        self,
+        config: GateboxConfig,
+        models: Models,
+        gallery: Gallery,
+        gate_line: GateLineConfig | None = None,
+        plates: PlateMatcher | None = None,
     ) -> None:
         self._config = config
+        self._plates = (
+            PlateStage(models.plate_finder, models.plate_reader, plates or PlateMatcher({}, 0), config.plates)
+            if models.plate_finder and models.plate_reader
+            else None
+        )
         self._gate = LineCrossing(gate_line) if gate_line else None
         self._gallery = gallery
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None
@@ -62,22 +84,27 @@ class CameraPipeline:
         self._embedding = EmbeddingRunner(models.embedder, models.model_paths, config.recognition.embedding_workers)
         self._decider = AlertDecider(config.recognition)
 
-    def set_gallery(self, gallery: Gallery) -> None:
+    def set_gallery(self, gallery: Gallery, plates: PlateMatcher | None = None) -> None:
         self._gallery = gallery
+        if self._plates and plates is not None:
+            self._plates.set_matcher(plates)
 
     def process(self, frame: Frame) -> list[Alert]:
         """Feed one frame; returns the alerts decided so far (embeddings lag a couple of frames)."""
         whole_frame = np.array([[0, 0, frame.image.shape[1], frame.image.shape[0]]], np.float32)
         moving = self._motion.update(frame.image) if self._motion else whole_frame
+        alerts = []
+        if self._plates and frame.index % self._config.plates.every_n_frames == 0:
+            alerts += [build_plate_alert(self._config.box, d) for d in self._plates.process(frame, moving)]
         if frame.index % self._config.detector.every_n_frames:
-            return []
+            return alerts
         regions = np.concatenate([moving, self._tracker.predicted_boxes(frame.index)])
         faces = self._detection.detect(frame.image, regions)
         if faces is None:  # nothing moved and nobody is tracked: skip the frame
-            return []
+            return alerts
         tracked = self._tracker.update(faces, frame.index)
         samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
-        alerts = self._decide(self._embedding.submit(samples))
+        alerts += self._decide(self._embedding.submit(samples))
         if self._gate:
             crossed = self._gate.update(tracked, frame.image.shape)
             alerts += [build_alert(self._config.box, d) for d in self._decider.crossings(crossed)]

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -26,6 +27,7 @@ from edge.health import CameraStatus, Watchdog, software_version
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, Models
+from edge.plates.matcher import PlateMatcher
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
 from edge.sources.reader import FrameReader
@@ -66,6 +68,16 @@ def load_gallery(config: GateboxConfig, data_dir: Path) -> Gallery:
     if len(gallery) == 0:
         log.warning("no faces enrolled in %s (lists: %s): nothing can match", data_dir, ", ".join(config.lists))
     return gallery
+
+
+def load_plates(config: GateboxConfig, data_dir: Path) -> PlateMatcher:
+    with closing(ListStore(data_dir)) as store:
+        versions = store.versions()
+        plates = {
+            plate: (list_name, subject, f"v{versions[list_name]}" if list_name in versions else "local")
+            for plate, (list_name, subject) in store.plates(config.lists).items()
+        }
+    return PlateMatcher(plates, config.plates.max_fuzzy_distance)
 
 
 @dataclass
@@ -120,12 +132,16 @@ def replay(
         raise GateboxError(f"--camera {camera}: no such camera in the config")
     source = VideoFile(video, camera or video.stem[:64] or "replay", start_frame, end_frame, realtime)
     gate_line = settings.gate_line if settings else None
-    pipeline = CameraPipeline(config, Models.load(config), load_gallery(config, data_dir), gate_line)
+    pipeline = CameraPipeline(
+        config, Models.load(config), load_gallery(config, data_dir), gate_line, load_plates(config, data_dir)
+    )
     sinks: list[AlertSink] = []
     services = BoxServices(config, data_dir) if publish else None
     if services:
         sinks.append(services.emit)  # first: once in the outbox, an alert cannot be lost
-        services.on_gallery_change(lambda: pipeline.set_gallery(load_gallery(config, data_dir)))
+        services.on_gallery_change(
+            lambda: pipeline.set_gallery(load_gallery(config, data_dir), load_plates(config, data_dir))
+        )
     events_file = EventsFile(events) if events else None
     if events_file:
         sinks.append(events_file)
@@ -181,8 +197,9 @@ def _camera_loop(
     emit: AlertSink,
     status: CameraStatus,
     pipelines: list[CameraPipeline],
+    plates: PlateMatcher,
 ) -> None:
-    pipeline = CameraPipeline(config, Models.load(config), gallery, camera.config.gate_line)
+    pipeline = CameraPipeline(config, Models.load(config), gallery, camera.config.gate_line, plates)
     pipelines.append(pipeline)
     # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
     reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)
@@ -237,16 +254,16 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
         raise GateboxError("no cameras configured: add at least one under `cameras:` in the config")
     Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
     started = time.monotonic()
-    gallery = load_gallery(config, data_dir)
+    gallery, plates = load_gallery(config, data_dir), load_plates(config, data_dir)
     events = EventsFile(data_dir / "events.jsonl")
     services = BoxServices(config, data_dir)
     lock = threading.Lock()
     pipelines: list[CameraPipeline] = []
 
     def reload_gallery() -> None:  # a list update was stored: every camera matches against it from now on
-        fresh = load_gallery(config, data_dir)
+        fresh, fresh_plates = load_gallery(config, data_dir), load_plates(config, data_dir)
         for pipeline in list(pipelines):
-            pipeline.set_gallery(fresh)
+            pipeline.set_gallery(fresh, fresh_plates)
 
     services.on_gallery_change(reload_gallery)
 
@@ -259,7 +276,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     threads = [
         threading.Thread(
             target=_camera_loop,
-            args=(config, LiveCamera(cam, stop, status), gallery, emit, status, pipelines),
+            args=(config, LiveCamera(cam, stop, status), gallery, emit, status, pipelines, plates),
             name=f"camera-{cam.name}",
             daemon=True,
         )

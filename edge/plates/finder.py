@@ -36,6 +36,12 @@ class PlateFinder:
         self._max_width = max_width
         self._min_score = min_score
 
+    @classmethod
+    def from_models(cls, paths: dict[str, Path], max_width: int = 1280) -> PlateFinder:
+        """From the verified model files (names as in models/manifest.json)."""
+        return cls((paths["plate_ssd_prototxt"], paths["plate_ssd"]),
+                   (paths["plate_refine_prototxt"], paths["plate_refine"]), max_width)  # fmt: skip
+
     def find(self, image_bgr: npt.NDArray[np.uint8]) -> list[FoundPlate]:
         height, width = image_bgr.shape[:2]
         scale = min(1.0, self._max_width / width)

@@ -1,0 +1,87 @@
+"""Plate stage: find and read plates where the scene moved, follow each plate as a track, vote
+its reads, and decide one plate event per vehicle pass (then match it against the plate lists)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import PlatesConfig
+from edge.detectors.regions import detection_window
+from edge.plates.finder import PlateFinder
+from edge.plates.matcher import PlateMatch, PlateMatcher
+from edge.plates.reader import PlateTextReader
+from edge.tracking.iou_tracker import IouTracker
+from edge.types import FaceDetections, Frame
+
+
+@dataclass(frozen=True)
+class PlateDecision:
+    camera: str
+    frame_index: int
+    ts: float
+    track_id: int
+    box: tuple[int, int, int, int]
+    crop: npt.NDArray[np.uint8]
+    text: str  # the voted read
+    confidence: float
+    reads: int  # reads that agreed
+    match: PlateMatch
+
+
+class PlateStage:
+    def __init__(self, finder: PlateFinder, reader: PlateTextReader, matcher: PlateMatcher, config: PlatesConfig):
+        self._finder = finder
+        self._reader = reader
+        self._matcher = matcher
+        self._config = config
+        self._tracker = IouTracker(iou_threshold=0.1, max_missed=3)
+        self._votes: dict[int, Counter[str]] = defaultdict(Counter)
+        self._confidence: dict[int, dict[str, float]] = defaultdict(dict)
+        self._decided: set[int] = set()
+        self._last_alert_ts: dict[str, float] = {}
+
+    def set_matcher(self, matcher: PlateMatcher) -> None:
+        self._matcher = matcher
+
+    def process(self, frame: Frame, moving: npt.NDArray[np.float32]) -> list[PlateDecision]:
+        window = detection_window(moving, frame.image.shape, padding=0.05)
+        if window is None:
+            return []
+        x1, y1, x2, y2 = window
+        found = self._finder.find(frame.image[y1:y2, x1:x2])
+        reads = [(p, self._reader.read(p.crop)) for p in found]
+        reads = [(p, r) for p, r in reads if r.valid]
+        boxes = np.array([[p.box[0] + x1, p.box[1] + y1, p.box[2] + x1, p.box[3] + y1] for p, _ in reads], np.float32)
+        tracked = self._tracker.update(
+            FaceDetections.from_boxes(boxes.reshape(-1, 4), np.ones(len(reads))), frame.index
+        )
+        decisions = []
+        for (plate, read), box, track_id in zip(reads, boxes, tracked.detections.tracker_id.tolist(), strict=True):
+            if track_id in self._decided:
+                continue
+            votes = self._votes[track_id]
+            votes[read.text] += 1
+            self._confidence[track_id][read.text] = max(self._confidence[track_id].get(read.text, 0), read.confidence)
+            (leader, count), *_ = votes.most_common(1)
+            if count < self._config.min_reads:
+                continue
+            self._decided.add(track_id)
+            match = self._matcher.match(leader)
+            if match is None:
+                continue  # read and settled, but on no list
+            last = self._last_alert_ts.get(match.plate)
+            if last is not None and frame.ts - last < self._config.cooldown_s:
+                continue
+            self._last_alert_ts[match.plate] = frame.ts
+            decisions.append(PlateDecision(frame.camera, frame.index, frame.ts, track_id,
+                                           tuple(int(v) for v in box), plate.crop, leader,
+                                           self._confidence[track_id][leader], count, match))  # fmt: skip
+        for track_id in tracked.ended:
+            self._votes.pop(track_id, None)
+            self._confidence.pop(track_id, None)
+            self._decided.discard(track_id)
+        return decisions
