@@ -283,6 +283,26 @@ class RecognitionConfig(StrictModel):
     )
 
 
+class ObjectDetectorConfig(StrictModel):
+    model: Path = Field(
+        description="A YOLO-style person/vehicle ONNX model you supply.", examples=["/etc/gatebox/yolov8n.onnx"]
+    )
+    output_format: Literal["yolov8", "yolov5"] = Field("yolov8", description="The model's output layout.")
+    input_size: tuple[int, int] = Field((640, 640), description="Model input width and height.")
+    class_names: dict[int, str] = Field(
+        default_factory=lambda: {0: "person", 1: "bicycle", 2: "car", 3: "motorcycle", 5: "bus", 7: "truck"},
+        description="Model class index -> name (COCO indices by default).",
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: ["person", "car", "motorcycle", "bus", "truck"], description="Names to keep."
+    )
+    min_confidence: float = Field(0.4, gt=0, lt=1, description="Detections below this score are dropped.")
+    nms_iou: float = Field(0.45, gt=0, lt=1, description="Overlap above which the weaker box of a class is dropped.")
+    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
+        default_factory=lambda: ["cpu"], description="Execution providers in order of preference (CPU is the fallback)."
+    )
+
+
 class PlatesConfig(StrictModel):
     enabled: bool = Field(False, description="Find and read licence plates on the cameras, and match plate lists.")
     every_n_frames: int = Field(3, ge=1, description="Look for plates on every n-th frame (only where it moved).")
@@ -308,6 +328,9 @@ class GateboxConfig(StrictModel):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
     panic: PanicConfig = Field(default_factory=PanicConfig, description="Panic buttons relayed to the centre.")
     plates: PlatesConfig = Field(default_factory=PlatesConfig, description="Licence plates.")
+    objects: ObjectDetectorConfig | None = Field(
+        None, description="A person/vehicle ONNX detector of your own; when set, plates are looked for in vehicles."
+    )
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gating before detection.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
@@ -386,7 +409,13 @@ def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
         args = typing.get_args(field.annotation)
         item = _model_in(args[0]) if typing.get_origin(field.annotation) is list and args else None
         nested = None if item else nested
-        if nested:
+        if nested and not field.is_required() and field.get_default() is None:
+            # Optional sections stay commented out: uncommenting one turns the feature on.
+            block = [f"{pad}{name}:"]
+            _render(nested, indent + 2, block)
+            lines.append(f"{pad}# (optional; off unless uncommented)")
+            lines.extend(f"{pad}# {line[len(pad) :]}" if line.startswith(pad) else line for line in block)
+        elif nested:
             lines.append(f"{pad}{name}:")
             _render(nested, indent + 2, lines)
         elif item:

@@ -20,6 +20,7 @@ from edge.alerts import Alert, build_alert, build_plate_alert
 from edge.config import GateboxConfig, GateLineConfig
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
+from edge.detectors.onnx_objects import OnnxObjectDetector
 from edge.detectors.regions import RegionFaceDetection
 from edge.models import verify_models
 from edge.motion.detector import MotionDetector
@@ -45,6 +46,7 @@ class Models:
     model_paths: tuple[Path, Path]  # landmarks, embedding: for the embedding worker process
     plate_finder: PlateFinder | None = None
     plate_reader: PlateTextReader | None = None
+    objects: OnnxObjectDetector | None = None
 
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
@@ -55,7 +57,8 @@ class Models:
             finder = PlateFinder.from_models(paths, config.plates.max_width)
             reader = PlateTextReader(paths["plate_text_recogniser"])
         detector = build_face_detector(config.detector, paths)
-        return cls(detector, DlibFaceEmbedder(*model_paths), model_paths, finder, reader)
+        objects = OnnxObjectDetector(config.objects) if config.objects else None
+        return cls(detector, DlibFaceEmbedder(*model_paths), model_paths, finder, reader, objects)
 
 
 class CameraPipeline:
@@ -70,11 +73,10 @@ class CameraPipeline:
         plates: PlateMatcher | None = None,
     ) -> None:
         self._config = config
-        self._plates = (
-            PlateStage(models.plate_finder, models.plate_reader, plates or PlateMatcher({}, 0), config.plates)
-            if models.plate_finder and models.plate_reader
-            else None
-        )
+        self._plates = None
+        if models.plate_finder and models.plate_reader:
+            matcher = plates or PlateMatcher({}, 0)
+            self._plates = PlateStage(models.plate_finder, models.plate_reader, matcher, config.plates, models.objects)
         self._gate = LineCrossing(gate_line) if gate_line else None
         self._gallery = gallery
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None

@@ -10,12 +10,15 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import PlatesConfig
+from edge.detectors.onnx_objects import OnnxObjectDetector
 from edge.detectors.regions import detection_window
 from edge.plates.finder import PlateFinder
 from edge.plates.matcher import PlateMatch, PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.tracking.iou_tracker import IouTracker
 from edge.types import FaceDetections, Frame
+
+VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,16 @@ class PlateDecision:
 
 
 class PlateStage:
-    def __init__(self, finder: PlateFinder, reader: PlateTextReader, matcher: PlateMatcher, config: PlatesConfig):
+    def __init__(
+        self,
+        finder: PlateFinder,
+        reader: PlateTextReader,
+        matcher: PlateMatcher,
+        config: PlatesConfig,
+        vehicles: OnnxObjectDetector | None = None,
+    ):
         self._finder = finder
+        self._vehicles = vehicles
         self._reader = reader
         self._matcher = matcher
         self._config = config
@@ -48,6 +59,9 @@ class PlateStage:
         self._matcher = matcher
 
     def process(self, frame: Frame, moving: npt.NDArray[np.float32]) -> list[PlateDecision]:
+        if len(moving) and self._vehicles is not None:  # something moved: look only where the vehicles are
+            found = self._vehicles.detect(frame.image)
+            moving = found.xyxy[[name in VEHICLES for name in found.class_name]]
         window = detection_window(moving, frame.image.shape, padding=0.05)
         if window is None:
             return []

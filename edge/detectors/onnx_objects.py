@@ -1,0 +1,97 @@
+"""Person/vehicle detection with a YOLO-style ONNX model the user supplies (none ships in a package).
+
+Output layouts: `yolov8` (1, 4 + classes, N: cx, cy, w, h, class scores) and `yolov5`
+(1, N, 5 + classes: cx, cy, w, h, objectness, class scores), in input pixels. Frames are
+letterboxed to the model's input size; boxes come back in frame pixels after NMS. The execution
+provider (CPU, CUDA, TensorRT, OpenVINO) is chosen in the config; one that this onnxruntime build
+lacks is skipped with a warning, and the CPU is always the last resort.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from edge.config import ObjectDetectorConfig
+from edge.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+
+
+@dataclass(frozen=True)
+class ObjectDetections:
+    xyxy: npt.NDArray[np.float32]  # (N, 4) frame pixels
+    confidence: npt.NDArray[np.float32]
+    class_name: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+
+def choose_providers(wanted: list[str]) -> list[str]:
+    available = set(ort.get_available_providers())
+    chosen = []
+    for name in wanted:
+        provider = PROVIDERS[name]
+        if provider in available:
+            chosen.append(provider)
+        else:
+            log.warning("execution provider %s is not in this onnxruntime build; skipping it", provider)
+    return [*chosen, "CPUExecutionProvider"] if "CPUExecutionProvider" not in chosen else chosen
+
+
+class OnnxObjectDetector:
+    def __init__(self, config: ObjectDetectorConfig) -> None:
+        if not Path(config.model).is_file():
+            raise ModelError(f"objects.model: {config.model} does not exist")
+        try:
+            self._session = ort.InferenceSession(str(config.model), providers=choose_providers(config.providers))
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise ModelError(f"objects.model: {config.model} is not a usable ONNX model: {e}") from None
+        self._config = config
+        self._input = self._session.get_inputs()[0].name
+        self._wanted = {i for i, name in config.class_names.items() if name in config.classes}
+
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> ObjectDetections:
+        width_in, height_in = self._config.input_size
+        height, width = image_bgr.shape[:2]
+        scale = min(width_in / width, height_in / height)
+        resized = cv2.resize(image_bgr, (round(width * scale), round(height * scale)))
+        canvas = np.full((height_in, width_in, 3), 114, np.uint8)
+        canvas[: resized.shape[0], : resized.shape[1]] = resized
+        batch = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        (output,) = self._session.run(None, {self._input: batch})[:1]
+        if self._config.output_format == "yolov8":
+            rows = output[0].T  # (N, 4 + classes)
+            scores_all = rows[:, 4:]
+        else:
+            rows = output[0]  # (N, 5 + classes)
+            scores_all = rows[:, 5:] * rows[:, 4:5]
+        class_ids = scores_all.argmax(axis=1)
+        scores = scores_all[np.arange(len(rows)), class_ids]
+        keep = (scores >= self._config.min_confidence) & np.isin(class_ids, list(self._wanted))
+        rows, scores, class_ids = rows[keep], scores[keep], class_ids[keep]
+        if not len(rows):
+            return ObjectDetections(np.empty((0, 4), np.float32), np.empty(0, np.float32), ())
+        boxes_xywh = np.stack([rows[:, 0] - rows[:, 2] / 2, rows[:, 1] - rows[:, 3] / 2, rows[:, 2], rows[:, 3]], 1)
+        chosen = cv2.dnn.NMSBoxesBatched(boxes_xywh.tolist(), scores.tolist(), class_ids.tolist(),
+                                         self._config.min_confidence, self._config.nms_iou)  # fmt: skip
+        chosen = np.asarray(chosen, int).reshape(-1)
+        xyxy = boxes_xywh[chosen].copy()
+        xyxy[:, 2:] += xyxy[:, :2]
+        xyxy = (xyxy / scale).clip(0, [width, height, width, height]).astype(np.float32)
+        names = tuple(self._config.class_names[int(c)] for c in class_ids[chosen])
+        return ObjectDetections(xyxy, scores[chosen].astype(np.float32), names)
