@@ -229,6 +229,14 @@ def _cmd_config_example(args: argparse.Namespace, config: GateboxConfig, data_di
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace, config: GateboxConfig | None, data_dir: Path | None) -> int:
+    from edge.doctor import diagnose, render
+
+    checks = diagnose(_config_path(args.config), args.data_dir)
+    print(render(checks))
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatebox", description="Gate-box face recognition and alerting.")
     parser.add_argument("--config", type=Path, help=f"YAML config (default: $GATEBOX_CONFIG or {DEFAULT_CONFIG_PATH})")
@@ -276,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="verify the model files against models/manifest.json")
     p.set_defaults(handler=_cmd_models)
+
+    p = sub.add_parser("doctor", help="check config, models, cameras, broker, clock, disk and lists; say how to fix")
+    p.set_defaults(handler=_cmd_doctor, loads_config_itself=True)
 
     p = sub.add_parser("config-example", help="print a config file documenting every field and its default")
     p.set_defaults(handler=_cmd_config_example)
@@ -339,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if getattr(args, "loads_config_itself", False):  # doctor reports a bad config rather than stopping on it
+            return args.handler(args, None, None)
         config = load_config(_config_path(args.config))
         data_dir = args.data_dir or config.data_dir
         return args.handler(args, config, data_dir)

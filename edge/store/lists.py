@@ -49,6 +49,16 @@ CREATE TABLE IF NOT EXISTS face_embeddings (
 """
 
 
+# Columns added to `subjects` after the first release: name -> declaration for ALTER TABLE.
+MIGRATIONS = {
+    "origin": "TEXT NOT NULL DEFAULT 'local'",
+    "category": "TEXT",
+    "priority": "INTEGER NOT NULL DEFAULT 0",
+    "expires_at": "REAL",
+    "plate": "TEXT",
+}
+
+
 @dataclass(frozen=True)
 class Subject:
     list_name: str
@@ -71,8 +81,16 @@ class ListStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as e:
             raise GateboxError(f"cannot open the list store in {data_dir}: {e}") from None
+
+    def _migrate(self) -> None:
+        """Add the columns later versions introduced to a store made by an earlier one."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(subjects)")}
+        for column, declaration in MIGRATIONS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE subjects ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         self._db.close()

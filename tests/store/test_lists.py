@@ -43,3 +43,20 @@ def test_remove_drops_the_subject_and_its_faces(tmp_path: Path) -> None:
     store.enroll("watchlist", "s1", None, np.ones((2, 128), np.float32), ["a.jpg", "b.jpg"])
     assert store.remove("watchlist", "s1") and not store.remove("watchlist", "s1")
     assert store.subjects() == [] and len(store.gallery()) == 0
+
+
+def test_a_store_made_by_the_first_release_is_migrated(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "lists.sqlite3")
+    old.executescript(
+        "CREATE TABLE subjects (list_name TEXT NOT NULL, subject_id TEXT NOT NULL, name TEXT, updated_at REAL NOT NULL,"
+        " PRIMARY KEY (list_name, subject_id));"
+        "CREATE TABLE face_embeddings (id INTEGER PRIMARY KEY, list_name TEXT NOT NULL, subject_id TEXT NOT NULL,"
+        " embedding BLOB NOT NULL, source TEXT NOT NULL);"
+        "INSERT INTO subjects VALUES ('watchlist', 's1', 'Old', 0);"
+    )
+    old.execute("INSERT INTO face_embeddings VALUES (1, 'watchlist', 's1', ?, 'a.jpg')", (bytes(512),))
+    old.commit()
+    old.close()
+    store = ListStore(tmp_path)
+    assert [(s.subject_id, s.name, s.origin, s.embeddings) for s in store.subjects()] == [("s1", "Old", "local", 1)]
+    assert len(store.gallery()) == 1 and store.versions() == {}

@@ -1,0 +1,176 @@
+"""`gatebox doctor`: what is wrong with this box, in plain words, and how to fix it.
+
+Every check gives OK, WARN or FAIL with a detail and, when not OK, the fix. The exit code is 1
+when any check fails, so installers and monitoring can use it as is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from edge.comms.mqtt import make_client
+from edge.config import CameraConfig, GateboxConfig, load_config
+from edge.errors import GateboxError
+from edge.models import load_manifest, verify_models
+from edge.sources.video import open_capture
+from edge.store.lists import ListStore
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # OK, WARN, FAIL
+    detail: str
+    fix: str = ""
+
+
+def check_models(config: GateboxConfig) -> list[Check]:
+    try:
+        paths = verify_models(config.models_path)
+    except GateboxError as e:
+        return [Check("models", "FAIL", str(e).split(" (")[0], "reinstall them: .venv/bin/python models/install.py")]
+    names = ", ".join(m.name for m in load_manifest(config.models_path))
+    return [Check("models", "OK", f"{len(paths)} verified against the manifest ({names})")]
+
+
+def check_camera(camera: CameraConfig) -> Check:
+    capture = open_capture(camera.url, camera.open_timeout_s, camera.read_timeout_s)
+    try:
+        if not capture.isOpened():
+            return Check(f"camera {camera.name}", "FAIL", f"cannot open {camera.url}",
+                         "check the camera is powered, the URL, user and password, and the network path")  # fmt: skip
+        started, frames = time.monotonic(), 0
+        ok, image = capture.read()
+        while ok and frames < 10 and time.monotonic() - started < 3:
+            frames += 1
+            ok, image = capture.read()
+        if frames == 0:
+            return Check(f"camera {camera.name}", "FAIL", "opened but delivered no frame",
+                         "check the stream settings (codec H.264/MJPEG) and the bandwidth")  # fmt: skip
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        height, width = image.shape[:2] if ok else (int(capture.get(4)), int(capture.get(3)))
+        return Check(f"camera {camera.name}", "OK", f"{width}x{height}, {fps:.0f} fps reported")
+    finally:
+        capture.release()
+
+
+def check_broker(config: GateboxConfig, timeout: float = 5.0) -> Check:
+    broker = config.broker
+    try:
+        client = make_client(broker, client_id="")
+    except GateboxError as e:
+        return Check("broker", "FAIL", str(e), "fix the broker section of the config")
+    result: list[object] = []
+    done = threading.Event()
+
+    def on_connect(c, u, f, reason, p) -> None:
+        result.append(reason)
+        done.set()
+
+    client.on_connect = on_connect
+    where = f"{broker.host}:{broker.port}{' (TLS)' if broker.tls.enabled else ''}"
+    try:
+        client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
+    except OSError as e:
+        return Check("broker", "FAIL", f"cannot reach {where}: {e.strerror or e}",
+                     "check broker.host/port, the network and the firewall; with TLS, broker.tls.ca_file")  # fmt: skip
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            return Check("broker", "FAIL", f"{where} did not answer in {timeout:.0f} s",
+                         "check that the port is the MQTT listener and TLS matches (broker.tls.enabled)")  # fmt: skip
+        reason = result[0]
+        if getattr(reason, "is_failure", False):
+            fix = ("check broker.username (SITE/BOX_ID) and the password in broker.password_file"
+                   if "auth" in str(reason).lower() or "password" in str(reason).lower()
+                   else "check the broker's ACL and this box's account")  # fmt: skip
+            return Check("broker", "FAIL", f"{where} refused the connection: {reason}", fix)
+        return Check("broker", "OK", f"connected to {where} as {broker.username or 'anonymous'}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def check_clock() -> Check:
+    now = time.time()
+    if now < 1_704_067_200:  # 2024-01-01
+        return Check("clock", "FAIL", time.strftime("the clock says %Y-%m-%d", time.gmtime(now)),
+                     "set the time or enable NTP (timedatectl set-ntp true); alerts carry this clock")  # fmt: skip
+    synced = _ntp_synchronised()
+    if synced is False:
+        return Check("clock", "WARN", "not synchronised with NTP", "enable it: timedatectl set-ntp true")
+    return Check("clock", "OK", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
+                 + (", NTP synchronised" if synced else ""))  # fmt: skip
+
+
+def _ntp_synchronised() -> bool | None:
+    import subprocess
+
+    if not shutil.which("timedatectl"):
+        return None
+    try:
+        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {"yes": True, "no": False}.get(out)
+
+
+def check_disk(config: GateboxConfig, data_dir: Path) -> Check:
+    probe = data_dir if data_dir.exists() else next((p for p in data_dir.parents if p.exists()), Path("/"))
+    free_mb = shutil.disk_usage(probe).free / 2**20
+    budget = config.link.outbox_budget_mb
+    if free_mb < budget:
+        return Check("disk", "FAIL", f"{free_mb:.0f} MB free at {probe}, the outbox may need {budget:.0f} MB",
+                     "free disk space, or lower link.outbox_budget_mb to what the disk can hold")  # fmt: skip
+    return Check("disk", "OK", f"{free_mb:.0f} MB free at {probe} (outbox budget {budget:.0f} MB)")
+
+
+def check_lists(config: GateboxConfig, data_dir: Path) -> Check:
+    try:
+        store = ListStore(data_dir)
+    except GateboxError as e:
+        return Check("lists", "FAIL", str(e), f"make {data_dir} writable by the gatebox user")
+    try:
+        versions, subjects = store.versions(), store.subjects()
+    finally:
+        store.close()
+    counts = {name: sum(s.list_name == name for s in subjects) for name in config.lists}
+    text = ", ".join(f"{n}: {c} ({'v' + str(versions[n]) if n in versions else 'local'})" for n, c in counts.items())
+    if not subjects:
+        return Check("lists", "WARN", "nothing enrolled or synced: no alert can fire",
+                     "publish the lists from the centre, or enrol with gatebox enroll")  # fmt: skip
+    return Check("lists", "OK", text)
+
+
+def diagnose(config_path: Path | None, data_dir: Path | None) -> list[Check]:
+    try:
+        config = load_config(config_path)
+    except GateboxError as e:
+        return [Check("config", "FAIL", str(e).replace("\n", "; "), "fix the fields named above")]
+    checks = [Check("config", "OK", f"{config_path or 'built-in defaults'} is valid")]
+    data = data_dir or config.data_dir
+    checks += check_models(config)
+    checks += [check_camera(c) for c in config.cameras] or [
+        Check("cameras", "WARN", "no camera configured", "add the gate camera under cameras:")]  # fmt: skip
+    checks += [check_broker(config), check_clock(), check_disk(config, data), check_lists(config, data)]
+    return checks
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{c.status:<4}  {c.name:<{width}}  {c.detail}")
+        if c.fix:
+            lines.append(f"{'':<4}  {'':<{width}}  fix: {c.fix}")
+    failed = sum(c.status == "FAIL" for c in checks)
+    warned = sum(c.status == "WARN" for c in checks)
+    lines.append(f"doctor: {len(checks) - failed - warned} ok, {warned} warning(s), {failed} failure(s)")
+    return "\n".join(lines)
