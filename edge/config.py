@@ -68,6 +68,9 @@ class CameraConfig(StrictModel):
     open_timeout_s: float = Field(5.0, gt=0, description="Give up opening the stream after this long.")
     read_timeout_s: float = Field(5.0, gt=0, description="A stream that delivers no frame for this long is lost.")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff when lost.")
+    hw_decode: bool = Field(
+        False, description="Ask FFmpeg for hardware video decoding (V4L2 M2M on a Pi, NVDEC on a Jetson) when present."
+    )
     gate_line: GateLineConfig | None = Field(
         None, description="The line people cross to leave; needed for `at_risk_elders` (elder-leaving) alerts."
     )
@@ -215,6 +218,11 @@ class DetectorConfig(StrictModel):
         "960 for dlib_hog).",
     )
     upsample: int = Field(1, ge=0, le=2, description="dlib_hog only: upsampling passes (1 finds faces from ~40 px).")
+    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
+        default_factory=lambda: ["cpu"],
+        description="retinaface only: ONNX Runtime execution providers in order of preference (CPU is the fallback); "
+        "the box logs which it got.",
+    )
     min_confidence: float = Field(0.8, gt=0, lt=1, description="retinaface only: minimum face score.")
     every_n_frames: int = Field(
         3, ge=1, description="Run the detector on every n-th frame; tracks carry faces across the others."
@@ -317,6 +325,11 @@ class PlatesConfig(StrictModel):
     cooldown_s: float = Field(60.0, ge=0, description="The same plate does not alert again on a camera within this.")
 
 
+class LoggingConfig(StrictModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (-v forces DEBUG).")
+    as_json: bool = Field(False, description="One JSON object per line (for the journal and log shippers).")
+
+
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -338,6 +351,9 @@ class GateboxConfig(StrictModel):
     lists: list[Slug] = Field(
         default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders", "plate_watchlist"],
         description="Names of the lists faces can be enrolled in, synced from the centre and matched against.",
+    )
+    logging: LoggingConfig = Field(
+        default_factory=LoggingConfig, description="Logs (stderr; the journal under systemd)."
     )
     data_dir: Path = Field(Path("/var/lib/gatebox"), description="Local list store and state (--data-dir).")
     models_dir: Path | None = Field(

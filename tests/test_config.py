@@ -57,3 +57,13 @@ def test_example_config_is_current_and_valid() -> None:
     assert example.read_text() == render_example_yaml(), "regenerate: gatebox config-example > config/example.yaml"
     config = load_config(example)
     assert config.cameras[0].name == "main_gate"
+
+
+@pytest.mark.parametrize(
+    ("profile", "detect_width", "providers", "hw_decode"),
+    [("x86", 640, ["cpu"], False), ("raspberry-pi", 480, ["cpu"], True), ("jetson", 960, ["tensorrt", "cuda", "cpu"], True)],
+)  # fmt: skip
+def test_hardware_profiles_are_valid(profile: str, detect_width: int, providers: list[str], hw_decode: bool) -> None:
+    config = load_config(REPO / "config" / f"{profile}.yaml")
+    assert config.detector.detect_width == detect_width and config.detector.providers == providers
+    assert config.cameras[0].hw_decode is hw_decode and config.broker.tls.enabled and config.logging.as_json

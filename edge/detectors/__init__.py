@@ -25,8 +25,9 @@ def build_face_detector(config: DetectorConfig, model_paths: Mapping[str, Path])
         from edge.detectors.retinaface_onnx import RetinaFaceDetector
 
         return RetinaFaceDetector(
-            model_paths["face_detector_retinaface"], config.detect_width or 640, config.min_confidence
-        )
+            model_paths["face_detector_retinaface"], config.detect_width or 640, config.min_confidence,
+            providers=list(config.providers),
+        )  # fmt: skip
     if config.kind == "dlib_hog":
         from edge.detectors.dlib_hog import DlibHogFaceDetector
 

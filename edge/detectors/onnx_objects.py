@@ -61,6 +61,7 @@ class OnnxObjectDetector:
             self._session = ort.InferenceSession(str(config.model), providers=choose_providers(config.providers))
         except Exception as e:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"objects.model: {config.model} is not a usable ONNX model: {e}") from None
+        log.info("object detector %s on %s", config.model.name, ", ".join(self._session.get_providers()))
         self._config = config
         self._input = self._session.get_inputs()[0].name
         self._wanted = {i for i, name in config.class_names.items() if name in config.classes}

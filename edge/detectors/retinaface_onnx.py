@@ -13,6 +13,7 @@ centre moved down by 7% of the RetinaFace box height.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,10 @@ import onnxruntime as ort
 from retinaface.postprocess import postprocess
 from retinaface.preprocess import preprocess
 
+from edge.detectors.onnx_objects import choose_providers
 from edge.types import FaceDetections
+
+log = logging.getLogger(__name__)
 
 DLIB_WIDTH_RATIO = 1.11
 DLIB_CENTRE_DROP = 0.07
@@ -39,12 +43,20 @@ def to_dlib_boxes(boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 class RetinaFaceDetector:
-    def __init__(self, model: Path, detect_width: int = 640, min_confidence: float = 0.8, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model: Path,
+        detect_width: int = 640,
+        min_confidence: float = 0.8,
+        threads: int = 1,
+        providers: list[str] | None = None,
+    ) -> None:
         options = ort.SessionOptions()
         # One thread: the pipeline's other core is busy embedding; a second ORT thread would fight it.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(str(model), options, providers=choose_providers(providers or ["cpu"]))
+        log.info("face detector: RetinaFace on %s", ", ".join(self._session.get_providers()))
         self._detect_width = detect_width
         self._min_confidence = min_confidence
 

@@ -22,7 +22,9 @@ from edge.types import Frame
 log = logging.getLogger(__name__)
 
 
-def open_capture(url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0) -> cv2.VideoCapture:
+def open_capture(
+    url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, hw_decode: bool = False
+) -> cv2.VideoCapture:
     """Open a stream URL, `usb:N`, or a file path, with timeouts where the backend honours them."""
     if url.startswith("usb:"):
         return cv2.VideoCapture(int(url[4:]), cv2.CAP_V4L2)
@@ -30,6 +32,8 @@ def open_capture(url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
     ]  # fmt: skip
+    if hw_decode:  # FFmpeg falls back to software when no hardware decoder is there
+        params += [cv2.CAP_PROP_HW_ACCELERATION, cv2.VIDEO_ACCELERATION_ANY]
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
 
 
@@ -108,7 +112,7 @@ class LiveCamera:
         index = 0
         while not self._stop.is_set():
             self._status.alive()
-            capture = open_capture(cfg.url, cfg.open_timeout_s, cfg.read_timeout_s)
+            capture = open_capture(cfg.url, cfg.open_timeout_s, cfg.read_timeout_s, cfg.hw_decode)
             if not capture.isOpened():
                 capture.release()
                 log.warning("camera %s: cannot open stream; retrying in %.1f s", cfg.name, backoff)
