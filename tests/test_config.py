@@ -61,8 +61,12 @@ def test_example_config_is_current_and_valid() -> None:
 
 @pytest.mark.parametrize(
     ("profile", "detect_width", "providers", "hw_decode"),
-    [("x86", 640, ["cpu"], False), ("raspberry-pi", 480, ["cpu"], True), ("jetson", 960, ["tensorrt", "cuda", "cpu"], True)],
-)  # fmt: skip
+    [
+        ("x86", 640, ["cpu"], False),
+        ("raspberry-pi", 480, ["cpu"], True),
+        ("jetson", 960, ["tensorrt", "cuda", "cpu"], True),
+    ],
+)
 def test_hardware_profiles_are_valid(profile: str, detect_width: int, providers: list[str], hw_decode: bool) -> None:
     config = load_config(REPO / "config" / f"{profile}.yaml")
     assert config.detector.detect_width == detect_width and config.detector.providers == providers
