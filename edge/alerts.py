@@ -62,6 +62,13 @@ class Alert(BaseModel):
     plate: str | None = Field(None, description="plate_match: the listed plate.")
     plate_read: str | None = Field(None, description="plate_match: what was read (differs from `plate` when fuzzy).")
     fuzzy: bool = Field(False, description="plate_match: the read matched only up to confusable characters.")
+    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent (set on sending).")
+    age_s: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds the alert waited on the box before this copy was sent (monotonic clock): "
+        "`sent_at - age_s` against `ts` shows the box's clock skew.",
+    )
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -7,6 +7,7 @@ callback (which holds paho's lock) and `publish` is never called while holding t
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -14,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -183,8 +185,8 @@ class CentreLink:
         if not batch:
             return
         self._outbox.mark_sent([m[0] for m in batch], time.time())
-        for event_id, topic, payload, needs_receipt in batch:
-            info = self._client.publish(topic, payload, qos=1)
+        for event_id, topic, payload, needs_receipt, age_s in batch:
+            info = self._client.publish(topic, stamp(payload, age_s), qos=1)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 self._inflight[info.mid] = (event_id, needs_receipt)
 
@@ -220,6 +222,20 @@ class CentreLink:
         self.bad_input[reason] += 1
         log.warning("rejected message on %s (%s): %s", message.topic, reason, detail[:200])
         return []
+
+
+def stamp(payload: bytes, age_s: float) -> bytes:
+    """Add the box's clock at sending (`sent_at`) and how long the message waited (`age_s`, from the
+    monotonic clock) to a JSON message, so the centre can tell clock skew from delay."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(body, dict) or "schema" not in body:
+        return payload
+    body["sent_at"] = datetime.now(timezone.utc).isoformat()
+    body["age_s"] = round(max(0.0, age_s), 3)
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 def _first_error(error: ValidationError) -> str:

@@ -26,6 +26,16 @@ from edge.errors import GateboxError
 log = logging.getLogger(__name__)
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+BOOT_ID = _boot_id()
+
+
 class Priority(IntEnum):
     OTHER = 10
     ALERT = 20  # watchlist
@@ -43,6 +53,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload       BLOB NOT NULL,
     needs_receipt INTEGER NOT NULL,
     created_at    REAL NOT NULL,
+    created_mono  REAL,             -- time.monotonic() when queued, valid within `boot_id`
+    boot_id       TEXT,
     sent_at       REAL,             -- last hand-over to MQTT; NULL: (re)send as soon as connected
     attempts      INTEGER NOT NULL DEFAULT 0
 );
@@ -81,6 +93,10 @@ class Outbox:
             # FULL: a message reported stored survives a power cut, not only a process crash.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            for column in ("created_mono REAL", "boot_id TEXT"):  # outboxes made before these columns
+                if column.split()[0] not in present:
+                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column}")
             # Bookkeeping (sent, delivered) goes through a second connection without the fsync: losing
             # such a write to a power cut only means sending a message again, which the centre de-duplicates.
             self._bookkeeping = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -103,9 +119,9 @@ class Outbox:
             try:
                 self._db.execute(
                     "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, needs_receipt, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, created_mono, boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (message.event_id, message.kind, int(message.priority), message.topic, message.payload,
-                     int(message.needs_receipt), time.time()),
+                     int(message.needs_receipt), time.time(), time.monotonic(), BOOT_ID),
                 )  # fmt: skip
                 self._trim()
                 self._db.execute("COMMIT")
@@ -139,18 +155,21 @@ class Outbox:
             (name, by, by),
         )
 
-    def due(self, limit: int) -> list[tuple[str, str, bytes, bool]]:
+    def due(self, limit: int) -> list[tuple[str, str, bytes, bool, float]]:
         """Up to `limit` messages not yet sent, highest priority then oldest first:
-        (event_id, topic, payload, needs_receipt)."""
+        (event_id, topic, payload, needs_receipt, age in seconds)."""
+        now_wall, now_mono = time.time(), time.monotonic()
         with self._lock:
-            return [
-                (e, t, bytes(p), bool(r))
-                for e, t, p, r in self._bookkeeping.execute(
-                    "SELECT event_id, topic, payload, needs_receipt FROM outbox "
-                    "WHERE sent_at IS NULL ORDER BY priority DESC, seq LIMIT ?",
-                    (limit,),
-                )
-            ]
+            rows = self._bookkeeping.execute(
+                "SELECT event_id, topic, payload, needs_receipt, created_at, created_mono, boot_id FROM outbox "
+                "WHERE sent_at IS NULL ORDER BY priority DESC, seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        # Age from the monotonic clock when queued in this boot: immune to the wall clock being set.
+        return [
+            (e, t, bytes(p), bool(r), now_mono - mono if boot == BOOT_ID and mono is not None else now_wall - wall)
+            for e, t, p, r, wall, mono, boot in rows
+        ]
 
     def mark_sent(self, event_ids: Iterable[str], now: float) -> None:
         with self._lock:

@@ -47,6 +47,8 @@ class PanicEvent(BaseModel):
     site: str
     box_id: str
     location: Location | None = None
+    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
+    age_s: float | None = Field(None, ge=0, description="Seconds it waited on the box (monotonic clock).")
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
