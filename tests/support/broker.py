@@ -44,8 +44,10 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         # `user root`: as root mosquitto would otherwise drop to user `mosquitto` and lose access
         # to files in the test's tmp dir.
+        # max_queued_messages as in config/mosquitto/gatebox.conf: mosquitto's default (1000) drops QoS 1
+        # messages for a subscriber that falls that far behind.
         common = (
-            "user root\npersistence true\n"
+            "user root\npersistence true\nmax_queued_messages 100000\n"
             f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
         )
         if secure is None:
