@@ -205,10 +205,11 @@ class PanicConfig(StrictModel):
 
 
 class DetectorConfig(StrictModel):
-    kind: Literal["retinaface", "dlib_hog"] = Field(
+    kind: Literal["retinaface", "dlib_hog", "dlib_cnn"] = Field(
         "retinaface",
-        description="Face detector backend: `retinaface` (ONNX, ~9 ms at 640 px, finds small and turned faces) "
-        "or `dlib_hog` (~90 ms at 960 px, frontal faces only). Chosen by measurement: docs/benchmarks.md.",
+        description="Face detector backend: `retinaface` (ONNX, ~9 ms at 640 px, finds small and turned faces), "
+        "`dlib_hog` (~90 ms at 960 px, frontal faces only) or `dlib_cnn` (dlib's CNN; only where dlib has "
+        "CUDA). Chosen by measurement: docs/benchmarks.md.",
     )
     detect_width: int | None = Field(
         None,

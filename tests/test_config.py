@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
         ("cameras:\n  - {name: a, url: usb:0}\n  - {name: a, url: usb:1}\n", "camera names must be unique"),
         ("box: {site: 'has space'}\n", "box.site: String should match pattern"),
         ("broker: {port: 70000}\n", "broker.port: Input should be less than or equal to 65535"),
-        ("detector: {kind: yolo}\n", "detector.kind: Input should be 'retinaface' or 'dlib_hog'"),
+        ("detector: {kind: yolo}\n", "detector.kind: Input should be 'retinaface', 'dlib_hog' or 'dlib_cnn'"),
         ("recognition: {min_matching_frames: 0}\n", "recognition.min_matching_frames"),
         ("tracking: {iou: 0.3}\n", "tracking.iou: unknown field"),
         ("surprise: 1\n", "surprise: unknown field"),

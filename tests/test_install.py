@@ -52,7 +52,7 @@ def test_install_builds_the_tree(installed: tuple[Path, str]) -> None:
     assert oct((root / "etc/gatebox").stat().st_mode)[-3:] == "750"
     assert "hw_decode: true" in (root / "etc/gatebox/gatebox.yaml").read_text()  # the chosen profile
     models = subprocess.run([str(root / "opt/gatebox/.venv/bin/gatebox"), "models"], capture_output=True, text=True)
-    assert models.returncode == 0 and models.stdout.count("ok  ") == 8, models.stdout + models.stderr
+    assert models.returncode == 0 and models.stdout.count("ok  ") == 9, models.stdout + models.stderr
 
 
 def test_second_run_changes_nothing(installed: tuple[Path, str]) -> None:

@@ -28,6 +28,10 @@ def build_face_detector(config: DetectorConfig, model_paths: Mapping[str, Path])
             model_paths["face_detector_retinaface"], config.detect_width or 640, config.min_confidence,
             providers=list(config.providers),
         )  # fmt: skip
+    if config.kind == "dlib_cnn":
+        from edge.detectors.dlib_hog import DlibCnnFaceDetector
+
+        return DlibCnnFaceDetector(model_paths["face_detector_dlib_cnn"], config.detect_width or 640)
     if config.kind == "dlib_hog":
         from edge.detectors.dlib_hog import DlibHogFaceDetector
 
