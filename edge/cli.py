@@ -123,6 +123,14 @@ def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir:
     return 0
 
 
+def _cmd_centre_record(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.centre.record import record
+
+    counts = record(_centre_broker(args, config), args.db, timeout=args.timeout)
+    print("recorded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
 def _centre_broker(args: argparse.Namespace, config: GateboxConfig) -> BrokerConfig:
     updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     return config.broker.model_copy(update=updates)
@@ -322,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshots", type=Path, metavar="DIR", help="save each alert's face JPEG here")
     p.add_argument("--no-receipts", action="store_true", help="do not confirm alerts to the boxes")
     p.set_defaults(handler=_cmd_centre_watch)
+
+    p = centre.add_parser("record", help="store what every box sends in the centre's database; confirm events")
+    p.add_argument("--db", type=Path, required=True, metavar="FILE.sqlite3", help="the centre's database")
+    p.add_argument("--timeout", type=float, help="exit after this many seconds")
+    p.add_argument("--host", help="broker host (default: config broker.host)")
+    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
+    p.set_defaults(handler=_cmd_centre_record)
 
     p = centre.add_parser("ack", help="acknowledge (or --close) an alert on its box (signed command)")
     p.add_argument("event_id", metavar="EVENT_ID")
