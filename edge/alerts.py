@@ -62,6 +62,7 @@ class Alert(BaseModel):
     plate: str | None = Field(None, description="plate_match: the listed plate.")
     plate_read: str | None = Field(None, description="plate_match: what was read (differs from `plate` when fuzzy).")
     fuzzy: bool = Field(False, description="plate_match: the read matched only up to confusable characters.")
+    plate_colour: str | None = Field(None, description="plate_match: blue, yellow, green, white or black, if known.")
     sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent (set on sending).")
     age_s: float | None = Field(
         None,
@@ -131,4 +132,5 @@ def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
         plate=match.plate,
         plate_read=decision.text,
         fuzzy=match.fuzzy,
+        plate_colour=decision.colour,
     )

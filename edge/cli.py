@@ -207,11 +207,11 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         found = [(None, image)] if finder is None else [(p.box, p.crop) for p in finder.find(image)]
         for box, crop in found:
-            read = reader.read(crop)
+            read = reader.read_with_colour(crop)
             if finder is not None and not read.valid:
                 continue  # in a scene, only grammatical reads are plates
-            line = {"file": str(image_path), "plate": read.text, "confidence": round(read.confidence, 3),
-                    "valid": read.valid, "kind": read.kind}  # fmt: skip
+            line = {"file": str(image_path), "plate": read.text, "colour": read.colour,
+                    "confidence": round(read.confidence, 3), "valid": read.valid, "kind": read.kind}  # fmt: skip
             if box is not None:
                 line["box"] = list(box)
             print(json.dumps(line, ensure_ascii=False))

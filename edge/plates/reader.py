@@ -30,6 +30,7 @@ class PlateRead:
     text: str
     confidence: float  # mean probability of the characters read
     kind: str | None  # ordinary / new_energy; None when the text breaks the plate grammar
+    colour: str | None = None  # blue, yellow, green, white, black
 
     @property
     def valid(self) -> bool:
@@ -66,6 +67,10 @@ class PlateTextReader:
         double = self._read_double_row(crop_bgr)
         return max((single, double), key=lambda r: (r.valid, r.confidence))
 
+    def read_with_colour(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
+        read = self.read(crop_bgr)
+        return PlateRead(read.text, read.confidence, read.kind, plate_colour(crop_bgr))
+
     def _read_double_row(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
         """Yellow trucks and motorcycles: province and letter above, the serial below; read apart, joined."""
         height = crop_bgr.shape[0]
@@ -95,3 +100,27 @@ class PlateTextReader:
             previous = index
         text = repair(normalise("".join(chars)))
         return PlateRead(text, float(np.mean(confidences)) if confidences else 0.0, plate_kind(text))
+
+
+def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
+    """The plate's background colour from the hue of its saturated pixels (characters are white or
+    black and mostly unsaturated): blue, yellow, green; white or black when little is saturated."""
+    if crop_bgr.size == 0:
+        return None
+    if crop_bgr.ndim == 2 or crop_bgr.shape[2] == 1:
+        return None  # no colour in a grey image
+    channels = crop_bgr.astype(np.int16)
+    if np.abs(channels[..., 0] - channels[..., 1]).max() < 8 and np.abs(channels[..., 1] - channels[..., 2]).max() < 8:
+        return None  # a grey image stored as colour (a night-mode camera)
+    hsv = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
+    saturated = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 60)]
+    if len(saturated) < 0.25 * len(hsv):
+        return "white" if np.median(hsv[:, 2]) > 120 else "black"
+    hue = np.median(saturated[:, 0])  # OpenCV hue: 0-179
+    if 95 <= hue <= 135:
+        return "blue"
+    if 15 <= hue < 35:
+        return "yellow"
+    if 35 <= hue < 95:
+        return "green"
+    return None

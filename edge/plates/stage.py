@@ -33,6 +33,7 @@ class PlateDecision:
     confidence: float
     reads: int  # reads that agreed
     match: PlateMatch
+    colour: str | None = None
 
 
 class PlateStage:
@@ -67,18 +68,20 @@ class PlateStage:
             return []
         x1, y1, x2, y2 = window
         found = self._finder.find(frame.image[y1:y2, x1:x2])
-        reads = [(p, self._reader.read(p.crop)) for p in found]
+        reads = [(p, self._reader.read_with_colour(p.crop)) for p in found]
         reads = [(p, r) for p, r in reads if r.valid]
         boxes = np.array([[p.box[0] + x1, p.box[1] + y1, p.box[2] + x1, p.box[3] + y1] for p, _ in reads], np.float32)
         tracked = self._tracker.update(
             FaceDetections.from_boxes(boxes.reshape(-1, 4), np.ones(len(reads))), frame.index
         )
         decisions = []
+        colours: dict[int, str | None] = {}
         for (plate, read), box, track_id in zip(reads, boxes, tracked.detections.tracker_id.tolist(), strict=True):
             if track_id in self._decided:
                 continue
             votes = self._votes[track_id]
             votes[read.text] += 1
+            colours[track_id] = read.colour
             self._confidence[track_id][read.text] = max(self._confidence[track_id].get(read.text, 0), read.confidence)
             (leader, count), *_ = votes.most_common(1)
             if count < self._config.min_reads:
@@ -93,7 +96,8 @@ class PlateStage:
             self._last_alert_ts[match.plate] = frame.ts
             decisions.append(PlateDecision(frame.camera, frame.index, frame.ts, track_id,
                                            tuple(int(v) for v in box), plate.crop, leader,
-                                           self._confidence[track_id][leader], count, match))  # fmt: skip
+                                           self._confidence[track_id][leader], count, match,
+                                           colours.get(track_id)))  # fmt: skip
         for track_id in tracked.ended:
             self._votes.pop(track_id, None)
             self._confidence.pop(track_id, None)

@@ -49,7 +49,7 @@ def test_listed_plate_alerts_once_per_pass(tmp_path: Path, passing_car: Path, li
     assert (alert["kind"], alert["list"], alert["list_version"], alert["subject_id"]) == (
         "plate_match", "plate_watchlist", "v3", "car-7")  # fmt: skip
     assert (alert["plate"], alert["plate_read"], alert["fuzzy"]) == (listed, "皖AYL375", fuzzy)
-    assert alert["matching_frames"] >= 2 and alert["snapshot_jpeg_b64"]
+    assert alert["matching_frames"] >= 2 and alert["snapshot_jpeg_b64"] and alert["plate_colour"] == "blue"
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,7 @@ def test_cli_reads_crops_and_survives_bad_images(tmp_path: Path, shared_data: Pa
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert lines[0]["plate"] == "津B6H920" and lines[0]["valid"] and lines[0]["kind"] == "ordinary"
+    assert lines[0]["colour"] == "blue" and lines[1]["colour"] is None  # no colour in a grey image
     assert lines[1]["plate"] == "津B6H920"  # grayscale reads the same
     assert not lines[2]["valid"] and not lines[3]["valid"]  # nothing plate-like in noise
     assert lines[4] == {"file": str(garbage), "error": "cannot read image"}
@@ -111,3 +112,12 @@ def test_double_row_plates_are_split_and_joined(reader: PlateTextReader, shared_
     right = sum(reader.read(double_row(cv2.imread(str(root / row["file"])))).text == row["plate"] for row in rows)
     print(f"\ndouble-row plates composed from lprnet crops: {right}/{len(rows)} read exactly")
     assert right >= 75
+
+
+def test_plate_colour_matches_the_labels(shared_data: Path) -> None:
+    from edge.plates.reader import plate_colour
+
+    root = shared_data / "plates_cn" / "hyperlpr"
+    with (root / "ground_truth.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            assert plate_colour(cv2.imread(str(root / row["file"]))) == row["kind"].split()[0], row
