@@ -324,6 +324,11 @@ class PlatesConfig(StrictModel):
         "others 1); 0 for exact matches only. Fuzzy hits are marked in the alert.",
     )
     cooldown_s: float = Field(60.0, ge=0, description="The same plate does not alert again on a camera within this.")
+    passages: bool = Field(
+        False,
+        description="Send a passage record (plate, colour, direction, time) for every vehicle read, listed "
+        "or not, for the centre's access log.",
+    )
 
 
 class LoggingConfig(StrictModel):

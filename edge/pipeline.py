@@ -27,7 +27,7 @@ from edge.motion.detector import MotionDetector
 from edge.plates.finder import PlateFinder
 from edge.plates.matcher import PlateMatcher
 from edge.plates.reader import PlateTextReader
-from edge.plates.stage import PlateStage
+from edge.plates.stage import PassageRecord, PlateStage
 from edge.recognition.embedder import DlibFaceEmbedder
 from edge.recognition.gallery import Gallery
 from edge.recognition.sampler import FaceQuality, FaceSampler
@@ -76,7 +76,9 @@ class CameraPipeline:
         self._plates = None
         if models.plate_finder and models.plate_reader:
             matcher = plates or PlateMatcher({}, 0)
-            self._plates = PlateStage(models.plate_finder, models.plate_reader, matcher, config.plates, models.objects)
+            self._plates = PlateStage(
+                models.plate_finder, models.plate_reader, matcher, config.plates, models.objects, gate_line
+            )
         self._gate = LineCrossing(gate_line) if gate_line else None
         self._gallery = gallery
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None
@@ -114,8 +116,17 @@ class CameraPipeline:
         self._decider.forget(tracked.ended)
         return alerts
 
-    def finish(self) -> list[Alert]:
-        """End of stream: decide on the embeddings still in flight."""
+    def take_passages(self) -> list[PassageRecord]:
+        """Vehicles whose pass ended since the last call (with `plates.passages` on)."""
+        if not self._plates:
+            return []
+        passages, self._plates.passages = self._plates.passages, []
+        return passages
+
+    def finish(self, camera: str = "") -> list[Alert]:
+        """End of stream: decide on the embeddings still in flight; close the vehicles' passages."""
+        if self._plates:
+            self._plates.flush(camera)
         return self._decide(self._embedding.drain())
 
     def close(self) -> None:

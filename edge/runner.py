@@ -169,12 +169,16 @@ def replay(
         for frame in reader:
             began = time.perf_counter()
             emit(pipeline.process(frame))
+            if services:
+                services.passages(pipeline.take_passages())
             result.frame_costs_ms.append((time.perf_counter() - began) * 1000)
             if realtime:
                 result.max_lag_s = max(result.max_lag_s, time.monotonic() - source.due(frame.index))
             result.frames += 1
             bar.update()
-        emit(pipeline.finish())
+        emit(pipeline.finish(source.camera))
+        if services:
+            services.passages(pipeline.take_passages())
     finally:
         reader.close()
         pipeline.close()
@@ -198,6 +202,7 @@ def _camera_loop(
     status: CameraStatus,
     pipelines: list[CameraPipeline],
     plates: PlateMatcher,
+    passages: Callable[[list], None],
 ) -> None:
     pipeline = CameraPipeline(config, Models.load(config), gallery, camera.config.gate_line, plates)
     pipelines.append(pipeline)
@@ -215,6 +220,7 @@ def _camera_loop(
             for alert in alerts:
                 log.info("ALERT %s/%s on camera %s", alert.list, alert.subject_id, alert.camera)
                 emit(alert)
+            passages(pipeline.take_passages())
             status.dropped = reader.dropped
             status.frame_done()
             if time.monotonic() >= report_at:
@@ -276,7 +282,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     threads = [
         threading.Thread(
             target=_camera_loop,
-            args=(config, LiveCamera(cam, stop, status), gallery, emit, status, pipelines, plates),
+            args=(config, LiveCamera(cam, stop, status), gallery, emit, status, pipelines, plates, services.passages),
             name=f"camera-{cam.name}",
             daemon=True,
         )

@@ -81,6 +81,11 @@ class BoxServices:
                 "note": command.note, "by": command.by, "ts": time.time(),
             })  # fmt: skip
 
+    def passages(self, records: list) -> None:  # list[PassageRecord]
+        """Vehicles read at the gate, for the centre's access log (low priority)."""
+        for record in records:
+            self.report(topics.PASSAGE, "passage", record.body(self._config.box.site, self._config.box.box_id))
+
     def report(self, leaf: str, kind: str, body: dict[str, object] | str) -> None:
         """Queue a low-priority message nobody must confirm (it leaves on PUBACK)."""
         payload = body if isinstance(body, str) else json.dumps(body, default=str)

@@ -9,16 +9,32 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import PlatesConfig
+from edge.config import GateLineConfig, PlatesConfig
 from edge.detectors.onnx_objects import OnnxObjectDetector
 from edge.detectors.regions import detection_window
 from edge.plates.finder import PlateFinder
 from edge.plates.matcher import PlateMatch, PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.tracking.iou_tracker import IouTracker
+from edge.tracking.line_crossing import LineCrossing
 from edge.types import FaceDetections, Frame
 
 VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    """One vehicle read at the gate (listed or not), for the centre's access log."""
+
+    camera: str
+    ts: float
+    plate: str
+    colour: str | None
+    direction: str | None  # "out" / "in" across the camera's gate line; None without one
+
+    def body(self, site: str, box_id: str) -> dict[str, object]:
+        return {"schema": "gatebox.passage/1", "site": site, "box_id": box_id, "camera": self.camera,
+                "ts": self.ts, "plate": self.plate, "colour": self.colour, "direction": self.direction}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,9 +60,14 @@ class PlateStage:
         matcher: PlateMatcher,
         config: PlatesConfig,
         vehicles: OnnxObjectDetector | None = None,
+        gate_line: GateLineConfig | None = None,
     ):
         self._finder = finder
         self._vehicles = vehicles
+        self._gate = LineCrossing(gate_line) if gate_line else None
+        self._direction: dict[int, str] = {}
+        self._settled: dict[int, tuple[str, str | None, float]] = {}  # track -> (plate, colour, ts) for passages
+        self.passages: list[PassageRecord] = []
         self._reader = reader
         self._matcher = matcher
         self._config = config
@@ -87,6 +108,7 @@ class PlateStage:
             if count < self._config.min_reads:
                 continue
             self._decided.add(track_id)
+            self._settled[track_id] = (leader, read.colour, frame.ts)
             match = self._matcher.match(leader)
             if match is None:
                 continue  # read and settled, but on no list
@@ -98,8 +120,23 @@ class PlateStage:
                                            tuple(int(v) for v in box), plate.crop, leader,
                                            self._confidence[track_id][leader], count, match,
                                            colours.get(track_id)))  # fmt: skip
+        if self._gate:
+            self._direction.update(self._gate.update(tracked, frame.image.shape))
         for track_id in tracked.ended:
             self._votes.pop(track_id, None)
             self._confidence.pop(track_id, None)
             self._decided.discard(track_id)
+            self._end_passage(frame.camera, track_id)  # the vehicle has gone: its passage is complete
         return decisions
+
+    def flush(self, camera: str) -> None:
+        """End of the stream: every vehicle still in view has finished its passage."""
+        for track_id in list(self._settled):
+            self._end_passage(camera, track_id)
+
+    def _end_passage(self, camera: str, track_id: int) -> None:
+        settled = self._settled.pop(track_id, None)
+        direction = self._direction.pop(track_id, None)
+        if settled and self._config.passages:
+            plate, colour, ts = settled
+            self.passages.append(PassageRecord(camera, ts, plate, colour, direction))

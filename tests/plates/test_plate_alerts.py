@@ -14,6 +14,8 @@ from edge.lists.bundle import ListEntry
 from edge.plates.matcher import PlateMatcher, distance
 from edge.store.lists import ListStore
 from tests.conftest import run_cli, write_config
+from tests.support.broker import Mosquitto
+from tests.support.mqtt import Collector
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +69,29 @@ def test_matcher_prefers_exact_and_respects_the_limit() -> None:
     )
     assert matcher.match("粤B12345").subject_id == "a" and not matcher.match("粤B12345").fuzzy
     assert matcher.match("粤B99999") is None
+
+
+def test_every_vehicle_gets_a_passage_record_with_its_direction(
+    tmp_path: Path, passing_car: Path, broker: Mosquitto
+) -> None:
+    config = write_config(
+        tmp_path / "box.yaml",
+        box={"site": "s1", "box_id": "passages"},
+        broker={"port": broker.port},
+        plates={"enabled": True, "passages": True},
+        cameras=[{"name": "gate", "url": str(passing_car),
+                  "gate_line": {"start": [0.5, 0.0], "end": [0.5, 1.0], "outside": [1.0, 0.5]}}],
+    )  # fmt: skip
+    centre = Collector(broker.port, "gatebox/s1/passages/passage")
+    try:
+        result = run_cli("--config", config, "--data-dir", tmp_path / "box", "replay", passing_car, "--camera", "gate")
+        assert result.returncode == 0, result.stderr
+        (passage,) = [json.loads(m.payload) for m in centre.drain(3)]
+    finally:
+        centre.close()
+    assert (passage["plate"], passage["colour"], passage["direction"], passage["camera"]) == (
+        "皖AYL375",
+        "blue",
+        "out",
+        "gate",
+    )  # not on any list, still logged; it drove out across the line
