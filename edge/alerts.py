@@ -86,6 +86,15 @@ def face_snapshot(crop: npt.NDArray[np.uint8]) -> bytes:
     return jpeg.tobytes()
 
 
+def _where(box: BoxConfig) -> dict[str, object]:
+    """The fields every alert of this box carries about where it is."""
+    return {
+        "site": box.site,
+        "box_id": box.box_id,
+        "location": Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon, grid_cell=box.grid_cell),
+    }
+
+
 def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
     sample = decision.sample
     return Alert(
@@ -94,8 +103,6 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         list=decision.match.list_name,
         list_version=decision.match.list_version,
         subject_id=decision.match.subject_id,
-        site=box.site,
-        box_id=box.box_id,
         camera=sample.camera,
         ts=datetime.fromtimestamp(sample.ts, tz=timezone.utc),
         frame=sample.frame_index,
@@ -105,7 +112,7 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         matching_frames=decision.matching_frames,
         bbox=tuple(round(v) for v in sample.xyxy),
         snapshot_jpeg_b64=base64.b64encode(face_snapshot(sample.crop)).decode("ascii"),
-        location=Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon, grid_cell=box.grid_cell),
+        **_where(box),
     )
 
 
@@ -117,8 +124,6 @@ def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
         list=match.list_name,
         list_version=match.list_version,
         subject_id=match.subject_id,
-        site=box.site,
-        box_id=box.box_id,
         camera=decision.camera,
         ts=datetime.fromtimestamp(decision.ts, tz=timezone.utc),
         frame=decision.frame_index,
@@ -128,9 +133,9 @@ def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
         matching_frames=decision.reads,
         bbox=decision.box,
         snapshot_jpeg_b64=base64.b64encode(face_snapshot(decision.crop)).decode("ascii"),
-        location=Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon, grid_cell=box.grid_cell),
         plate=match.plate,
         plate_read=decision.text,
         fuzzy=match.fuzzy,
         plate_colour=decision.colour,
+        **_where(box),
     )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -17,6 +18,25 @@ class FaceDetector(Protocol):
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
         """Faces in a BGR image, boxes in that image's pixels."""
         ...
+
+
+def downscale(image: npt.NDArray[np.uint8], max_width: int) -> tuple[npt.NDArray[np.uint8], float]:
+    """A copy at most `max_width` wide (the image itself when already narrower) and its scale."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_width / width)
+    if scale == 1.0:
+        return image, 1.0
+    size = (round(width * scale), round(height * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def to_frame(boxes: npt.ArrayLike, scale: float, frame_shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """xyxy boxes found on a `downscale`d copy, back in frame pixels and inside the frame."""
+    height, width = frame_shape[:2]
+    out = np.asarray(boxes, np.float32).reshape(-1, 4) / scale
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width - 1)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height - 1)
+    return out
 
 
 def build_face_detector(config: DetectorConfig, model_paths: Mapping[str, Path]) -> FaceDetector:

@@ -10,6 +10,7 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
+from edge.detectors import downscale, to_frame
 from edge.types import FaceDetections
 
 log = logging.getLogger(__name__)
@@ -28,22 +29,13 @@ class DlibHogFaceDetector:
         self._upsample = upsample
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
-        height, width = image_bgr.shape[:2]
-        scale = min(1.0, self._detect_width / width)
-        small = (
-            image_bgr
-            if scale == 1.0
-            else cv2.resize(image_bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-        )
+        small, scale = downscale(image_bgr, self._detect_width)
         # dlib's HOG runs on grayscale internally; handing it gray saves its own conversion.
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        rects, scores, _ = self._detector.run(gray, self._upsample, 0.0)
+        rects, scores, _ = self._detector.run(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), self._upsample, 0.0)
         if not rects:
             return FaceDetections()
-        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float32) / scale
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width - 1)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height - 1)
-        return FaceDetections.from_boxes(boxes, scores)
+        boxes = [[r.left(), r.top(), r.right(), r.bottom()] for r in rects]
+        return FaceDetections.from_boxes(to_frame(boxes, scale, image_bgr.shape), scores)
 
 
 class DlibCnnFaceDetector:
@@ -58,16 +50,9 @@ class DlibCnnFaceDetector:
         self._upsample = upsample
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
-        height, width = image_bgr.shape[:2]
-        scale = min(1.0, self._detect_width / width)
-        small = image_bgr if scale == 1.0 else cv2.resize(
-            image_bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-        )  # fmt: skip
+        small, scale = downscale(image_bgr, self._detect_width)
         found = self._detector(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), self._upsample)
         if not found:
             return FaceDetections()
-        boxes = np.array([[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in found], np.float32)
-        boxes /= scale
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width - 1)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height - 1)
-        return FaceDetections.from_boxes(boxes, [d.confidence for d in found])
+        boxes = [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in found]
+        return FaceDetections.from_boxes(to_frame(boxes, scale, image_bgr.shape), [d.confidence for d in found])

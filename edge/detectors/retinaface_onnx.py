@@ -23,6 +23,7 @@ import onnxruntime as ort
 from retinaface.postprocess import postprocess
 from retinaface.preprocess import preprocess
 
+from edge.detectors import downscale, to_frame
 from edge.detectors.onnx_objects import choose_providers
 from edge.types import FaceDetections
 
@@ -61,19 +62,12 @@ class RetinaFaceDetector:
         self._min_confidence = min_confidence
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
-        height, width = image_bgr.shape[:2]
-        scale = min(1.0, self._detect_width / width)
-        small = image_bgr if scale == 1.0 else cv2.resize(
-            image_bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-        )  # fmt: skip
+        small, scale = downscale(image_bgr, self._detect_width)
         batch = preprocess(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
         (faces,) = postprocess(
             self._session.run(None, {"input": batch}), *batch.shape, score_threshold=self._min_confidence
         )
         if not faces:
             return FaceDetections()
-        raw = np.array([[f.x, f.y, f.x + f.width, f.y + f.height] for f in faces], np.float32) / scale
-        boxes = to_dlib_boxes(raw)
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width - 1)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height - 1)
-        return FaceDetections.from_boxes(boxes, [f.score for f in faces])
+        raw = np.array([[f.x, f.y, f.x + f.width, f.y + f.height] for f in faces], np.float32)
+        return FaceDetections.from_boxes(to_frame(to_dlib_boxes(raw), scale, image_bgr.shape), [f.score for f in faces])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tests.conftest import run_cli, start_cli, write_config
 from tests.support import crowd
 from tests.support.broker import Mosquitto
 from tests.support.mqtt import Collector
+from tests.support.waiting import wait_for
 
 # Alert on every sighting: a new track each detection pass, one matching look is enough, no
 # cooldown. It turns the 105-frame crowd clip into ~58 alerts.
@@ -27,15 +27,6 @@ EVERY_SIGHTING = {
                     "max_embeddings_per_pass": 10},
     "tracking": {"max_missed": 3, "iou_threshold": 0.999},
 }  # fmt: skip
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def event_ids(events: Path) -> list[str]:
