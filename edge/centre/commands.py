@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.centre.watch import connect
+from edge.centre.watch import connect, wait_connected
 from edge.comms import topics
 from edge.comms.messages import AckAlert
 from edge.config import BrokerConfig
@@ -26,11 +25,7 @@ def send_ack(
     payload = seal(command.model_dump(mode="json"), load_private_key(key_path))
     client, _ = connect(broker, [])
     try:
-        deadline = time.monotonic() + 10
-        while not client.is_connected():
-            if time.monotonic() > deadline:
-                raise GateboxError(f"cannot connect to MQTT broker {broker.host}:{broker.port}")
-            time.sleep(0.05)
+        wait_connected(client, broker)
         topic = topics.centre_topic(broker.topic_prefix, topics.COMMAND, site, box_id)
         client.publish(topic, payload, qos=1).wait_for_publish(10)
     finally:

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as mqtt
 
-from edge.centre.watch import connect
+from edge.centre.watch import connect, wait_connected
 from edge.config import BrokerConfig, GateboxConfig
 from edge.enroll import embed_photo, photo_embedder
-from edge.errors import GateboxError, InputError
+from edge.errors import InputError
 from edge.lists.bundle import ListEntry, Manifest, decode, encode, sha256, split
 from edge.security.signing import load_private_key, seal
 
@@ -164,7 +162,7 @@ def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path
     manifest_topic = f"{prefix}/lists/{list_name}/{kind}/manifest"
     client, inbox = connect(broker, [manifest_topic])
     try:
-        _wait_connected(client, broker)
+        wait_connected(client, broker)
         previous = _retained(inbox, timeout=1.0)
         for i, chunk in enumerate(chunks):  # chunks first: a box that sees the manifest finds them all there
             client.publish(manifest.chunk_topic(prefix, i), chunk, qos=1, retain=True).wait_for_publish(30)
@@ -177,14 +175,6 @@ def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path
         client.disconnect()
         client.loop_stop()
     return manifest
-
-
-def _wait_connected(client: mqtt.Client, broker: BrokerConfig) -> None:
-    deadline = time.monotonic() + 10
-    while not client.is_connected():
-        if time.monotonic() > deadline:
-            raise GateboxError(f"cannot connect to MQTT broker {broker.host}:{broker.port}")
-        time.sleep(0.05)
 
 
 def _retained(inbox, timeout: float) -> Manifest | None:

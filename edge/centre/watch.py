@@ -57,6 +57,14 @@ def connect(broker: BrokerConfig, subscriptions: list[str]) -> tuple[mqtt.Client
     return client, inbox
 
 
+def wait_connected(client: mqtt.Client, broker: BrokerConfig, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not client.is_connected():
+        if time.monotonic() > deadline:
+            raise GateboxError(f"cannot connect to MQTT broker {broker.host}:{broker.port}")
+        time.sleep(0.05)
+
+
 def watch(
     broker: BrokerConfig,
     out: TextIO = sys.stdout,

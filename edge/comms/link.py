@@ -91,9 +91,6 @@ class CentreLink:
         if self.connected.is_set():
             self._client.publish(topics.box_topic(self._broker, self._box, leaf), payload, qos=0, retain=retain)
 
-    def topic(self, leaf: str) -> str:
-        return topics.box_topic(self._broker, self._box, leaf)
-
     def wait_connected(self, timeout: float) -> bool:
         return self.connected.wait(timeout)
 

@@ -31,10 +31,6 @@ class Gallery:
     def __len__(self) -> int:
         return len(self.embeddings)
 
-    def labels(self) -> list[tuple[str, str]]:
-        """(list name, subject id) of every row."""
-        return list(zip(self.list_names, self.subject_ids, strict=True))
-
     def distances(self, queries: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Euclidean distance of every query (rows) to every enrolled embedding (columns)."""
         q = np.asarray(queries, np.float32).reshape(-1, EMBEDDING_SIZE)
