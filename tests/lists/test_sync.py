@@ -107,20 +107,27 @@ def alerted(messages: list[tuple[str, dict]]) -> set[tuple[str, str, str]]:
     return {(b["list"], b["subject_id"], b["list_version"]) for leaf, b in messages if leaf == "alert"}
 
 
+def alerts_until(centre: Collector, wanted: tuple[str, str, str], timeout: float = 40) -> set[tuple[str, str, str]]:
+    """Everything alerted until `wanted` shows up (the camera loops its clip; a busy machine is slow)."""
+    seen: set[tuple[str, str, str]] = set()
+    deadline = time.monotonic() + timeout
+    while wanted not in seen and time.monotonic() < deadline:
+        seen |= alerted(collect(centre, 1))
+    return seen
+
+
 def test_published_list_is_applied_live_and_a_delta_removes_a_subject(running_box: tuple, shared_data: Path) -> None:
     box, centre, publisher, _, _, tmp_path = running_box
     assert alerted(collect(centre, 6)) == set()  # nobody is on any list yet
     publisher.publish("v1")
     wait_for_ack(centre, 1)
-    assert alerted(collect(centre, 12)) == {("missing_elders", "boy", "v1")}
+    assert alerts_until(centre, ("missing_elders", "boy", "v1")) == {("missing_elders", "boy", "v1")}
 
     publisher.publish("v2", "--delta-from", str(publisher.bundles["v1"]))
     wait_for_ack(centre, 2)
     # Once an alert on v2 arrived, the cameras match against v2 only; a boy alert decided just
     # before the swap may still have been on its way before it.
-    deadline = time.monotonic() + 30
-    while ("missing_elders", "woman", "v2") not in alerted(collect(centre, 1)):
-        assert time.monotonic() < deadline, "no alert on the new list"
+    assert ("missing_elders", "woman", "v2") in alerts_until(centre, ("missing_elders", "woman", "v2"))
     assert alerted(collect(centre, 12)) <= {("missing_elders", "woman", "v2")}
     assert box.poll() is None
 
@@ -189,5 +196,6 @@ def test_bad_bundles_are_refused_and_the_old_list_stays(running_box: tuple) -> N
             break
     assert beat["lists"]["rejected"] == {"bad_signature": 2, "truncated": 1, "out_of_order": 1}
     assert beat["lists"]["missing_elders"]["version"] == 1
-    assert alerted(collect(centre, 10)) == {("missing_elders", "boy", "v1")}  # the old list is still in force
+    # The old list is still in force.
+    assert alerts_until(centre, ("missing_elders", "boy", "v1")) == {("missing_elders", "boy", "v1")}
     assert box.poll() is None
