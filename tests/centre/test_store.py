@@ -45,8 +45,13 @@ def test_record_stores_a_box_replay_once(tmp_path: Path, broker: Mosquitto, crow
         run_cli("--data-dir", tmp_path / "box", "enroll", "--list", "watchlist", "--subject", "boy", photo).returncode
         == 0
     )
-    config = write_config(tmp_path / "c.yaml", box={"site": "rec", "box_id": "b1"},
-                          broker={"port": broker.port, "topic_prefix": "recordtest"})  # fmt: skip
+    # Resent every 2 s until confirmed: the recorder may still be starting when the alert first goes out.
+    config = write_config(
+        tmp_path / "c.yaml",
+        box={"site": "rec", "box_id": "b1"},
+        link={"resend_after_s": 2},
+        broker={"port": broker.port, "topic_prefix": "recordtest", "flush_timeout_s": 30},
+    )
     recorder = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(config), "centre", "record", "--db",
                                  str(tmp_path / "centre.sqlite3"), "--timeout", "40"],
                                 stdout=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
