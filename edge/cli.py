@@ -66,7 +66,7 @@ def _cmd_replay(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
     if truth is not None:
         scored = score(result.alerts, truth)
         fps = result.frames / result.seconds if result.seconds else 0
-        print(scored.table(fps=args.fps or _file_fps(args.video) or fps or 25.0))
+        print(scored.table(fps=_file_fps(args.video) or fps or 25.0))
         if args.fail_on_miss and (scored.missed or scored.false_alerts):
             return 1
     return 0
@@ -287,7 +287,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-frame", type=int, metavar="N", help="stop before this frame")
     p.add_argument("--truth", type=Path, metavar="TRUTH.csv", help="score alerts: rows subject_id,first,last")
     p.add_argument("--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert")
-    p.add_argument("--fps", type=float, help=argparse.SUPPRESS)
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write per-frame costs and alert delays")
     p.add_argument("--camera", metavar="NAME", help="play the part of this configured camera (name, gate line)")
     p.set_defaults(handler=_cmd_replay)

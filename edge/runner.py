@@ -203,8 +203,10 @@ def _camera_loop(
     pipelines: list[CameraPipeline],
     plates: PlateMatcher,
     passages: Callable[[list], None],
+    models: Models | None = None,
 ) -> None:
-    pipeline = CameraPipeline(config, Models.load(config), gallery, camera.config.gate_line, plates)
+    models = models or Models.load(config)  # each camera its own: cv2.dnn nets are not thread-safe
+    pipeline = CameraPipeline(config, models, gallery, camera.config.gate_line, plates)
     pipelines.append(pipeline)
     # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
     reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)
@@ -258,7 +260,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     """Watch every configured camera until `stop` is set; a lost camera is reopened with backoff."""
     if not config.cameras:
         raise GateboxError("no cameras configured: add at least one under `cameras:` in the config")
-    Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
+    first_models = Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
     started = time.monotonic()
     gallery, plates = load_gallery(config, data_dir), load_plates(config, data_dir)
     events = EventsFile(data_dir / "events.jsonl")
@@ -282,11 +284,21 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     threads = [
         threading.Thread(
             target=_camera_loop,
-            args=(config, LiveCamera(cam, stop, status), gallery, emit, status, pipelines, plates, services.passages),
+            args=(
+                config,
+                LiveCamera(cam, stop, status),
+                gallery,
+                emit,
+                status,
+                pipelines,
+                plates,
+                services.passages,
+                first_models if i == 0 else None,  # the models loaded to fail fast serve camera 0
+            ),
             name=f"camera-{cam.name}",
             daemon=True,
         )
-        for cam, status in zip(config.cameras, statuses, strict=True)
+        for i, (cam, status) in enumerate(zip(config.cameras, statuses, strict=True))
     ]
     for thread in threads:
         thread.start()
