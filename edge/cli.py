@@ -7,6 +7,8 @@ gatebox ... lists
 gatebox ... models
 gatebox config-example
 gatebox ... centre watch [--json] [--count N] [--timeout S] [--snapshots DIR]
+gatebox ... centre serve [--db FILE] [--listen HOST:PORT] [--key FILE]
+gatebox ... centre operator add|remove|list [NAME] [--password-stdin]
 """
 
 from __future__ import annotations
@@ -143,6 +145,70 @@ def _cmd_centre_ack(args: argparse.Namespace, config: GateboxConfig, data_dir: P
     send_ack(_centre_broker(args, config), _centre_key(args), args.box, args.event_id, state, args.note, args.by)
     print(f"sent: {args.event_id} {state} to {args.box}")
     return 0
+
+
+def _centre_settings(args: argparse.Namespace, config: GateboxConfig):  # -> CentreConfig
+    from edge.config import CentreConfig
+
+    settings = config.centre or CentreConfig()
+    updates: dict[str, object] = {}
+    if args.db is not None:
+        updates["db"] = args.db
+    if getattr(args, "listen", None):
+        host, _, port = args.listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise GateboxError(f"--listen must be HOST:PORT, got {args.listen!r}")
+        updates.update(host=host, port=int(port))
+    return settings.model_copy(update=updates)
+
+
+def _cmd_centre_serve(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.centre.web import serve
+
+    settings = _centre_settings(args, config)
+    key = args.key or settings.signing_key
+    if key is None and "GATEBOX_CENTRE_KEY" in os.environ:
+        key = Path(os.environ["GATEBOX_CENTRE_KEY"])
+    if key is None:
+        log.warning("no signing key (--key, centre.signing_key or $GATEBOX_CENTRE_KEY): operators can watch, "
+                    "but acks and list versions are refused")  # fmt: skip
+    config = config.model_copy(update={"broker": _centre_broker(args, config)})
+    log.info("console on http://%s:%d/ (database %s)", settings.host, settings.port, settings.db)
+    serve(config, settings, key)
+    return 0
+
+
+def _cmd_centre_operator(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    import getpass
+
+    from edge.centre.auth import MIN_PASSWORD_LENGTH, hash_password
+    from edge.centre.store import CentreStore
+
+    store = CentreStore(_centre_settings(args, config).db)
+    try:
+        if args.action == "list":
+            print("\n".join(store.operators()) or "no operators")
+            return 0
+        if not args.name:
+            raise GateboxError(f"operator {args.action} needs a NAME")
+        if args.action == "remove":
+            if not store.remove_operator(args.name):
+                raise GateboxError(f"no operator named {args.name!r}")
+            print(f"removed {args.name} (and ended their sessions)")
+            return 0
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                raise GateboxError("the passwords differ")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise GateboxError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        store.set_operator(args.name, hash_password(password))
+        print(f"operator {args.name} can log in")
+        return 0
+    finally:
+        store.close()
 
 
 def _cmd_centre_keygen(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
@@ -367,6 +433,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="broker host (default: config broker.host)")
     p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
     p.set_defaults(handler=_cmd_lists_publish)
+
+    p = centre.add_parser("serve", help="the operators' web console: live events, acks, box health, lists")
+    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the centre's database (default: centre.db)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="where to serve (default: centre.host:centre.port)")
+    p.add_argument("--key", type=Path, help="centre's Ed25519 private key (default: centre.signing_key, "
+                   "$GATEBOX_CENTRE_KEY)")  # fmt: skip
+    p.add_argument("--host", help="broker host (default: config broker.host)")
+    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
+    p.set_defaults(handler=_cmd_centre_serve)
+
+    p = centre.add_parser("operator", help="who may log in to the console (passwords are stored hashed)")
+    p.add_argument("action", choices=("add", "remove", "list"), help="add (or change the password of), remove, list")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the centre's database (default: centre.db)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (for scripts)")
+    p.set_defaults(handler=_cmd_centre_operator)
 
     p = centre.add_parser("keygen", help="make the centre's Ed25519 signing key pair")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")

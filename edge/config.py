@@ -336,6 +336,21 @@ class LoggingConfig(StrictModel):
     as_json: bool = Field(False, description="One JSON object per line (for the journal and log shippers).")
 
 
+class CentreConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="Address the console listens on (put HTTPS in front for the LAN).")
+    port: int = Field(8080, ge=1, le=65535, description="Port the console listens on.")
+    db: Path = Field(Path("/var/lib/gatebox-centre/centre.sqlite3"), description="The centre's database (--db).")
+    signing_key: Path | None = Field(
+        None, description="The centre's Ed25519 private key, for signed acks and lists (default $GATEBOX_CENTRE_KEY)."
+    )
+    session_hours: float = Field(12.0, gt=0, description="An operator stays logged in this long.")
+    secure_cookie: bool = Field(False, description="Send the session cookie over HTTPS only (behind a TLS proxy).")
+    silent_after_s: float = Field(
+        90.0, gt=0, description="A box not heard from for this long is shown as silent (heartbeats every 30 s)."
+    )
+    max_upload_mb: int = Field(50, ge=1, description="Largest list upload (photo zip or plate CSV) accepted.")
+
+
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -357,6 +372,9 @@ class GateboxConfig(StrictModel):
     lists: list[Slug] = Field(
         default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders", "plate_watchlist"],
         description="Names of the lists faces can be enrolled in, synced from the centre and matched against.",
+    )
+    centre: CentreConfig | None = Field(
+        None, description="The command centre's console (`gatebox centre serve`); not used on a box."
     )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Logs (stderr; the journal under systemd)."

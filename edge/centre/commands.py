@@ -5,12 +5,28 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from edge.centre.watch import connect, wait_connected
 from edge.comms import topics
 from edge.comms.messages import AckAlert
 from edge.config import BrokerConfig
 from edge.errors import GateboxError
 from edge.security.signing import load_private_key, seal
+
+
+def publish_ack(
+    client: mqtt.Client, prefix: str, key: Ed25519PrivateKey, site: str, box_id: str, event_id: str, state: str,
+    note: str | None, by: str | None, timeout_s: float = 10.0,
+) -> bool:  # fmt: skip
+    """Publish a signed `ack_alert` command on a connected client; True once the broker has it (PUBACK)."""
+    command = AckAlert(command="ack_alert", event_id=event_id, state=state, note=note, by=by,
+                       issued_at=datetime.now(timezone.utc))  # fmt: skip
+    payload = seal(command.model_dump(mode="json"), key)
+    info = client.publish(topics.centre_topic(prefix, topics.COMMAND, site, box_id), payload, qos=1)
+    info.wait_for_publish(timeout_s)
+    return info.is_published()
 
 
 def send_ack(
@@ -20,14 +36,12 @@ def send_ack(
     site, _, box_id = box.partition("/")
     if not site or not box_id:
         raise GateboxError(f"--box must be SITE/BOX_ID, got {box!r}")
-    command = AckAlert(command="ack_alert", event_id=event_id, state=state, note=note, by=by,
-                       issued_at=datetime.now(timezone.utc))  # fmt: skip
-    payload = seal(command.model_dump(mode="json"), load_private_key(key_path))
+    key = load_private_key(key_path)
     client, _ = connect(broker, [])
     try:
         wait_connected(client, broker)
-        topic = topics.centre_topic(broker.topic_prefix, topics.COMMAND, site, box_id)
-        client.publish(topic, payload, qos=1).wait_for_publish(10)
+        if not publish_ack(client, broker.topic_prefix, key, site, box_id, event_id, state, note, by):
+            raise GateboxError(f"the broker {broker.host}:{broker.port} did not confirm the command")
     finally:
         client.disconnect()
         client.loop_stop()

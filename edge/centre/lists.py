@@ -22,6 +22,7 @@ from edge.config import BrokerConfig, GateboxConfig
 from edge.enroll import embed_photo, photo_embedder
 from edge.errors import InputError
 from edge.lists.bundle import ListEntry, Manifest, decode, encode, sha256, split
+from edge.plates.grammar import plate_kind
 from edge.security.signing import load_private_key, seal
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -75,6 +76,8 @@ def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> i
     entries = []
     for number, row in enumerate(rows, 2):
         plate = normalise_plate(row.get("plate") or "")
+        if plate_kind(plate) is None:  # what the reader can never produce would never match
+            raise InputError(f"{plates_csv}:{number}: {plate!r} is not a mainland plate number (e.g. 粤B12345)")
         expires = (row.get("expires_at") or "").strip()
         try:
             entries.append(ListEntry(
@@ -122,22 +125,38 @@ def build(
     return len(entries)
 
 
+def by_subject(blob: bytes) -> dict[str, tuple[ListEntry, bytes]]:
+    """A full list's entries by subject id, each with its embedding rows (raw float32 bytes)."""
+    data, out, offset = decode(blob, "full"), {}, 0
+    for entry in data.entries:
+        out[entry.subject_id] = (entry, data.matrix[offset : offset + entry.embeddings].tobytes())
+        offset += entry.embeddings
+    return out
+
+
+def encode_subjects(subjects: list[tuple[ListEntry, bytes]], remove: list[str] | None = None) -> bytes:
+    rows = [np.frombuffer(raw, np.float32).reshape(-1, 128) for _, raw in subjects]
+    matrix = np.concatenate(rows) if rows else np.empty((0, 128), np.float32)
+    return encode([entry for entry, _ in subjects], matrix, remove=remove)
+
+
 def delta_blob(old: bytes, new: bytes) -> bytes:
     """The delta that turns list data `old` into `new` (entries added or changed; subjects removed)."""
-    before, after = decode(old, "full"), decode(new, "full")
+    old_map, new_map = by_subject(old), by_subject(new)
+    changed = [new_map[s] for s in new_map if old_map.get(s) != new_map[s]]
+    return encode_subjects(changed, remove=[s for s in old_map if s not in new_map])
 
-    def by_subject(data) -> dict[str, tuple[ListEntry, bytes]]:
-        out, offset = {}, 0
-        for entry in data.entries:
-            out[entry.subject_id] = (entry, data.matrix[offset : offset + entry.embeddings].tobytes())
-            offset += entry.embeddings
-        return out
 
-    old_map, new_map = by_subject(before), by_subject(after)
-    changed = [s for s in new_map if old_map.get(s) != new_map[s]]
-    rows = [np.frombuffer(new_map[s][1], np.float32).reshape(-1, 128) for s in changed]
-    matrix = np.concatenate(rows) if rows else np.empty((0, 128), np.float32)
-    return encode([new_map[s][0] for s in changed], matrix, remove=[s for s in old_map if s not in new_map])
+def merged_blob(base: bytes, update: bytes) -> bytes:
+    """`base` with the subjects of `update` added (or replaced, when already listed)."""
+    return encode_subjects(list({**by_subject(base), **by_subject(update)}.values()))
+
+
+def without_subjects(base: bytes, subject_ids: set[str]) -> tuple[bytes, list[str]]:
+    """`base` less `subject_ids`; also returns which of them were not listed."""
+    subjects = by_subject(base)
+    missing = sorted(subject_ids - subjects.keys())
+    return encode_subjects([v for s, v in subjects.items() if s not in subject_ids]), missing
 
 
 def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path | None = None) -> Manifest:

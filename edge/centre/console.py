@@ -1,0 +1,293 @@
+"""The console's back end: receives what every box sends (stored, then confirmed), tells the open
+pages what changed, sends operators' acks to the boxes and builds and publishes list versions.
+The web layer (`edge.centre.web`) only translates HTTP to these calls."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import queue
+import tempfile
+import threading
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from edge.centre.commands import publish_ack
+from edge.centre.lists import PHOTO_SUFFIXES, build, merged_blob, publish, read_bundle, without_subjects, write_bundle
+from edge.centre.record import Recorder, subscriptions
+from edge.centre.store import CentreStore, EventFilter
+from edge.comms.mqtt import make_client
+from edge.config import CentreConfig, GateboxConfig
+from edge.errors import InputError
+from edge.lists.bundle import decode
+from edge.security.signing import load_private_key
+
+log = logging.getLogger(__name__)
+
+MAX_PHOTO_BYTES = 20 * 2**20  # one photo, unpacked (a zip bomb stops here)
+
+
+class Unavailable(Exception):
+    """The action needs something the console lacks right now (broker link, signing key)."""
+
+
+class Conflict(Exception):
+    """The event is already in (or past) the state asked for."""
+
+
+class Changes:
+    """Tells every open page what changed, at most once per `interval_s` per kind: with 200 boxes
+    heartbeating, a page refetches its box table a few times a second, not 200 times."""
+
+    def __init__(self, interval_s: float = 0.25) -> None:
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._pending: dict[str, dict[str, bool]] = {}
+        self._pages: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, object] | None]]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="console-changes", daemon=True)
+        self._thread.start()
+
+    def mark(self, kind: str, **flags: bool) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(kind, {})
+            for flag, value in flags.items():
+                pending[flag] = pending.get(flag, False) or value
+
+    def subscribe(self) -> asyncio.Queue[dict[str, object] | None]:
+        """A page's queue of changes (call from the event loop); None means the console is stopping."""
+        page: asyncio.Queue[dict[str, object] | None] = asyncio.Queue(maxsize=64)
+        with self._lock:
+            self._pages.add((asyncio.get_running_loop(), page))
+        return page
+
+    def unsubscribe(self, page: asyncio.Queue[dict[str, object] | None]) -> None:
+        with self._lock:
+            self._pages = {(loop, q) for loop, q in self._pages if q is not page}
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._send(None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            for kind, flags in pending.items():
+                self._send({"kind": kind, **flags})
+
+    def _send(self, change: dict[str, object] | None) -> None:
+        with self._lock:
+            pages = list(self._pages)
+        for loop, page in pages:
+            try:
+                loop.call_soon_threadsafe(_offer, page, change)
+            except RuntimeError:  # that page's loop is closed
+                self.unsubscribe(page)
+
+
+def _offer(page: asyncio.Queue[dict[str, object] | None], change: dict[str, object] | None) -> None:
+    if not page.full():  # a page that far behind refetches everything on its next change anyway
+        page.put_nowait(change)
+
+
+class Console:
+    def __init__(self, config: GateboxConfig, settings: CentreConfig, key_path: Path | None) -> None:
+        self.config = config
+        self.settings = settings
+        self.store = CentreStore(settings.db)
+        self.changes = Changes()
+        self.lists_dir = settings.db.parent / "lists"
+        self._key_path = key_path
+        self._key = load_private_key(key_path) if key_path else None
+        self._list_lock = threading.Lock()
+        self._inbox: queue.Queue = queue.Queue()
+        broker = config.broker
+        self._client = make_client(broker, client_id="")
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = lambda *args: self.changes.mark("status")
+        self._client.on_message = lambda client, userdata, message: self._inbox.put(message)
+        # Asynchronous connect: the console serves its pages (and says the broker is down) even
+        # when the broker is not up yet; paho keeps retrying.
+        self._client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s)
+        self._client.loop_start()
+        self.recorder = Recorder(self.store, self._client)
+        self._stop = threading.Event()
+        self._receiver = threading.Thread(target=self._receive, name="console-receiver", daemon=True)
+        self._receiver.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._receiver.join(5)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.changes.close()
+        self.store.close()
+
+    @property
+    def broker_connected(self) -> bool:
+        return self._client.is_connected()
+
+    def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+        if not reason.is_failure:
+            client.subscribe([(topic, 1) for topic in subscriptions(self.config.broker)])
+        self.changes.mark("status")
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message = self._inbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            result = self.recorder.handle(message)
+            if result is None:
+                continue
+            if result.kind in ("alert", "panic") and result.new:
+                self.changes.mark("events", new_panic=result.kind == "panic")
+            elif result.kind == "alert_state":
+                self.changes.mark("events")
+            elif result.kind in ("heartbeat", "availability"):
+                self.changes.mark("boxes")
+            elif result.kind == "list_ack":
+                self.changes.mark("boxes")
+                self.changes.mark("lists")
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def events(self, where: EventFilter) -> list[dict[str, object]]:
+        return self.store.events(where)
+
+    def act(self, event_id: str, state: str, note: str | None, by: str) -> dict[str, object]:
+        """Acknowledge or close an event: recorded here, then sent signed to its box, which
+        confirms with its `alert_state`. Raises LookupError, Conflict or Unavailable."""
+        event = self.store.event(event_id)
+        if event is None:
+            raise LookupError(event_id)
+        if self._key is None:
+            raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
+        if not self.broker_connected:
+            raise Unavailable("the console is not connected to the broker; try again")
+        outcome = self.store.claim_action(event_id, state, note, by)
+        if outcome == "unknown":
+            raise LookupError(event_id)
+        if outcome == "already":
+            current = self.store.event(event_id) or {}
+            raise Conflict(f"{event_id} is already {current.get('requested_state') or current.get('state')}")
+        try:
+            sent = publish_ack(self._client, self.config.broker.topic_prefix, self._key, str(event["site"]),
+                               str(event["box_id"]), event_id, state, note, by, timeout_s=5)  # fmt: skip
+        except (ValueError, RuntimeError) as e:
+            log.warning("ack for %s not sent: %s", event_id, e)
+            sent = False
+        if not sent:
+            self.store.release_action(event_id, state)
+            raise Unavailable("the broker did not take the command; try again")
+        log.info("%s %s by %s (note: %s)", event_id, state, by, note or "-")
+        self.changes.mark("events")
+        return self.store.event(event_id) or {}
+
+    # --- boxes and lists ------------------------------------------------------------------------
+
+    def lists(self) -> list[dict[str, object]]:
+        """Each configured list: what the centre published last, and the version each box applied."""
+        boxes = self.store.boxes()
+        out = []
+        for name in self.config.lists:
+            published = self.store.published(name)
+            if published:
+                published = {k: v for k, v in published.items() if k != "bundle"}
+            applied = [{"site": b["site"], "box_id": b["box_id"], "version": b["lists"].get(name)} for b in boxes]
+            out.append({"list": name, "published": published, "boxes": applied})
+        return out
+
+    def publish_upload(
+        self, list_name: str, by: str, mode: str, photos_zip: bytes | None = None, plates_csv: bytes | None = None,
+        meta_csv: bytes | None = None,
+    ) -> dict[str, object]:  # fmt: skip
+        """Build a version from an upload (a zip of one folder of photos per subject, or a plate CSV)
+        and publish it: `replace` makes it the whole list, `add` adds it to the last version."""
+        self._check_list(list_name)
+        if (photos_zip is None) == (plates_csv is None):
+            raise InputError("send either `photos` (a zip: one folder of photos per subject) or `plates` (a CSV)")
+        with tempfile.TemporaryDirectory(prefix="gatebox-upload-") as tmp:
+            folder = Path(tmp)
+            photos = plates = meta = None
+            if photos_zip is not None:
+                photos = _unzip_photos(photos_zip, folder / "photos")
+            if plates_csv is not None:
+                plates = folder / "plates.csv"
+                plates.write_bytes(plates_csv)
+            if meta_csv is not None:
+                meta = folder / "meta.csv"
+                meta.write_bytes(meta_csv)
+            bundle = folder / "upload.gbl"
+            try:
+                build(self.config, list_name, 1, photos, meta, bundle, plates)
+            except InputError as e:  # name the uploaded file, not our temporary copy
+                raise InputError(str(e).replace(f"{folder}/photos/", "").replace(f"{folder}/", "")) from None
+            _, _, blob = read_bundle(bundle)
+        return self._publish(list_name, by, lambda base: merged_blob(base, blob) if mode == "add" and base else blob)
+
+    def remove_subjects(self, list_name: str, subject_ids: list[str], by: str) -> dict[str, object]:
+        """Publish a version without `subject_ids` (found, or taken off the list)."""
+        self._check_list(list_name)
+
+        def shrink(base: bytes | None) -> bytes:
+            if base is None:
+                raise InputError(f"nothing published for {list_name} from this console yet")
+            blob, missing = without_subjects(base, set(subject_ids))
+            if missing:
+                raise InputError(f"not on {list_name}: {', '.join(missing)}")
+            return blob
+
+        return self._publish(list_name, by, shrink)
+
+    def _check_list(self, list_name: str) -> None:
+        if list_name not in self.config.lists:
+            raise LookupError(list_name)
+        if self._key_path is None:
+            raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
+
+    def _publish(self, list_name: str, by: str, make_blob) -> dict[str, object]:  # type: ignore[no-untyped-def]
+        with self._list_lock:  # versions are issued one at a time
+            last = self.store.published(list_name)
+            base = read_bundle(Path(str(last["bundle"])))[2] if last else None
+            blob = make_blob(base)
+            version = self.store.highest_version(list_name) + 1
+            entries = len(decode(blob, "full").entries)
+            bundle = self.lists_dir / list_name / f"v{version}.gbl"
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            write_bundle(bundle, list_name, version, blob)
+            assert self._key_path is not None
+            manifest = publish(self.config.broker, self._key_path, bundle)
+            self.store.record_published(list_name, version, entries, bundle, by)
+        log.info("published %s v%d (%d entries) for %s", list_name, version, entries, by)
+        self.changes.mark("lists")
+        return {"list": list_name, "version": version, "entries": entries, "size": manifest.size}
+
+
+def _unzip_photos(data: bytes, out: Path) -> Path:
+    """Extract SUBJECT/PHOTO members only (by name, never by the archive's own paths)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as e:
+        raise InputError(f"photos must be a zip archive: {e}") from None
+    count = 0
+    with archive:
+        for member in archive.infolist():
+            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+            if member.is_dir() or len(parts) < 2 or PurePosixPath(parts[-1]).suffix.lower() not in PHOTO_SUFFIXES:
+                continue
+            if member.file_size > MAX_PHOTO_BYTES:
+                raise InputError(f"{member.filename}: larger than {MAX_PHOTO_BYTES // 2**20} MB")
+            subject, name = parts[-2], parts[-1]
+            if subject.startswith(".") or name.startswith("."):
+                continue
+            (out / subject).mkdir(parents=True, exist_ok=True)
+            (out / subject / name).write_bytes(archive.read(member))
+            count += 1
+    if not count:
+        raise InputError("the zip holds no SUBJECT/PHOTO.jpg files (one folder of photos per subject)")
+    return out

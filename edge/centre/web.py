@@ -1,0 +1,240 @@
+"""`gatebox centre serve`: the operators' web console (FastAPI), one page over a small JSON API.
+
+Every `/api` route but login needs an operator's session cookie; snapshots included. The page
+learns of changes over server-sent events (`/api/stream`) and refetches what changed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+import uvicorn
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from edge.centre.auth import new_session_token, token_hash, verify_password
+from edge.centre.console import Conflict, Console, Unavailable
+from edge.centre.store import EventFilter
+from edge.config import CentreConfig, GateboxConfig
+from edge.errors import GateboxError
+
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "gatebox_session"
+EventKind = Literal["alert", "panic", "face_match", "elder_leaving", "plate_match", "long_press", "cancel"]
+EventState = Literal["new", "acked", "closed", "open"]
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=1000, description="What was done (patrol sent, family called...).")
+
+
+class Removal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=1000)
+
+
+def current_operator(request: Request) -> str:
+    """The logged-in operator's name; 401 without a live session."""
+    token = request.cookies.get(COOKIE)
+    name = request.app.state.console.store.session_operator(token_hash(token)) if token else None
+    if name is None:
+        raise HTTPException(401, "log in first")
+    return name
+
+
+Operator = Annotated[str, Depends(current_operator)]
+
+
+@contextmanager
+def _as_http() -> Iterator[None]:
+    """The console's exceptions as HTTP answers; anything else is a bug (500, logged)."""
+    try:
+        yield
+    except LookupError as e:
+        raise HTTPException(404, f"unknown: {e}") from None
+    except Conflict as e:
+        raise HTTPException(409, str(e)) from None
+    except Unavailable as e:
+        raise HTTPException(503, str(e)) from None
+    except GateboxError as e:
+        raise HTTPException(400, str(e)) from None
+
+
+def create_app(console: Console) -> FastAPI:
+    settings = console.settings
+    store = console.store
+    app = FastAPI(title="gatebox centre console", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.console = console
+    max_upload = settings.max_upload_mb * 2**20
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.post("/api/login")
+    def login(body: Login, response: Response) -> dict[str, str]:
+        if not verify_password(body.password, store.operator_password(body.name)):
+            raise HTTPException(401, "wrong name or password")
+        token = new_session_token()
+        store.start_session(token_hash(token), body.name, time.time() + settings.session_hours * 3600)
+        response.set_cookie(COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
+                            samesite="strict", secure=settings.secure_cookie)  # fmt: skip
+        return {"name": body.name}
+
+    @app.post("/api/logout")
+    def logout(request: Request, response: Response, name: Operator) -> dict[str, str]:
+        store.end_session(token_hash(request.cookies[COOKIE]))
+        response.delete_cookie(COOKIE)
+        return {"name": name}
+
+    @app.get("/api/me")
+    def me(name: Operator) -> dict[str, object]:
+        return {"name": name, "broker_connected": console.broker_connected, "lists": list(console.config.lists)}
+
+    @app.get("/api/events")
+    def events(
+        name: Operator,
+        site: str | None = None,
+        box_id: str | None = None,
+        kind: EventKind | None = None,
+        state: EventState | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, object]:
+        where = EventFilter(site=site, box_id=box_id, kind=kind, state=state, limit=limit, offset=offset)
+        return {"events": console.events(where)}
+
+    @app.get("/api/events/{event_id}")
+    def event(event_id: str, name: Operator) -> dict[str, object]:
+        found = store.event(event_id)
+        if found is None:
+            raise HTTPException(404, f"unknown event {event_id}")
+        return found
+
+    @app.get("/api/events/{event_id}/snapshot.jpg")
+    def snapshot(event_id: str, name: Operator) -> Response:
+        jpeg = store.snapshot(event_id)
+        if not jpeg:
+            raise HTTPException(404, f"no snapshot for {event_id}")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.post("/api/events/{event_id}/ack", status_code=202)
+    def ack(event_id: str, body: Action, name: Operator) -> dict[str, object]:
+        with _as_http():
+            return console.act(event_id, "acked", body.note, name)
+
+    @app.post("/api/events/{event_id}/close", status_code=202)
+    def close(event_id: str, body: Action, name: Operator) -> dict[str, object]:
+        with _as_http():
+            return console.act(event_id, "closed", body.note, name)
+
+    @app.get("/api/boxes")
+    def boxes(name: Operator) -> dict[str, object]:
+        now = time.time()
+        return {"boxes": [_box_view(b, now, settings.silent_after_s) for b in store.boxes()],
+                "silent_after_s": settings.silent_after_s}  # fmt: skip
+
+    @app.get("/api/lists")
+    def lists(name: Operator) -> dict[str, object]:
+        return {"lists": console.lists()}
+
+    @app.post("/api/lists/{list_name}/versions", status_code=201)
+    async def new_version(
+        list_name: str,
+        name: Operator,
+        mode: Annotated[Literal["add", "replace"], Form()] = "add",
+        photos: Annotated[UploadFile | None, File(description="zip: one folder of photos per subject")] = None,
+        plates: Annotated[UploadFile | None, File(description="CSV: plate[,subject_id,name,...]")] = None,
+        meta: Annotated[UploadFile | None, File(description="CSV: subject_id,name,category,priority,...")] = None,
+    ) -> dict[str, object]:
+        uploads = {}
+        for field, upload in (("photos_zip", photos), ("plates_csv", plates), ("meta_csv", meta)):
+            if upload is not None and upload.filename:
+                data = await upload.read(max_upload + 1)
+                if len(data) > max_upload:
+                    raise HTTPException(413, f"{upload.filename} is larger than {settings.max_upload_mb} MB")
+                uploads[field] = data
+        with _as_http():
+            return await run_in_threadpool(console.publish_upload, list_name, name, mode, **uploads)
+
+    @app.post("/api/lists/{list_name}/remove", status_code=201)
+    def remove(list_name: str, body: Removal, name: Operator) -> dict[str, object]:
+        with _as_http():
+            return console.remove_subjects(list_name, body.subject_ids, name)
+
+    @app.get("/api/stream", response_class=EventSourceResponse)
+    async def stream(name: Operator) -> AsyncIterable[ServerSentEvent]:
+        page = console.changes.subscribe()
+        try:
+            yield ServerSentEvent(event="hello", data={"name": name})
+            while (change := await page.get()) is not None:
+                yield ServerSentEvent(event="change", data=change)
+        finally:
+            console.changes.unsubscribe(page)
+
+    return app
+
+
+def _box_view(box: dict[str, object], now: float, silent_after_s: float) -> dict[str, object]:
+    """One box's health for the page: status, heartbeat age, cameras' fps, outbox, list versions."""
+    beat = box["heartbeat"] if isinstance(box["heartbeat"], dict) else {}
+    last_seen = box["last_seen"] if isinstance(box["last_seen"], float) else None
+    age = None if last_seen is None else round(now - last_seen, 1)
+    if box["online"] is False:
+        status = "offline"  # the box said goodbye, or the broker published its will
+    elif age is None or age > silent_after_s:
+        status = "silent"
+    else:
+        status = "online"
+    outbox = beat.get("outbox") or {}
+    return {
+        "site": box["site"], "box_id": box["box_id"], "status": status, "last_seen_age_s": age,
+        "version": beat.get("version"), "uptime_s": beat.get("uptime_s"),
+        "cameras": {n: {"fps": c.get("fps"), "connected": c.get("connected")}
+                    for n, c in (beat.get("cameras") or {}).items() if isinstance(c, dict)},
+        "outbox_depth": outbox.get("depth"), "outbox_oldest_s": outbox.get("oldest_unconfirmed_age_s"),
+        "lists": box["lists"],
+    }  # fmt: skip
+
+
+def serve(config: GateboxConfig, settings: CentreConfig, key_path: Path | None) -> None:
+    """Run the console until SIGINT/SIGTERM."""
+    console = Console(config, settings, key_path)
+    try:
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(console), host=settings.host, port=settings.port, log_level="warning",
+            timeout_graceful_shutdown=3, proxy_headers=False,
+        ))  # fmt: skip
+        server.run()
+    finally:
+        console.close()

@@ -1,0 +1,75 @@
+"""The centre console as operators run it (`gatebox centre serve` in its own process), and an
+HTTP client logged in to it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO, start_cli, write_config
+from tests.support.broker import free_port
+
+OPERATOR, PASSWORD = "op1", "correct horse battery"
+
+
+class ConsoleServer:
+    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: list[str] | None = None,
+                 prefix: str = "gatebox", silent_after_s: float = 90, max_upload_mb: int = 50) -> None:  # fmt: skip
+        self.db = tmp / "centre" / "centre.sqlite3"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "console.log"
+        sections: dict[str, object] = {
+            "broker": {"port": broker_port, "topic_prefix": prefix, "keepalive_s": 5},
+            "centre": {
+                "db": str(self.db),
+                "port": self.port,
+                "silent_after_s": silent_after_s,
+                "max_upload_mb": max_upload_mb,
+            },
+        }
+        if lists:
+            sections["lists"] = lists
+        self.config = write_config(tmp / "centre.yaml", **sections)
+        self.add_operator(OPERATOR, PASSWORD)
+        args = ["--config", self.config, "centre", "serve", *(["--key", key] if key else [])]
+        self.process = start_cli(*args, log=self.log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"console exited: {self.log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"console did not listen: {self.log.read_text()}")
+
+    def add_operator(self, name: str, password: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge", "--config", str(self.config), "centre", "operator", "add", name,
+             "--password-stdin"],
+            input=password + "\n", capture_output=True, text=True, cwd=REPO, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    def client(self, login: bool = True) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, timeout=30)
+        if login:
+            response = client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD})
+            assert response.status_code == 200, response.text
+        return client
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"console did not stop on SIGTERM: {self.log.read_text()[-2000:]}") from None
