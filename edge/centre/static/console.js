@@ -104,7 +104,10 @@ function connectStream() {
     if (change.kind === "events") {
       if (change.new_panic) alarm();
       later(refreshEvents, "events");
-    } else if (change.kind === "boxes") later(refreshBoxes, "boxes");
+    } else if (change.kind === "boxes") {
+      later(refreshBoxes, "boxes");
+      later(refreshLists, "lists", 1000);  // a new box counts towards "applied by"
+    }
     else if (change.kind === "lists") later(refreshLists, "lists");
     else if (change.kind === "status") api("/api/me").then((m) => showBroker(m.broker_connected)).catch(() => {});
   });
@@ -160,10 +163,10 @@ async function refreshEvents() {
 
 function eventCard(ev) {
   const urgent = URGENT_LISTS.has(ev.list);
-  const classes = ["event", ev.panic ? "panic" : "", urgent ? "urgent" : "", `state-${ev.state}`].join(" ");
+  const classes = ["event", ev.panic ? "panic" : null, urgent ? "urgent" : null, `state-${ev.state}`].filter(Boolean).join(" ");
   const picture = ev.has_snapshot
     ? el("img", { src: `/api/events/${encodeURIComponent(ev.event_id)}/snapshot.jpg`, alt: "snapshot", loading: "lazy" })
-    : el("div", { class: "noimg" }, ev.panic ? "🚨" : "—");
+    : el("div", { class: "noimg" }, ev.panic ? "SOS" : "—");
   const title = ev.panic
     ? [KIND_LABELS[ev.kind] || ev.kind, ev.household ? ` · ${ev.household}` : "", ev.presses > 1 ? ` · ${ev.presses} presses` : ""]
     : [KIND_LABELS[ev.kind] || ev.kind, " · ", ev.subject_id, ev.plate ? ` · ${ev.plate}` : ""];
