@@ -71,3 +71,9 @@ def test_hardware_profiles_are_valid(profile: str, detect_width: int, providers:
     config = load_config(REPO / "config" / f"{profile}.yaml")
     assert config.detector.detect_width == detect_width and config.detector.providers == providers
     assert config.cameras[0].hw_decode is hw_decode and config.broker.tls.enabled and config.logging.as_json
+
+
+def test_centre_config_is_valid() -> None:
+    config = load_config(REPO / "config" / "centre.yaml")
+    assert config.centre is not None and config.centre.secure_cookie and config.broker.username == "centre"
+    assert config.broker.tls.enabled and config.centre.signing_key is not None

@@ -73,3 +73,13 @@ def test_unit_passes_systemd_analyze_verify(installed: tuple[Path, str], tmp_pat
     result = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True, text=True,
                             env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"})  # fmt: skip
     assert result.returncode == 0 and "gatebox.service" not in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_centre_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    unit = (REPO / "systemd" / "gatebox-centre.service").read_text()
+    local = tmp_path / "gatebox-centre.service"
+    local.write_text(unit.replace("/opt/gatebox/.venv/bin/gatebox", str(REPO / ".venv" / "bin" / "gatebox")))
+    result = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True, text=True,
+                            env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"})  # fmt: skip
+    assert result.returncode == 0 and "gatebox-centre.service" not in result.stderr, result.stderr
