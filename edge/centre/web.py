@@ -6,6 +6,7 @@ learns of changes over server-sent events (`/api/stream`) and refetches what cha
 from __future__ import annotations
 
 import time
+from collections import defaultdict, deque
 from collections.abc import AsyncIterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from edge.errors import GateboxError
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "gatebox_session"
+LOGIN_ATTEMPTS, LOGIN_WINDOW_S = 5, 300  # failed logins per operator name before a pause
 EventKind = Literal["alert", "panic", "face_match", "elder_leaving", "plate_match", "long_press", "cancel"]
 EventState = Literal["new", "acked", "closed", "open"]
 PAGE_POLICY = (
@@ -101,10 +103,19 @@ def create_app(console: Console) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    failures: dict[str, deque[float]] = defaultdict(deque)  # name -> recent failed logins
+
     @app.post("/api/login")
     def login(body: Login, response: Response) -> dict[str, str]:
+        recent = failures[body.name]
+        while recent and recent[0] < time.monotonic() - LOGIN_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= LOGIN_ATTEMPTS:
+            raise HTTPException(429, f"too many failed logins for {body.name}; wait {LOGIN_WINDOW_S // 60} minutes")
         if not verify_password(body.password, store.operator_password(body.name)):
+            recent.append(time.monotonic())
             raise HTTPException(401, "wrong name or password")
+        recent.clear()
         token = new_session_token()
         store.start_session(token_hash(token), body.name, time.time() + settings.session_hours * 3600)
         response.set_cookie(COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,

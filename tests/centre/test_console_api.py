@@ -121,6 +121,14 @@ def test_login(console: ConsoleServer, body: dict, status: int) -> None:
             assert client.get("/api/me").json()["name"] == OPERATOR
 
 
+def test_repeated_wrong_passwords_pause_that_name(console: ConsoleServer) -> None:
+    with closing(console.client(login=False)) as client:
+        statuses = [client.post("/api/login", json={"name": "mallory", "password": f"guess{i}"}).status_code
+                    for i in range(7)]  # fmt: skip
+        assert statuses == [401] * 5 + [429] * 2
+        assert client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD}).status_code == 200
+
+
 def test_logout_ends_the_session_and_the_page_is_public(console: ConsoleServer) -> None:
     client = console.client()
     stolen = client.cookies["gatebox_session"]

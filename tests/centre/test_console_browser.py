@@ -38,14 +38,15 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(tmp_path: Path, broker: 
 
     keys = tmp_path / "keys"
     assert run_cli("centre", "keygen", "--out", keys).returncode == 0
-    console = ConsoleServer(tmp_path, broker.port, keys / "centre_ed25519.pem")
+    # A prefix of its own: boxes other tests left retained on the shared broker stay out of the counts.
+    console = ConsoleServer(tmp_path, broker.port, keys / "centre_ed25519.pem", prefix="browsertest")
     data = tmp_path / "box"
     photo = crowd.write_face_crop(crowd_clip, "boy", tmp_path / "boy.png")
     assert run_cli("--data-dir", data, "enroll", "--list", "watchlist", "--subject", "boy", photo).returncode == 0
     config = write_config(
         tmp_path / "box.yaml",
         box={"site": "maple-court", "box_id": "east-gate", "gate": "East gate"},
-        broker={"port": broker.port, "keepalive_s": 5},
+        broker={"port": broker.port, "keepalive_s": 5, "topic_prefix": "browsertest"},
         link={
             "centre_public_key": str(keys / "centre_ed25519.pub.pem"),
             "heartbeat_interval_s": 1,
@@ -94,7 +95,11 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(tmp_path: Path, broker: 
             sync_api.expect(health).to_contain_text("plate_watchlist v1")
 
             neighbour = SimBox(
-                broker.port, "maple-court", "north-gate", load_public_key(keys / "centre_ed25519.pub.pem")
+                broker.port,
+                "maple-court",
+                "north-gate",
+                load_public_key(keys / "centre_ed25519.pub.pem"),
+                prefix="browsertest",
             )
             neighbour.panic(device="btn-402")
             top = page.locator("li.event").first
