@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.centre.store import CentreStore
+from edge.centre.store import CentreStore, EventFilter
 from edge.panic.models import PanicEvent
 from tests.conftest import REPO, run_cli, write_config
 from tests.support import crowd
@@ -68,3 +68,20 @@ def test_record_stores_a_box_replay_once(tmp_path: Path, broker: Mosquitto, crow
         "face_match", "watchlist", "boy", "rec", "b1")  # fmt: skip
     (box,) = store.boxes()
     assert (box["site"], box["box_id"], box["online"]) == ("rec", "b1", False)  # offline after the replay ended
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(0, 100), (0, 2), (2, 3), (3, 4), (8, 5), (20, 5)])
+def test_feed_pages_put_open_panics_first_then_newest(tmp_path: Path, offset: int, limit: int) -> None:
+    store = CentreStore(tmp_path / "centre.sqlite3")
+    kinds = ["face_match", "panic", "face_match", "panic", "plate_match", "panic", "elder_leaving", "face_match",
+             "panic", "face_match"]  # fmt: skip
+    for i, kind in enumerate(kinds):
+        store._db.execute(
+            "INSERT INTO events (event_id, kind, site, box_id, ts, received_at, state, payload) VALUES "
+            "(?, ?, 's', 'b', '2026-11-30', ?, ?, '{}')",
+            (f"e{i}", kind, float(i), "closed" if i == 3 else "new"),
+        )
+    # The order the page expects, worked out by hand: open panics newest first, then the rest newest first.
+    expected = ["e8", "e5", "e1", "e9", "e7", "e6", "e4", "e3", "e2", "e0"]
+    got = [e["event_id"] for e in store.events(EventFilter(limit=limit, offset=offset))]
+    assert got == expected[offset : offset + limit]

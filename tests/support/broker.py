@@ -47,7 +47,7 @@ class Mosquitto:
         # max_queued_messages as in config/mosquitto/gatebox.conf: mosquitto's default (1000) drops QoS 1
         # messages for a subscriber that falls that far behind.
         common = (
-            "user root\npersistence true\nmax_queued_messages 100000\n"
+            "user root\npersistence true\nmax_queued_messages 100000\nset_tcp_nodelay true\n"
             f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
         )
         if secure is None:

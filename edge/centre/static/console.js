@@ -117,10 +117,12 @@ function connectStream() {
   };
 }
 
+// At most one refetch per `ms` for each part of the page, however many changes arrive meanwhile
+// (200 boxes heartbeating must not postpone it for ever).
 const timers = {};
 function later(fn, key, ms = 150) {
-  clearTimeout(timers[key]);
-  timers[key] = setTimeout(fn, ms);
+  if (timers[key]) return;
+  timers[key] = setTimeout(() => { timers[key] = null; fn(); }, ms);
 }
 
 function setLink(up) {
