@@ -44,7 +44,7 @@ def connect(broker: BrokerConfig, subscriptions: list[str]) -> tuple[mqtt.Client
     client = make_client(broker, client_id="")
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
-        if not reason.is_failure:
+        if not reason.is_failure and subscriptions:
             client.subscribe([(t, 1) for t in subscriptions])
 
     client.on_connect = on_connect
