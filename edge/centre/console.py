@@ -10,7 +10,9 @@ import logging
 import queue
 import tempfile
 import threading
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from edge.centre.commands import publish_ack
@@ -26,6 +28,7 @@ from edge.security.signing import load_private_key
 log = logging.getLogger(__name__)
 
 MAX_PHOTO_BYTES = 20 * 2**20  # one photo, unpacked (a zip bomb stops here)
+PRUNE_INTERVAL_S = 600.0  # how often old face snapshots are looked for
 
 
 class Unavailable(Exception):
@@ -136,7 +139,11 @@ class Console:
         self.changes.mark("status")
 
     def _receive(self) -> None:
+        next_pruning = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() >= next_pruning:
+                self._forget_old_snapshots()
+                next_pruning = time.monotonic() + PRUNE_INTERVAL_S
             try:
                 message = self._inbox.get(timeout=0.5)
             except queue.Empty:
@@ -153,6 +160,12 @@ class Console:
             elif result.kind == "list_ack":
                 self.changes.mark("boxes")
                 self.changes.mark("lists")
+
+    def _forget_old_snapshots(self) -> None:
+        forgotten = self.store.forget_snapshots(time.time() - self.settings.closed_snapshot_days * 86400)
+        if forgotten:
+            log.info("deleted %d face snapshot(s) of events closed over %g days ago", forgotten,
+                     self.settings.closed_snapshot_days)  # fmt: skip
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -250,7 +263,7 @@ class Console:
         if self._key_path is None:
             raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
 
-    def _publish(self, list_name: str, by: str, make_blob) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    def _publish(self, list_name: str, by: str, make_blob: Callable[[bytes | None], bytes]) -> dict[str, object]:
         with self._list_lock:  # versions are issued one at a time
             last = self.store.published(list_name)
             base = read_bundle(Path(str(last["bundle"])))[2] if last else None

@@ -330,6 +330,15 @@ class CentreStore:
                 (event_id, state),
             )
 
+    def forget_snapshots(self, closed_before: float) -> int:
+        """Delete the face snapshots of closed events received before `closed_before` (the event
+        and its record stay); returns how many."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE events SET snapshot = NULL WHERE state = 'closed' AND received_at < ? AND snapshot IS NOT NULL",
+                (closed_before,),
+            ).rowcount
+
     # --- lists the centre published ------------------------------------------------------------
 
     def record_published(self, list_name: str, version: int, entries: int, bundle: Path, by: str) -> None:

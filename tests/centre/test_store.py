@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,3 +86,16 @@ def test_feed_pages_put_open_panics_first_then_newest(tmp_path: Path, offset: in
     expected = ["e8", "e5", "e1", "e9", "e7", "e6", "e4", "e3", "e2", "e0"]
     got = [e["event_id"] for e in store.events(EventFilter(limit=limit, offset=offset))]
     assert got == expected[offset : offset + limit]
+
+
+def test_snapshots_of_closed_events_are_forgotten_after_their_time(tmp_path: Path) -> None:
+    store = CentreStore(tmp_path / "centre.sqlite3")
+    for i, (state, age_days) in enumerate([("closed", 40), ("closed", 10), ("acked", 40), ("new", 40)]):
+        store._db.execute(
+            "INSERT INTO events (event_id, kind, site, box_id, ts, received_at, state, payload, snapshot) VALUES "
+            "(?, 'face_match', 's', 'b', '2026-11-30', ?, ?, '{}', x'ffd8')",
+            (f"e{i}", time.time() - age_days * 86400, state),
+        )
+    assert store.forget_snapshots(time.time() - 30 * 86400) == 1
+    assert [store.snapshot(f"e{i}") for i in range(4)] == [None, b"\xff\xd8", b"\xff\xd8", b"\xff\xd8"]
+    assert store.event("e0") is not None  # the record stays
