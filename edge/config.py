@@ -349,6 +349,11 @@ class CentreConfig(StrictModel):
         90.0, gt=0, description="A box not heard from for this long is shown as silent (heartbeats every 30 s)."
     )
     max_upload_mb: int = Field(50, ge=1, description="Largest list upload (photo zip or plate CSV) accepted.")
+    client_id: Slug = Field(
+        "gatebox-centre-console",
+        description="The console's MQTT client id, unique per console: its session persists, so what boxes send "
+        "while it restarts waits at the broker.",
+    )
     closed_snapshot_days: float = Field(
         30.0, ge=0, description="Face snapshots of closed events are deleted this long after the event (0: at once)."
     )

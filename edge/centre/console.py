@@ -108,7 +108,9 @@ class Console:
         self._list_lock = threading.Lock()
         self._inbox: queue.Queue = queue.Queue()
         broker = config.broker
-        self._client = make_client(broker, client_id="")
+        # A persistent session: heartbeats, alert states and list acks sent while the console
+        # restarts are queued by the broker (alerts and panics are resent by the boxes anyway).
+        self._client = make_client(broker, client_id=settings.client_id, clean_session=False)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *args: self.changes.mark("status")
         self._client.on_message = lambda client, userdata, message: self._inbox.put(message)

@@ -13,9 +13,11 @@ from edge.config import BrokerConfig
 from edge.errors import ConfigError
 
 
-def make_client(broker: BrokerConfig, client_id: str) -> mqtt.Client:
-    """A configured (not yet connected) paho client: credentials, TLS, reconnect backoff."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+def make_client(broker: BrokerConfig, client_id: str, clean_session: bool = True) -> mqtt.Client:
+    """A configured (not yet connected) paho client: credentials, TLS, reconnect backoff. With
+    `clean_session=False` the broker keeps its subscriptions and queues QoS 1 messages while away."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                         clean_session=clean_session)  # fmt: skip
     if broker.username:
         password = None
         if broker.password_file:

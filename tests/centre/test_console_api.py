@@ -385,3 +385,29 @@ def test_stream_tells_the_page_what_changed(console: ConsoleServer, box: SimBox)
                 if any(c["kind"] == "events" and c.get("new_panic") for c in changes):
                     break
             assert time.monotonic() < deadline, changes
+
+
+def test_what_boxes_send_while_the_console_restarts_waits_for_it(tmp_path: Path, broker: Mosquitto,
+                                                                 keys: tuple[Path, Path]) -> None:  # fmt: skip
+    first = ConsoleServer(tmp_path, broker.port, keys[0], prefix="restarts")
+    box = SimBox(broker.port, "site-r", "rbox", load_public_key(keys[1]), prefix="restarts")
+    try:
+        alert = box.alert()
+        with closing(first.client()) as api:
+            wait_event(api, alert.event_id)
+        first.stop()
+        # Sent once, confirmed by the broker alone: only the console's persistent session keeps them.
+        box.list_ack("watchlist", 5)
+        state = {"schema": "gatebox.alert_state/1", "event_id": alert.event_id, "state": "acked", "note": "by phone",
+                 "by": "op9", "ts": time.time()}  # fmt: skip
+        box.publish("alert_state", state).wait_for_publish(5)
+        second = ConsoleServer(tmp_path, broker.port, keys[0], prefix="restarts")  # same database, same session
+        try:
+            with closing(second.client()) as api:
+                wait_event(api, alert.event_id, lambda e: e["state"] == "acked")
+                lists = {item["list"]: item for item in api.get("/api/lists").json()["lists"]}
+                assert {"site": "site-r", "box_id": "rbox", "version": 5} in lists["watchlist"]["boxes"]
+        finally:
+            second.stop()
+    finally:
+        box.close()

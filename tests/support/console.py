@@ -26,7 +26,9 @@ class ConsoleServer:
         self.log = tmp / "console.log"
         sections: dict[str, object] = {
             "broker": {"port": broker_port, "topic_prefix": prefix, "keepalive_s": 5},
+            # One MQTT session per console folder: a restart on the same folder picks its session up.
             "centre": {
+                "client_id": f"console-{tmp.name}"[:64],
                 "db": str(self.db),
                 "port": self.port,
                 "silent_after_s": silent_after_s,
