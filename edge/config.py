@@ -349,6 +349,9 @@ class CentreConfig(StrictModel):
         90.0, gt=0, description="A box not heard from for this long is shown as silent (heartbeats every 30 s)."
     )
     max_upload_mb: int = Field(50, ge=1, description="Largest list upload (photo zip or plate CSV) accepted.")
+    ack_resend_after_s: float = Field(
+        60.0, gt=0, description="An ack or close the box has not confirmed after this long may be sent again."
+    )
     client_id: Slug = Field(
         "gatebox-centre-console",
         description="The console's MQTT client id, unique per console: its session persists, so what boxes send "

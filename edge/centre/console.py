@@ -184,7 +184,7 @@ class Console:
             raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
         if not self.broker_connected:
             raise Unavailable("the console is not connected to the broker; try again")
-        outcome = self.store.claim_action(event_id, state, note, by)
+        outcome = self.store.claim_action(event_id, state, note, by, self.settings.ack_resend_after_s)
         if outcome == "unknown":
             raise LookupError(event_id)
         if outcome == "already":

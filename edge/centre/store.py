@@ -298,37 +298,40 @@ class CentreStore:
 
     # --- what operators do ---------------------------------------------------------------------
 
-    def claim_action(self, event_id: str, state: str, note: str | None, by: str) -> str:
+    def claim_action(self, event_id: str, state: str, note: str | None, by: str, resend_after_s: float) -> str:
         """Record an operator's ack/close before it is sent; returns `ok`, `unknown` or `already`
-        (the event is already at or past `state`: a second click, or another operator was first)."""
+        (the event is already at or past `state`: a second click, or another operator was first).
+        The same state may be sent again once the box has left it unconfirmed for `resend_after_s`
+        (the box was offline when it went out)."""
         rank = STATE_RANK[state]
         ranks = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATE_RANK.items())
+        now = time.time()
         with self._lock:
             cursor = self._db.execute(
                 f"UPDATE events SET requested_state = ?, note = COALESCE(?, note), acted_by = ?, acted_at = ? "
-                f"WHERE event_id = ? AND (CASE COALESCE(requested_state, state) {ranks} END) < ? "
-                f"AND (CASE state {ranks} END) < ?",
-                (state, note, by, time.time(), event_id, rank, rank),
+                f"WHERE event_id = ? AND (CASE state {ranks} END) < ? AND ("
+                f"(CASE COALESCE(requested_state, state) {ranks} END) < ? "
+                f"OR (requested_state = ? AND acted_at < ?))",
+                (state, note, by, now, event_id, rank, rank, state, now - resend_after_s),
             )
             if cursor.rowcount == 1:
-                self._db.execute("INSERT INTO actions VALUES (?, ?, ?, ?, ?)", (event_id, state, note, by, time.time()))
+                self._db.execute("INSERT INTO actions VALUES (?, ?, ?, ?, ?)", (event_id, state, note, by, now))
                 return "ok"
             known = self._db.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return "already" if known else "unknown"
 
     def release_action(self, event_id: str, state: str) -> None:
-        """The command could not be sent: let an operator try again."""
+        """The command could not be sent: forget that attempt, so an operator can try again."""
         with self._lock:
-            previous = self._db.execute(
-                "SELECT state FROM actions WHERE event_id = ? AND state != ? ORDER BY rowid DESC LIMIT 1",
-                (event_id, state),
-            ).fetchone()
-            self._db.execute("UPDATE events SET requested_state = ? WHERE event_id = ?",
-                             (previous[0] if previous else None, event_id))  # fmt: skip
             self._db.execute(
                 "DELETE FROM actions WHERE rowid = (SELECT MAX(rowid) FROM actions WHERE event_id = ? AND state = ?)",
                 (event_id, state),
             )
+            previous = self._db.execute(
+                "SELECT state, at FROM actions WHERE event_id = ? ORDER BY rowid DESC LIMIT 1", (event_id,)
+            ).fetchone()
+            self._db.execute("UPDATE events SET requested_state = ?, acted_at = ? WHERE event_id = ?",
+                             (*(previous or (None, None)), event_id))  # fmt: skip
 
     def forget_snapshots(self, closed_before: float) -> int:
         """Delete the face snapshots of closed events received before `closed_before` (the event

@@ -27,6 +27,8 @@ from tests.support.mqtt import Collector
 from tests.support.simbox import SimBox
 from tests.support.waiting import wait_for
 
+RESEND_AFTER_S = 3  # an unconfirmed ack may be sent again after this
+
 PROTECTED = [
     ("GET", "/api/me"),
     ("GET", "/api/events"),
@@ -54,7 +56,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def console(
     tmp_path_factory: pytest.TempPathFactory, broker: Mosquitto, keys: tuple[Path, Path]
 ) -> Iterator[ConsoleServer]:
-    server = ConsoleServer(tmp_path_factory.mktemp("console"), broker.port, keys[0], max_upload_mb=1)
+    server = ConsoleServer(tmp_path_factory.mktemp("console"), broker.port, keys[0], max_upload_mb=1,
+                           ack_resend_after_s=RESEND_AFTER_S)  # fmt: skip
     yield server
     server.stop()
     assert "Traceback" not in server.log.read_text(), server.log.read_text()
@@ -210,6 +213,27 @@ def test_ack_then_close_reach_the_box_and_come_back_as_its_state(api: httpx.Clie
     assert api.post(f"/api/events/{alert.event_id}/ack", json={}).status_code == 409  # never backwards
     assert alert.event_id not in [e["event_id"] for e in feed(api, box_id=box.box_id, state="open")]
     assert box.refused_commands == 0 and len(box.commands) == 2
+
+
+def test_an_ack_to_an_offline_box_can_be_sent_again_later(api: httpx.Client, broker: Mosquitto,
+                                                          keys: tuple[Path, Path]) -> None:  # fmt: skip
+    box = SimBox(broker.port, "site-a", "sleepy", load_public_key(keys[1]))
+    alert = box.alert()
+    wait_event(api, alert.event_id)
+    box.close()  # gone before the operator acts: the first command reaches nobody
+    assert api.post(f"/api/events/{alert.event_id}/ack", json={"note": "first try"}).status_code == 202
+    assert api.post(f"/api/events/{alert.event_id}/ack", json={}).status_code == 409  # too soon to resend
+    back = SimBox(broker.port, "site-a", "sleepy", load_public_key(keys[1]))
+    try:
+        time.sleep(RESEND_AFTER_S + 0.2)
+        again = api.post(f"/api/events/{alert.event_id}/ack", json={"note": "second try"})
+        assert again.status_code == 202, again.text
+        acked = wait_event(api, alert.event_id, lambda e: e["state"] == "acked")
+        assert [(a["state"], a["note"]) for a in acked["actions"]] == [("acked", "first try"), ("acked", "second try")]
+        assert [c.note for c in back.commands] == ["second try"]
+        assert api.post(f"/api/events/{alert.event_id}/ack", json={}).status_code == 409  # confirmed: done
+    finally:
+        back.close()
 
 
 def test_a_panic_can_be_closed_directly(api: httpx.Client, box: SimBox) -> None:

@@ -19,7 +19,8 @@ OPERATOR, PASSWORD = "op1", "correct horse battery"
 
 class ConsoleServer:
     def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: list[str] | None = None,
-                 prefix: str = "gatebox", silent_after_s: float = 90, max_upload_mb: int = 50) -> None:  # fmt: skip
+                 prefix: str = "gatebox", **centre: object) -> None:  # fmt: skip
+        """`centre`: settings of the config's `centre` section."""
         self.db = tmp / "centre" / "centre.sqlite3"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -31,8 +32,7 @@ class ConsoleServer:
                 "client_id": f"console-{tmp.name}"[:64],
                 "db": str(self.db),
                 "port": self.port,
-                "silent_after_s": silent_after_s,
-                "max_upload_mb": max_upload_mb,
+                **centre,
             },
         }
         if lists:

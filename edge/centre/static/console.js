@@ -189,6 +189,8 @@ function eventCard(ev) {
     refreshEvents();
   };
   const requested = ev.requested_state || ev.state;
+  // Unconfirmed for a while (the box was offline when it went out): it may be sent again.
+  const stale = pending && Date.now() / 1000 - ev.acted_at > me.ack_resend_after_s;
   return el("li", { class: classes, dataset: { eventId: ev.event_id, state: ev.state } },
     picture,
     el("div", {},
@@ -203,6 +205,8 @@ function eventCard(ev) {
         pending ? el("span", { class: "badge pending" }, `${ev.requested_state} sent…`) : null),
       requested === "closed" ? null : note,
       requested === "new" ? el("button", { type: "button", class: "ack", onclick: act("ack") }, "Acknowledge") : null,
+      stale ? el("button", { type: "button", class: "resend", onclick: act(ev.requested_state === "closed" ? "close" : "ack") },
+        `Send ${ev.requested_state === "closed" ? "close" : "ack"} again`) : null,
       requested === "closed" ? null
         : el("button", { type: "button", class: "close secondary", onclick: act("close") }, "Close"),
     ),
