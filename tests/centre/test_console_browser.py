@@ -3,7 +3,8 @@
 
 The box raises an alert → it appears on the page with its snapshot → the operator acknowledges it
 → the box's own state comes back as acked. Then a plate list uploaded through the page is applied
-by the box, and a panic from another box goes to the top of the feed. Screenshots are saved in
+by the box, a panic from another box goes to the top of the feed, the kind filter narrows the feed
+to it, and that box is shown offline when it leaves. Screenshots are saved in
 `test-artifacts/` (or $GATEBOX_TEST_ARTIFACTS)."""
 
 from __future__ import annotations
@@ -107,6 +108,15 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(tmp_path: Path, broker: 
             sync_api.expect(top).to_have_class(re.compile(r"\bpanic\b"))
             sync_api.expect(listed).to_contain_text("applied by 1/2 boxes", timeout=15_000)
             page.screenshot(path=str(ARTIFACTS / "console-panic-on-top.png"), full_page=True)
+
+            page.select_option("#filters select[name=kind]", "panic")
+            sync_api.expect(page.locator("li.event")).to_have_count(1)
+            sync_api.expect(page.locator("li.event").first).to_contain_text("btn-402")
+            neighbour.close()  # says goodbye: shown offline at once
+            neighbour = None
+            sync_api.expect(page.locator('tr[data-box="maple-court/north-gate"]')).to_have_attribute(
+                "data-status", "offline", timeout=10_000
+            )
             browser.close()
     finally:
         if neighbour:
