@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from edge.centre.commands import publish_ack
 from edge.centre.lists import PHOTO_SUFFIXES, build, merged_blob, publish, read_bundle, without_subjects, write_bundle
 from edge.centre.record import Recorder, subscriptions
-from edge.centre.store import CentreStore, EventFilter
+from edge.centre.store import CentreStore
 from edge.comms.mqtt import make_client
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import InputError
@@ -170,9 +170,6 @@ class Console:
                      self.settings.closed_snapshot_days)  # fmt: skip
 
     # --- events ---------------------------------------------------------------------------------
-
-    def events(self, where: EventFilter) -> list[dict[str, object]]:
-        return self.store.events(where)
 
     def act(self, event_id: str, state: str, note: str | None, by: str) -> dict[str, object]:
         """Acknowledge or close an event: recorded here, then sent signed to its box, which

@@ -1,6 +1,7 @@
 """`gatebox centre serve`: the operators' web console (FastAPI), one page over a small JSON API.
 
-Every `/api` route but login needs an operator's session cookie; snapshots included. The page
+Reads go straight to the store; actions (acks, list versions) go through the Console. Every `/api`
+route but login needs an operator's session cookie, snapshots included. The page
 learns of changes over server-sent events (`/api/stream`) and refetches what changed."""
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def create_app(console: Console) -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, object]:
         where = EventFilter(site=site, box_id=box_id, kind=kind, state=state, limit=limit, offset=offset)
-        return {"events": console.events(where)}
+        return {"events": store.events(where)}
 
     @app.get("/api/events/{event_id}")
     def event(event_id: str, name: Operator) -> dict[str, object]:
