@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from edge.centre.commands import publish_ack
 from edge.centre.lists import PHOTO_SUFFIXES, build, merged_blob, publish, read_bundle, without_subjects, write_bundle
 from edge.centre.record import Recorder, subscriptions
-from edge.centre.store import CentreStore
+from edge.centre.store import CentreStore, Ingested
 from edge.comms.mqtt import make_client
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import InputError
@@ -40,8 +40,9 @@ class Conflict(Exception):
 
 
 class Changes:
-    """Tells every open page what changed, at most once per `interval_s` per kind: with 200 boxes
-    heartbeating, a page refetches its box table a few times a second, not 200 times."""
+    """Tells every open page what changed, at most once per `interval_s` per kind (with 200 boxes
+    reporting, a page refetches a few times a second, not 200 times); an urgent change (a new
+    panic) goes out at once."""
 
     def __init__(self, interval_s: float = 0.25) -> None:
         self._interval_s = interval_s
@@ -49,14 +50,17 @@ class Changes:
         self._pending: dict[str, dict[str, bool]] = {}
         self._pages: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, object] | None]]] = set()
         self._stop = threading.Event()
+        self._urgent = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-changes", daemon=True)
         self._thread.start()
 
-    def mark(self, kind: str, **flags: bool) -> None:
+    def mark(self, kind: str, urgent: bool = False, **flags: bool) -> None:
         with self._lock:
             pending = self._pending.setdefault(kind, {})
             for flag, value in flags.items():
                 pending[flag] = pending.get(flag, False) or value
+        if urgent:
+            self._urgent.set()
 
     def subscribe(self) -> asyncio.Queue[dict[str, object] | None]:
         """A page's queue of changes (call from the event loop); None means the console is stopping."""
@@ -71,11 +75,14 @@ class Changes:
 
     def close(self) -> None:
         self._stop.set()
+        self._urgent.set()
         self._thread.join(5)
         self._send(None)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        while not self._stop.is_set():
+            self._urgent.wait(self._interval_s)
+            self._urgent.clear()
             with self._lock:
                 pending, self._pending = self._pending, {}
             for kind, flags in pending.items():
@@ -154,14 +161,24 @@ class Console:
             if result is None:
                 continue
             if result.kind in ("alert", "panic") and result.new:
-                self.changes.mark("events", new_panic=result.kind == "panic")
+                panic = result.kind == "panic"
+                self.changes.mark("events", urgent=panic, new_panic=panic)
             elif result.kind == "alert_state":
                 self.changes.mark("events")
-            elif result.kind in ("heartbeat", "availability"):
+            elif result.kind in ("heartbeat", "availability") and self._box_status_changed(result):
                 self.changes.mark("boxes")
             elif result.kind == "list_ack":
                 self.changes.mark("boxes")
                 self.changes.mark("lists")
+
+    def _box_status_changed(self, result: Ingested) -> bool:
+        """Whether the page's box table shows something new: a box appeared, went on- or offline,
+        or was heard again after being shown silent. A routine heartbeat is not news (the page
+        refreshes fps and ages on its own every few seconds)."""
+        before = result.box_before
+        if before is None or before.online != result.box_online:
+            return True
+        return before.last_seen is None or time.time() - before.last_seen > self.settings.silent_after_s
 
     def _forget_old_snapshots(self) -> None:
         forgotten = self.store.forget_snapshots(time.time() - self.settings.closed_snapshot_days * 86400)

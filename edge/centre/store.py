@@ -97,6 +97,12 @@ EVENT_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class BoxSeen:
+    online: bool | None
+    last_seen: float | None
+
+
+@dataclass(frozen=True)
 class Ingested:
     kind: str  # what the message was: alert, panic, heartbeat, availability, alert_state, list_ack, ignored
     event_id: str | None = None
@@ -104,6 +110,8 @@ class Ingested:
     receipt_id: str | None = None  # what to confirm to the box
     site: str | None = None
     box_id: str | None = None
+    box_before: BoxSeen | None = None  # heartbeat, availability: the box as it was (None: first heard of)
+    box_online: bool | None = None  # ... and whether it is online now
 
 
 @dataclass(frozen=True)
@@ -157,8 +165,8 @@ class CentreStore:
         with self._lock:
             if leaf == topics.AVAILABILITY:
                 online = payload == topics.ONLINE.encode()
-                self._upsert_box(site, box_id, now, online=online)
-                return Ingested("availability", site=site, box_id=box_id)
+                before = self._upsert_box(site, box_id, now, online=online)
+                return Ingested("availability", site=site, box_id=box_id, box_before=before, box_online=online)
             body = json.loads(payload)
             if not isinstance(body, dict):
                 raise ValueError(f"expected a JSON object, got {type(body).__name__}")
@@ -192,8 +200,8 @@ class CentreStore:
                 )  # fmt: skip
                 return Ingested("panic", panic.event_id, cursor.rowcount == 1, panic.message_id, site, box_id)
             if leaf == topics.HEARTBEAT:
-                self._upsert_box(site, box_id, now, online=True, heartbeat=payload.decode())
-                return Ingested("heartbeat", site=site, box_id=box_id)
+                before = self._upsert_box(site, box_id, now, online=True, heartbeat=payload.decode())
+                return Ingested("heartbeat", site=site, box_id=box_id, box_before=before, box_online=True)
             if leaf == topics.ALERT_STATE:
                 state, event_id = body["state"], str(body["event_id"])
                 if state not in STATE_RANK:
@@ -209,13 +217,17 @@ class CentreStore:
         return Ingested("ignored")
 
     def _upsert_box(self, site: str, box_id: str, now: float, online: bool | None = None,
-                    heartbeat: str | None = None) -> None:  # fmt: skip
+                    heartbeat: str | None = None) -> BoxSeen | None:  # fmt: skip
+        """Returns the box as it was before (None when first heard of)."""
+        row = self._db.execute("SELECT online, last_seen FROM boxes WHERE site = ? AND box_id = ?",
+                               (site, box_id)).fetchone()  # fmt: skip
         self._db.execute(
             "INSERT INTO boxes (site, box_id, online, last_seen, heartbeat) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (site, box_id) DO UPDATE SET online = COALESCE(excluded.online, boxes.online), "
             "last_seen = excluded.last_seen, heartbeat = COALESCE(excluded.heartbeat, boxes.heartbeat)",
             (site, box_id, None if online is None else int(online), now, heartbeat),
         )
+        return None if row is None else BoxSeen(None if row[0] is None else bool(row[0]), row[1])
 
     # --- what the console reads ----------------------------------------------------------------
 

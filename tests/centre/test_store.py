@@ -99,3 +99,13 @@ def test_snapshots_of_closed_events_are_forgotten_after_their_time(tmp_path: Pat
     assert store.forget_snapshots(time.time() - 30 * 86400) == 1
     assert [store.snapshot(f"e{i}") for i in range(4)] == [None, b"\xff\xd8", b"\xff\xd8", b"\xff\xd8"]
     assert store.event("e0") is not None  # the record stays
+
+
+def test_box_messages_say_how_the_box_was_before(tmp_path: Path) -> None:
+    store = CentreStore(tmp_path / "centre.sqlite3")
+    first = store.ingest("gatebox/s/b/heartbeat", b'{"cameras": {}}')
+    assert first.box_before is None and first.box_online  # first heard of: news for the page
+    again = store.ingest("gatebox/s/b/heartbeat", b'{"cameras": {}}')
+    assert again.box_before is not None and again.box_before.online and again.box_online  # routine
+    gone = store.ingest("gatebox/s/b/availability", b"offline")
+    assert gone.box_before is not None and gone.box_before.online and gone.box_online is False

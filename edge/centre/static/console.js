@@ -102,8 +102,10 @@ function connectStream() {
   stream.addEventListener("change", (message) => {
     const change = JSON.parse(message.data);
     if (change.kind === "events") {
-      if (change.new_panic) alarm();
-      later(refreshEvents, "events");
+      if (change.new_panic) {
+        alarm();
+        now(refreshEvents, "events");  // a panic is shown at once
+      } else later(refreshEvents, "events");
     } else if (change.kind === "boxes") {
       later(refreshBoxes, "boxes");
       later(refreshLists, "lists", 1000);  // a new box counts towards "applied by"
@@ -125,6 +127,12 @@ function later(fn, key, ms = 150) {
   timers[key] = setTimeout(() => { timers[key] = null; fn(); }, ms);
 }
 
+function now(fn, key) {
+  clearTimeout(timers[key]);
+  timers[key] = null;
+  fn();
+}
+
 function setLink(up) {
   $("#link").textContent = up ? "live" : "reconnecting…";
   $("#link").className = `link ${up ? "up" : "down"}`;
@@ -135,11 +143,12 @@ function showBroker(connected) {
   $("#broker").className = `link ${connected ? "up" : "down"}`;
 }
 
+let audio = null;  // one context for the page: each one holds an audio device stream
 function alarm() {
   document.title = "PANIC — gatebox centre";
   setTimeout(() => { document.title = "gatebox centre"; }, 10000);
   try {
-    const audio = new AudioContext();
+    audio = audio || new AudioContext();
     for (let i = 0; i < 3; i++) {
       const tone = audio.createOscillator();
       tone.frequency.value = 880;
