@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.tls import Certificates
+from tests.support.waiting import wait_listening
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 
@@ -72,16 +72,8 @@ class Mosquitto:
 
     def start(self) -> Mosquitto:
         self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on port {self.port}")
+        wait_listening(self.process, self.port, 10, "mosquitto", lambda: self.process.stderr.read().decode())
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no goodbye, no final save (autosave_interval 1 keeps what was saved)."""

@@ -3,16 +3,15 @@ HTTP client logged in to it."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import free_port
+from tests.support.waiting import wait_listening
 
 OPERATOR, PASSWORD = "op1", "correct horse battery"
 
@@ -41,17 +40,7 @@ class ConsoleServer:
         self.add_operator(OPERATOR, PASSWORD)
         args = ["--config", self.config, "centre", "serve", *(["--key", key] if key else [])]
         self.process = start_cli(*args, log=self.log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"console exited: {self.log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"console did not listen: {self.log.read_text()}")
+        wait_listening(self.process, self.port, 60, "console", self.log.read_text)
 
     def add_operator(self, name: str, password: str) -> None:
         done = subprocess.run(
