@@ -31,6 +31,10 @@ MAX_PHOTO_BYTES = 20 * 2**20  # one photo, unpacked (a zip bomb stops here)
 PRUNE_INTERVAL_S = 600.0  # how often old face snapshots are looked for
 
 
+class NotFound(Exception):
+    """No such event or list."""
+
+
 class Unavailable(Exception):
     """The action needs something the console lacks right now (broker link, signing key)."""
 
@@ -190,17 +194,17 @@ class Console:
 
     def act(self, event_id: str, state: str, note: str | None, by: str) -> dict[str, object]:
         """Acknowledge or close an event: recorded here, then sent signed to its box, which
-        confirms with its `alert_state`. Raises LookupError, Conflict or Unavailable."""
+        confirms with its `alert_state`. Raises NotFound, Conflict or Unavailable."""
         event = self.store.event(event_id)
         if event is None:
-            raise LookupError(event_id)
+            raise NotFound(event_id)
         if self._key is None:
             raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
         if not self.broker_connected:
             raise Unavailable("the console is not connected to the broker; try again")
         outcome = self.store.claim_action(event_id, state, note, by, self.settings.ack_resend_after_s)
         if outcome == "unknown":
-            raise LookupError(event_id)
+            raise NotFound(event_id)
         if outcome == "already":
             current = self.store.event(event_id) or {}
             raise Conflict(f"{event_id} is already {current.get('requested_state') or current.get('state')}")
@@ -275,7 +279,7 @@ class Console:
 
     def _check_list(self, list_name: str) -> None:
         if list_name not in self.config.lists:
-            raise LookupError(list_name)
+            raise NotFound(list_name)
         if self._key_path is None:
             raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from edge.centre.auth import new_session_token, token_hash, verify_password
-from edge.centre.console import Conflict, Console, Unavailable
+from edge.centre.console import Conflict, Console, NotFound, Unavailable
 from edge.centre.store import EventFilter
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import GateboxError
@@ -71,7 +71,7 @@ def _as_http() -> Iterator[None]:
     """The console's exceptions as HTTP answers; anything else is a bug (500, logged)."""
     try:
         yield
-    except LookupError as e:
+    except NotFound as e:
         raise HTTPException(404, f"unknown: {e}") from None
     except Conflict as e:
         raise HTTPException(409, str(e)) from None
@@ -108,8 +108,12 @@ def create_app(console: Console) -> FastAPI:
 
     @app.post("/api/login")
     def login(body: Login, response: Response) -> dict[str, str]:
+        cutoff = time.monotonic() - LOGIN_WINDOW_S
+        if len(failures) > 10_000:  # names sprayed by a scanner: forget the ones whose window passed
+            for stale in [n for n, times in failures.items() if not times or times[-1] < cutoff]:
+                del failures[stale]
         recent = failures[body.name]
-        while recent and recent[0] < time.monotonic() - LOGIN_WINDOW_S:
+        while recent and recent[0] < cutoff:
             recent.popleft()
         if len(recent) >= LOGIN_ATTEMPTS:
             raise HTTPException(429, f"too many failed logins for {body.name}; wait {LOGIN_WINDOW_S // 60} minutes")
