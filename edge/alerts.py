@@ -77,12 +77,17 @@ class Alert(BaseModel):
 
 def face_snapshot(crop: npt.NDArray[np.uint8]) -> bytes:
     """The sample's padded face crop as a JPEG, small enough to travel inline in the alert."""
-    scale = SNAPSHOT_MAX_SIDE / max(crop.shape[:2])
+    return jpeg_snapshot(crop, SNAPSHOT_MAX_SIDE, quality=85)
+
+
+def jpeg_snapshot(image: npt.NDArray[np.uint8], max_side: int, quality: int) -> bytes:
+    """`image` scaled down to at most `max_side` pixels, as a JPEG."""
+    scale = max_side / max(image.shape[:2])
     if scale < 1:
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise RuntimeError("JPEG encoding of the face snapshot failed")
+        raise RuntimeError("JPEG encoding of a snapshot failed")
     return jpeg.tobytes()
 
 

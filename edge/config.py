@@ -154,7 +154,9 @@ class PanicDevice(StrictModel):
     household: str | None = Field(None, max_length=200, description="Who lives there (sent with the panic).")
     address: str | None = Field(None, max_length=200, description="Building, flat and room.")
     contact: str | None = Field(None, max_length=200, description="Who to call (relative, carer).")
-    camera: str | None = Field(None, description="The camera nearest the device (named in the panic).")
+    camera: str | None = Field(
+        None, description="The camera nearest the device: named in the panic, whose current view goes with it."
+    )
     heartbeat_interval_s: float | None = Field(
         None, gt=0, description="The device reports in this often; silent for twice this raises device_offline."
     )

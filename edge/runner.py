@@ -30,6 +30,7 @@ from edge.pipeline import CameraPipeline, Models
 from edge.plates.matcher import PlateMatcher
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
+from edge.sources.latest import LatestFrames
 from edge.sources.reader import FrameReader
 from edge.sources.video import LiveCamera, VideoFile
 from edge.store.lists import ListStore
@@ -203,6 +204,7 @@ def _camera_loop(
     pipelines: list[CameraPipeline],
     plates: PlateMatcher,
     passages: Callable[[list], None],
+    latest: LatestFrames,
     models: Models | None = None,
 ) -> None:
     models = models or Models.load(config)  # each camera its own: cv2.dnn nets are not thread-safe
@@ -214,6 +216,7 @@ def _camera_loop(
     report_at = time.monotonic() + STATS_INTERVAL_S
     try:
         for frame in reader:
+            latest.put(frame)
             try:
                 alerts = pipeline.process(frame)
             except Exception:  # one bad frame must not take the camera (or the box) down
@@ -281,6 +284,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             events(alert)
 
     statuses = [CameraStatus(cam.name) for cam in config.cameras]
+    latest = LatestFrames()
     threads = [
         threading.Thread(
             target=_camera_loop,
@@ -293,6 +297,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
                 pipelines,
                 plates,
                 services.passages,
+                latest,
                 first_models if i == 0 else None,  # the models loaded to fail fast serve camera 0
             ),
             name=f"camera-{cam.name}",
@@ -303,7 +308,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     for thread in threads:
         thread.start()
     log.info("watching %d camera(s): %s", len(threads), ", ".join(c.name for c in config.cameras))
-    panic = PanicService(config, services) if config.panic.devices else None
+    panic = PanicService(config, services, latest.jpeg) if config.panic.devices else None
     receivers = start_receivers(config.panic, panic) if panic else []
     watchdog = Watchdog()
     watchdog.notify("READY=1")

@@ -190,13 +190,17 @@ class CentreStore:
                 except ValidationError as e:
                     raise ValueError(str(e)) from None
                 # An event's later messages (more presses, a cancel) replace earlier ones; resends don't.
+                # The camera's view comes with the first message only and stays.
+                snapshot = base64.b64decode(panic.snapshot_jpeg_b64) if panic.snapshot_jpeg_b64 else None
+                details = panic.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})
                 cursor = self._db.execute(
                     "INSERT INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at,"
-                    " sequence, payload) VALUES (?, ?, ?, ?, ?, 'panic', ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO "
-                    "UPDATE SET kind = excluded.kind, sequence = excluded.sequence, payload = excluded.payload "
+                    " sequence, payload, snapshot) VALUES (?, ?, ?, ?, ?, 'panic', ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (event_id) DO UPDATE SET kind = excluded.kind, sequence = excluded.sequence, "
+                    "payload = excluded.payload, snapshot = COALESCE(events.snapshot, excluded.snapshot) "
                     "WHERE excluded.sequence > events.sequence",
                     (panic.event_id, panic.kind, site, box_id, panic.camera, panic.device_id,
-                     panic.pressed_at.isoformat(), now, panic.sequence, payload.decode()),
+                     panic.pressed_at.isoformat(), now, panic.sequence, details, snapshot),
                 )  # fmt: skip
                 return Ingested("panic", panic.event_id, cursor.rowcount == 1, panic.message_id, site, box_id)
             if leaf == topics.HEARTBEAT:

@@ -101,7 +101,7 @@ def watch(
                 print(f"BOX {box} {message.payload.decode('utf-8', 'replace')}", file=info, flush=True)
                 continue
             if leaf == topics.PANIC:
-                _show_panic(client, message, parts, seen_panics, receipts, info)
+                _show_panic(client, message, parts, seen_panics, receipts, info, snapshots_dir)
                 continue
             if leaf in STATUS_LINES:
                 try:
@@ -131,7 +131,7 @@ def watch(
 
 
 def _show_panic(client: mqtt.Client, message: mqtt.MQTTMessage, parts: list[str], seen: set[str], receipts: bool,
-                out: TextIO) -> None:  # fmt: skip
+                out: TextIO, snapshots_dir: Path | None) -> None:  # fmt: skip
     """Panics stand out; each message (an event and its updates) is shown once and confirmed."""
     from edge.panic.models import PanicEvent
 
@@ -154,3 +154,5 @@ def _show_panic(client: mqtt.Client, message: mqtt.MQTTMessage, parts: list[str]
         file=out,
         flush=True,
     )
+    if snapshots_dir and panic.snapshot_jpeg_b64:  # the nearest camera's view
+        (snapshots_dir / f"{panic.event_id}.jpg").write_bytes(base64.b64decode(panic.snapshot_jpeg_b64))

@@ -47,6 +47,10 @@ class PanicEvent(BaseModel):
     site: str
     box_id: str
     location: Location | None = None
+    snapshot_jpeg_b64: str | None = Field(
+        None, description="First message of an event: the nearest camera's view (JPEG ≤640 px, base64)."
+    )
+    snapshot_ts: datetime | None = Field(None, description="Capture time of that snapshot, UTC.")
     sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
     age_s: float | None = Field(None, ge=0, description="Seconds it waited on the box (monotonic clock).")
 

@@ -9,11 +9,13 @@ low-priority device notices.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -41,9 +43,12 @@ def _utc(ts: float) -> datetime:
 
 
 class PanicService:
-    def __init__(self, config: GateboxConfig, services: BoxServices) -> None:
+    def __init__(self, config: GateboxConfig, services: BoxServices,
+                 camera_snapshot: Callable[[str], tuple[bytes, float] | None] | None = None) -> None:  # fmt: skip
+        """`camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any."""
         self._config = config
         self._services = services
+        self._camera_snapshot = camera_snapshot
         self._devices: dict[str, PanicDevice] = {d.device_id: d for d in config.panic.devices}
         self._open: dict[str, _OpenEvent] = {}
         self._last_seen: dict[str, float] = dict.fromkeys(self._devices, time.monotonic())
@@ -97,7 +102,7 @@ class PanicService:
             contact=device.contact, camera=device.camera, pressed_at=_utc(current.first_pressed_at),
             received_at=_utc(time.time()), sequence=current.sequence, presses=current.presses,
             battery=signal.battery, site=self._config.box.site, box_id=self._config.box.box_id,
-            location=self._location,
+            location=self._location, **self._snapshot(device, current),
         )  # fmt: skip
         topic = topics.box_topic(self._config.broker, self._config.box, topics.PANIC)
         self._services.outbox.put(
@@ -109,6 +114,20 @@ class PanicService:
             self._services.link.wake()
         log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
                     device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
+
+    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> dict[str, object]:
+        """The nearest camera's view, on an event's first message only (its updates leave faster)."""
+        if event.sequence != 1 or not device.camera or self._camera_snapshot is None:
+            return {}
+        try:
+            taken = self._camera_snapshot(device.camera)
+        except Exception:  # a snapshot is a nicety: the panic goes without it
+            log.exception("no snapshot from camera %s for the panic", device.camera)
+            return {}
+        if taken is None:
+            return {}
+        jpeg, ts = taken
+        return {"snapshot_jpeg_b64": base64.b64encode(jpeg).decode(), "snapshot_ts": _utc(ts)}
 
     def _check_battery(self, device: PanicDevice, battery: int) -> None:
         if battery < self._config.panic.low_battery_percent:

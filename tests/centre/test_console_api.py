@@ -24,7 +24,7 @@ from tests.conftest import REPO
 from tests.support.broker import Mosquitto
 from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
 from tests.support.mqtt import Collector
-from tests.support.simbox import SimBox
+from tests.support.simbox import SimBox, face_jpeg
 from tests.support.waiting import wait_for
 
 RESEND_AFTER_S = 3  # an unconfirmed ack may be sent again after this
@@ -165,6 +165,15 @@ def test_events_are_stored_once_panics_first_and_confirmed(api: httpx.Client, bo
     assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
     assert snapshot.headers["content-type"] == "image/jpeg"
     assert api.get(f"/api/events/{first.event_id}/snapshot.jpg").status_code == 404  # a panic has no face
+
+
+def test_a_panic_shows_the_view_its_box_sent_with_it(api: httpx.Client, box: SimBox) -> None:
+    view = face_jpeg(seed=7)
+    first = box.panic(device="btn-9", view=view)
+    box.panic(device="btn-9", event_id=first.event_id, sequence=2)  # an update: no picture, the first stays
+    event = wait_event(api, first.event_id, lambda e: e["presses"] == 2)
+    assert event["has_snapshot"] and "snapshot_jpeg_b64" not in json.dumps(event)
+    assert api.get(f"/api/events/{first.event_id}/snapshot.jpg").content == view
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """Panic buttons (issue 6): every receiver adapter delivers a press to a real subscriber with the
 registry's fields; bounce and repeated presses coalesce; bad input is refused and counted; a press
-goes out before 1,000 queued alerts; a press accepted just before the box is killed still arrives."""
+goes out before 1,000 queued alerts; a press accepted just before the box is killed still arrives;
+a new panic carries its nearest camera's current view."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
@@ -15,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from gpiozero import Device
@@ -25,6 +29,8 @@ from edge.config import GateboxConfig
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.services import BoxServices
+from edge.sources.latest import LatestFrames
+from edge.types import Frame
 from tests.conftest import start_cli, write_config
 from tests.support.broker import Mosquitto, free_port
 from tests.support.mqtt import Collector
@@ -266,3 +272,81 @@ def test_long_press_and_cancel_are_forwarded_as_such(panic_box: PanicBox) -> Non
     assert set(by_device) == {("btn-1", "panic"), ("btn-1", "cancel"), ("btn-2", "long_press")}
     press, cancel = by_device["btn-1", "panic"], by_device["btn-1", "cancel"]
     assert cancel["event_id"] == press["event_id"] and cancel["sequence"] == 2  # the cancel closes that event
+
+
+def first_frame(video: Path) -> np.ndarray:
+    capture = cv2.VideoCapture(str(video))
+    ok, image = capture.read()
+    capture.release()
+    assert ok, video
+    return image
+
+
+@pytest.mark.parametrize(("max_age_s", "expect_view"), [(10.0, True), (0.0, False)])
+def test_a_panic_carries_its_nearest_cameras_view_on_its_first_message(
+    tmp_path: Path, broker: Mosquitto, shared_data: Path, max_age_s: float, expect_view: bool
+) -> None:
+    http_port = free_port()
+    config = box_config(tmp_path, broker.port, f"view-{tmp_path.name[-6:]}",
+                        http={"port": http_port, "token_file": str(tmp_path / "token")})  # fmt: skip
+    image = first_frame(shared_data / "video" / "parking_lot_cars.mp4")
+    latest = LatestFrames(max_age_s=max_age_s)  # 0: the frame is already too old to show
+    latest.put(Frame("main_gate", 0, 1_796_000_000.0, image))
+    centre = Collector(broker.port, f"gatebox/s1/{config.box.box_id}/panic", receipts=True)
+    services = BoxServices(config, tmp_path / "box")
+    receivers = start_receivers(config.panic, PanicService(config, services, latest.jpeg))
+    box = PanicBox(services, None, centre, http_port, -1, 0, "", receivers)  # type: ignore[arg-type]
+    try:
+        for device in ("btn-1", "btn-1", "btn-2"):  # btn-1 is by main_gate; btn-2 has no camera
+            assert box.post({"device_id": device, "event": "press"}) == 202
+        panics = sorted(box.panics(20, until=3), key=lambda p: (p["device_id"], p["sequence"]))
+    finally:
+        for receiver in receivers:
+            receiver.close()
+        services.close()
+        centre.close()
+    assert [(p["device_id"], p["sequence"]) for p in panics] == [("btn-1", 1), ("btn-1", 2), ("btn-2", 1)]
+    first, update, other = panics
+    assert update["snapshot_jpeg_b64"] is None and other["snapshot_jpeg_b64"] is None
+    if not expect_view:
+        assert first["snapshot_jpeg_b64"] is None
+        return
+    view = cv2.imdecode(np.frombuffer(base64.b64decode(first["snapshot_jpeg_b64"]), np.uint8), cv2.IMREAD_COLOR)
+    height, width = image.shape[:2]
+    assert max(view.shape[:2]) == min(640, max(height, width))
+    assert abs(view.shape[1] / view.shape[0] - width / height) < 0.02
+    assert first["snapshot_ts"].startswith("2026-11-30T00:53:20")  # the frame's capture time
+
+
+@pytest.mark.slow
+def test_gatebox_run_sends_the_view_of_the_camera_by_the_button(tmp_path: Path, broker: Mosquitto,
+                                                               shared_data: Path) -> None:  # fmt: skip
+    http_port = free_port()
+    (tmp_path / "token").write_text(TOKEN)
+    config = write_config(
+        tmp_path / "box.yaml",
+        box={"site": "s1", "box_id": "run-view"},
+        broker={"port": broker.port, "keepalive_s": 5},
+        link={"heartbeat_interval_s": 1},
+        cameras=[{"name": "main_gate", "url": str(shared_data / "video" / "parking_lot_cars.mp4")}],
+        panic={"devices": DEVICES, "http": {"port": http_port, "token_file": str(tmp_path / "token")}},
+    )
+    centre = Collector(broker.port, "gatebox/s1/run-view/#", receipts=True)
+    box = start_cli("--config", config, "--data-dir", tmp_path / "box", "run", log=tmp_path / "run.log")
+    try:
+        deadline = time.monotonic() + 90
+        watching = False
+        while not watching and time.monotonic() < deadline:  # the camera has shown frames
+            for message in centre.drain(0.5):
+                if message.topic.endswith("/heartbeat"):
+                    watching = json.loads(message.payload)["cameras"]["main_gate"]["frames"] > 0
+        assert watching, (tmp_path / "run.log").read_text()[-2000:]
+        panic_box = PanicBox(None, None, centre, http_port, -1, 0, "", [])  # type: ignore[arg-type]
+        assert panic_box.post({"device_id": "btn-1", "event": "press"}) == 202
+        (panic,) = panic_box.panics(20)
+        view = base64.b64decode(panic["snapshot_jpeg_b64"])
+        assert cv2.imdecode(np.frombuffer(view, np.uint8), cv2.IMREAD_COLOR).shape[1] == 640
+    finally:
+        box.send_signal(signal.SIGTERM)
+        assert box.wait(60) == 0
+        centre.close()

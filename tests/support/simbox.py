@@ -4,6 +4,7 @@ payloads built from the box's own models, and answers signed acks the way a box 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -84,8 +85,6 @@ class SimBox:
 
     def alert(self, subject: str = "s1", list_name: str = "watchlist", event_id: str | None = None,
               seed: int = 0) -> Alert:  # fmt: skip
-        import base64
-
         alert = Alert(
             event_id=event_id or uuid.uuid4().hex, kind="face_match", list=list_name, list_version="v3",
             subject_id=subject, site=self.site, box_id=self.box_id, camera="gate", ts=datetime.now(timezone.utc),
@@ -95,13 +94,16 @@ class SimBox:
         self.publish("alert", alert.to_json())
         return alert
 
-    def panic(self, device: str = "btn-1", event_id: str | None = None, sequence: int = 1) -> PanicEvent:
+    def panic(self, device: str = "btn-1", event_id: str | None = None, sequence: int = 1,
+              view: bytes | None = None) -> PanicEvent:  # fmt: skip
+        """`view`: a JPEG of the nearest camera, as a box sends with an event's first message."""
         event_id = event_id or uuid.uuid4().hex
         now = datetime.now(timezone.utc)
+        extra = {"snapshot_jpeg_b64": base64.b64encode(view).decode(), "snapshot_ts": now} if view else {}
         event = PanicEvent(
             event_id=event_id, message_id=f"{event_id}:{sequence}", kind="panic", device_id=device,
             household="Wang", address="Bldg 3, 402", pressed_at=now, received_at=now, sequence=sequence,
-            presses=sequence, site=self.site, box_id=self.box_id,
+            presses=sequence, site=self.site, box_id=self.box_id, **extra,
         )  # fmt: skip
         self.publish("panic", event.to_json())
         return event
