@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from edge.alerts import Alert
 from edge.comms import topics
-from edge.errors import GateboxError
 from edge.panic.models import PanicEvent
+from edge.store.sqlite import connect, open_database
 
 PANIC_KINDS = ("panic", "long_press", "cancel")
 STATE_RANK = {"new": 0, "acked": 1, "closed": 2}
@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS events (
     snapshot    BLOB
 );
 CREATE INDEX IF NOT EXISTS events_recent ON events (received_at DESC);
+CREATE INDEX IF NOT EXISTS events_box ON events (site, box_id, received_at DESC);
+-- the few open panics the feed puts on top, found without a scan
+CREATE INDEX IF NOT EXISTS events_open_panics ON events (received_at DESC)
+    WHERE kind IN ('panic', 'long_press', 'cancel') AND state != 'closed';
 CREATE TABLE IF NOT EXISTS boxes (
     site        TEXT NOT NULL,
     box_id      TEXT NOT NULL,
@@ -126,22 +130,8 @@ class EventFilter:
 
 class CentreStore:
     def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-            present = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
-            for column, kind in ADDED_EVENT_COLUMNS.items():
-                if column not in present:
-                    self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
-            self._db.execute("CREATE INDEX IF NOT EXISTS events_box ON events (site, box_id, received_at DESC)")
-            self._db.execute(  # the few open panics the feed puts on top, found without a scan
-                f"CREATE INDEX IF NOT EXISTS events_open_panics ON events (received_at DESC) WHERE {OPEN_PANIC}"
-            )
-        except (OSError, sqlite3.Error) as e:
-            raise GateboxError(f"cannot open the centre store {path}: {e}") from None
+        self._db = open_database(path, SCHEMA, "the centre store", full_sync=True,
+                                 added_columns={"events": ADDED_EVENT_COLUMNS})  # fmt: skip
         self._path = path
         self._lock = threading.Lock()
         self._readers = threading.local()
@@ -240,7 +230,7 @@ class CentreStore:
         other (WAL lets readers run beside the writer)."""
         reader = getattr(self._readers, "connection", None)
         if reader is None:
-            reader = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            reader = connect(self._path)
             self._readers.connection = reader
             with self._lock:
                 self._all_readers.append(reader)

@@ -22,6 +22,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from edge.errors import GateboxError
+from edge.store.sqlite import connect, open_database
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +87,15 @@ class Outbox:
     """Thread-safe; every call is short (one SQLite transaction), none touches the network."""
 
     def __init__(self, path: Path, budget_bytes: int) -> None:
+        # FULL: a message reported stored survives a power cut, not only a process crash.
+        self._db = open_database(path, SCHEMA, "the outbox", full_sync=True,
+                                 added_columns={"outbox": {"created_mono": "REAL", "boot_id": "TEXT"}})  # fmt: skip
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a message reported stored survives a power cut, not only a process crash.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-            present = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
-            for column in ("created_mono REAL", "boot_id TEXT"):  # outboxes made before these columns
-                if column.split()[0] not in present:
-                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column}")
             # Bookkeeping (sent, delivered) goes through a second connection without the fsync: losing
             # such a write to a power cut only means sending a message again, which the centre de-duplicates.
-            self._bookkeeping = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._bookkeeping = connect(path)
             self._bookkeeping.execute("PRAGMA synchronous=NORMAL")
-        except (OSError, sqlite3.Error) as e:
+        except sqlite3.Error as e:
             raise GateboxError(f"cannot open the outbox {path}: {e}") from None
         self._lock = threading.Lock()
         self._budget = budget_bytes

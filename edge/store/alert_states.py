@@ -7,7 +7,6 @@ is closed, or after the retention period, whichever comes first.
 from __future__ import annotations
 
 import base64
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from edge.alerts import Alert
 from edge.errors import GateboxError
+from edge.store.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -51,11 +51,9 @@ class AlertStates:
         self.snapshots = data_dir / "snapshots"
         try:
             self.snapshots.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(data_dir / "alerts.sqlite3", isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise GateboxError(f"cannot open the alert store in {data_dir}: {e}") from None
+        except OSError as e:
+            raise GateboxError(f"cannot create {self.snapshots}: {e}") from None
+        self._db = open_database(data_dir / "alerts.sqlite3", SCHEMA, "the alert store")
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.errors import GateboxError
 from edge.lists.bundle import ListEntry
 from edge.recognition.embedder import EMBEDDING_SIZE
 from edge.recognition.gallery import Gallery
+from edge.store.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subjects (
@@ -75,22 +75,8 @@ class VersionConflict(ValueError):
 
 class ListStore:
     def __init__(self, data_dir: Path) -> None:
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(data_dir / "lists.sqlite3", isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-            self._migrate()
-        except (OSError, sqlite3.Error) as e:
-            raise GateboxError(f"cannot open the list store in {data_dir}: {e}") from None
-
-    def _migrate(self) -> None:
-        """Add the columns later versions introduced to a store made by an earlier one."""
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(subjects)")}
-        for column, declaration in MIGRATIONS.items():
-            if column not in present:
-                self._db.execute(f"ALTER TABLE subjects ADD COLUMN {column} {declaration}")
+        self._db = open_database(data_dir / "lists.sqlite3", SCHEMA, "the list store", foreign_keys=True,
+                                 added_columns={"subjects": MIGRATIONS})  # fmt: skip
 
     def close(self) -> None:
         self._db.close()
