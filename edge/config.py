@@ -22,6 +22,7 @@ DEFAULT_MODELS_DIR = PACKAGE_ROOT.parent / "models"
 DEFAULT_CONFIG_PATH = Path("/etc/gatebox/gatebox.yaml")
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Origin = Annotated[str, Field(pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=300)]
 
 
 class StrictModel(BaseModel):
@@ -350,7 +351,15 @@ class CentreConfig(StrictModel):
     silent_after_s: float = Field(
         90.0, gt=0, description="A box not heard from for this long is shown as silent (heartbeats every 30 s)."
     )
-    max_upload_mb: int = Field(50, ge=1, description="Largest list upload (photo zip or plate CSV) accepted.")
+    max_upload_mb: int = Field(
+        50, ge=1, description="Largest list upload accepted: the whole request (photo zip or plate CSV, meta CSV)."
+    )
+    allowed_origins: list[Origin] = Field(
+        default_factory=list,
+        description="Where the page may also be served from, as scheme://host[:port] (the HTTPS proxy's address, "
+        "e.g. https://centre.example); state-changing requests from any other origin than these and the "
+        "console's own address are refused.",
+    )
     ack_resend_after_s: float = Field(
         60.0, gt=0, description="An ack or close the box has not confirmed after this long may be sent again."
     )
@@ -427,6 +436,8 @@ def load_config(path: Path | None) -> GateboxConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path} is not UTF-8 text (byte {e.start}); is it the right file?") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config {path} is not valid YAML: {e}") from None
     if raw is None:

@@ -5,20 +5,19 @@ The web layer (`edge.centre.web`) only translates HTTP to these calls."""
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import queue
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from edge.centre.commands import publish_ack
-from edge.centre.lists import PHOTO_SUFFIXES, build, merged_blob, publish, read_bundle, without_subjects, write_bundle
+from edge.centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
 from edge.centre.record import Recorder, subscriptions
 from edge.centre.store import CentreStore, Ingested
+from edge.centre.uploads import ZipLimits, unzip_photos
 from edge.comms.mqtt import make_client
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import InputError
@@ -27,7 +26,7 @@ from edge.security.signing import load_private_key
 
 log = logging.getLogger(__name__)
 
-MAX_PHOTO_BYTES = 20 * 2**20  # one photo, unpacked (a zip bomb stops here)
+UNZIPPED_PER_UPLOADED = 4  # a photo zip may unpack to this many times `centre.max_upload_mb`
 PRUNE_INTERVAL_S = 600.0  # how often old face snapshots are looked for
 
 
@@ -248,7 +247,8 @@ class Console:
             folder = Path(tmp)
             photos = plates = meta = None
             if photos_zip is not None:
-                photos = _unzip_photos(photos_zip, folder / "photos")
+                limits = ZipLimits(total_bytes=UNZIPPED_PER_UPLOADED * self.settings.max_upload_mb * 2**20)
+                photos = unzip_photos(photos_zip, folder / "photos", limits)
             if plates_csv is not None:
                 plates = folder / "plates.csv"
                 plates.write_bytes(plates_csv)
@@ -294,33 +294,21 @@ class Console:
             bundle.parent.mkdir(parents=True, exist_ok=True)
             write_bundle(bundle, list_name, version, blob)
             assert self._key_path is not None
-            manifest = publish(self.config.broker, self._key_path, bundle)
-            self.store.record_published(list_name, version, entries, bundle, by)
+            try:
+                manifest = publish(self.config.broker, self._key_path, bundle)
+                self.store.record_published(list_name, version, entries, bundle, by)
+            except BaseException:
+                bundle.unlink(missing_ok=True)  # not published: the last one stays the base
+                raise
+            _prune_bundles(bundle)
         log.info("published %s v%d (%d entries) for %s", list_name, version, entries, by)
         self.changes.mark("lists")
         return {"list": list_name, "version": version, "entries": entries, "size": manifest.size}
 
 
-def _unzip_photos(data: bytes, out: Path) -> Path:
-    """Extract SUBJECT/PHOTO members only (by name, never by the archive's own paths)."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as e:
-        raise InputError(f"photos must be a zip archive: {e}") from None
-    count = 0
-    with archive:
-        for member in archive.infolist():
-            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-            if member.is_dir() or len(parts) < 2 or PurePosixPath(parts[-1]).suffix.lower() not in PHOTO_SUFFIXES:
-                continue
-            if member.file_size > MAX_PHOTO_BYTES:
-                raise InputError(f"{member.filename}: larger than {MAX_PHOTO_BYTES // 2**20} MB")
-            subject, name = parts[-2], parts[-1]
-            if subject.startswith(".") or name.startswith("."):
-                continue
-            (out / subject).mkdir(parents=True, exist_ok=True)
-            (out / subject / name).write_bytes(archive.read(member))
-            count += 1
-    if not count:
-        raise InputError("the zip holds no SUBJECT/PHOTO.jpg files (one folder of photos per subject)")
-    return out
+def _prune_bundles(latest: Path) -> None:
+    """Delete the list's older bundles: the latest is the base of the next version (the boxes hold
+    what they applied), and an old one would keep a removed subject's face on disk for ever."""
+    for old in latest.parent.glob("v*.gbl"):
+        if old != latest:
+            old.unlink(missing_ok=True)

@@ -41,23 +41,37 @@ def read_bundle(path: Path) -> tuple[str, int, bytes]:
         raise InputError(f"{path} is not a list bundle: {e}") from None
 
 
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    """A CSV's rows by header; InputError (naming the file) for anything that is not UTF-8 CSV text."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+    except csv.Error as e:
+        raise InputError(f"{path}: not a CSV file: {e}") from None
+
+
 def _metadata(meta_csv: Path | None) -> dict[str, dict[str, object]]:
     if meta_csv is None:
         return {}
-    try:
-        with meta_csv.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise InputError(f"cannot read {meta_csv}: {e.strerror or e}") from None
+    rows = _read_csv(meta_csv)
+    if rows and "subject_id" not in rows[0]:
+        raise InputError(f"{meta_csv}: no subject_id column (subject_id,name,category,priority,expires_at)")
     out = {}
-    for row in rows:
+    for number, row in enumerate(rows, 2):
         expires = (row.get("expires_at") or "").strip()
-        out[row["subject_id"]] = {
-            "name": row.get("name") or None,
-            "category": row.get("category") or None,
-            "priority": int(row.get("priority") or 0),
-            "expires_at": datetime.fromisoformat(expires) if expires else None,
-        }
+        try:
+            out[row["subject_id"]] = {
+                "name": row.get("name") or None,
+                "category": row.get("category") or None,
+                "priority": int(row.get("priority") or 0),
+                "expires_at": datetime.fromisoformat(expires) if expires else None,
+            }
+        except ValueError as e:
+            raise InputError(f"{meta_csv}:{number}: {e}") from None
     return out
 
 
@@ -68,11 +82,7 @@ def normalise_plate(text: str) -> str:
 
 def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> int:
     """A plate list from a CSV (`plate[,subject_id,name,category,priority,expires_at]`); returns entries."""
-    try:
-        with plates_csv.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise InputError(f"cannot read {plates_csv}: {e.strerror or e}") from None
+    rows = _read_csv(plates_csv)
     entries = []
     for number, row in enumerate(rows, 2):
         plate = normalise_plate(row.get("plate") or "")
@@ -119,8 +129,11 @@ def build(
         pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
         if not pictures:
             raise InputError(f"{folder}: no photos")
+        try:
+            entries.append(ListEntry(subject_id=folder.name, embeddings=len(pictures), **meta.get(folder.name, {})))
+        except ValueError as e:
+            raise InputError(f"{folder}: {e}") from None
         rows += [embed_photo(embedder, p) for p in pictures]
-        entries.append(ListEntry(subject_id=folder.name, embeddings=len(pictures), **meta.get(folder.name, {})))
     write_bundle(out, list_name, version, encode(entries, np.stack(rows).astype(np.float32)))
     return len(entries)
 

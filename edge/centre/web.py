@@ -1,11 +1,15 @@
 """`gatebox centre serve`: the operators' web console (FastAPI), one page over a small JSON API.
 
 Reads go straight to the store; actions (acks, list versions) go through the Console. Every `/api`
-route but login needs an operator's session cookie, snapshots included. The page
-learns of changes over server-sent events (`/api/stream`) and refetches what changed."""
+route but login needs an operator's session cookie, snapshots and the API's schema included; every
+state-changing one the `X-Gatebox-CSRF` header from the console's own origin, and every body stays
+under its route's limit (`edge.centre.guard`, before any body is read). The page learns of changes
+over server-sent events (`/api/stream`) and refetches what changed."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterable, Iterator
@@ -15,21 +19,34 @@ from typing import Annotated, Literal
 
 import uvicorn
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from edge.centre.auth import new_session_token, token_hash, verify_password
 from edge.centre.console import Conflict, Console, NotFound, Unavailable
+from edge.centre.guard import RequestGuard
 from edge.centre.store import EventFilter
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import GateboxError
 
+log = logging.getLogger(__name__)
+
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "gatebox_session"
 LOGIN_ATTEMPTS, LOGIN_WINDOW_S = 5, 300  # failed logins per operator name before a pause
+LOGIN_BODY_BYTES = 4 * 1024  # a name and a password
+JSON_BODY_BYTES = 16 * 1024  # an ack's note (1,000 characters of up to 4 bytes each, escaped)
+REMOVAL_BODY_BYTES = 128 * 1024  # up to 1,000 subject ids of up to 64 characters
+FORM_OVERHEAD_BYTES = 64 * 1024  # an upload's multipart boundaries and part headers, beyond its files
+UPLOAD_PATH = re.compile(r"/api/lists/[^/]+/versions")
+REMOVAL_PATH = re.compile(r"/api/lists/[^/]+/remove")
+MAX_OFFSET = 10_000  # the feed walks offset + limit rows: deeper paging is a way to make it slow
 EventKind = Literal["alert", "panic", "face_match", "elder_leaving", "plate_match", "long_press", "cancel"]
 EventState = Literal["new", "acked", "closed", "open"]
 PAGE_POLICY = (
@@ -54,10 +71,15 @@ class Removal(BaseModel):
     subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=1000)
 
 
+def session_operator(connection: HTTPConnection) -> str | None:
+    """The operator whose live session the request carries, if any."""
+    token = connection.cookies.get(COOKIE)
+    return connection.app.state.console.store.session_operator(token_hash(token)) if token else None
+
+
 def current_operator(request: Request) -> str:
     """The logged-in operator's name; 401 without a live session."""
-    token = request.cookies.get(COOKIE)
-    name = request.app.state.console.store.session_operator(token_hash(token)) if token else None
+    name = session_operator(request)
     if name is None:
         raise HTTPException(401, "log in first")
     return name
@@ -84,15 +106,41 @@ def _as_http() -> Iterator[None]:
 def create_app(console: Console) -> FastAPI:
     settings = console.settings
     store = console.store
-    app = FastAPI(title="gatebox centre console", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    # The schema is served below, to logged-in operators only; no docs pages.
+    app = FastAPI(title="gatebox centre console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
     max_upload = settings.max_upload_mb * 2**20
+
+    def body_limit(path: str) -> int:
+        if path == "/api/login":
+            return LOGIN_BODY_BYTES
+        if UPLOAD_PATH.fullmatch(path):
+            return max_upload + FORM_OVERHEAD_BYTES
+        if REMOVAL_PATH.fullmatch(path):
+            return REMOVAL_BODY_BYTES
+        return JSON_BODY_BYTES
+
+    app.add_middleware(
+        RequestGuard,
+        allowed_origins=settings.allowed_origins,
+        body_limit=body_limit,
+        needs_session=lambda path: path.startswith("/api/") and path != "/api/login",
+        has_session=lambda connection: session_operator(connection) is not None,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        """Where and what, never the input itself (a password, or megabytes of a body, echoed back)."""
+        detail = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in error.errors()]
+        return JSONResponse({"detail": jsonable_encoder(detail)}, 422)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Not `no-referrer`: with it a browser sends `Origin: null` on the page's own POSTs, and the
+        # guard refuses those.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
@@ -107,7 +155,8 @@ def create_app(console: Console) -> FastAPI:
     failures: dict[str, deque[float]] = defaultdict(deque)  # name -> recent failed logins
 
     @app.post("/api/login")
-    def login(body: Login, response: Response) -> dict[str, str]:
+    def login(body: Login, request: Request, response: Response) -> dict[str, str]:
+        client = request.client.host if request.client else "?"
         cutoff = time.monotonic() - LOGIN_WINDOW_S
         if len(failures) > 10_000:  # names sprayed by a scanner: forget the ones whose window passed
             for stale in [n for n, times in failures.items() if not times or times[-1] < cutoff]:
@@ -119,6 +168,10 @@ def create_app(console: Console) -> FastAPI:
             raise HTTPException(429, f"too many failed logins for {body.name}; wait {LOGIN_WINDOW_S // 60} minutes")
         if not verify_password(body.password, store.operator_password(body.name)):
             recent.append(time.monotonic())
+            log.warning("security: failed login for %r from %s", body.name, client)
+            if len(recent) == LOGIN_ATTEMPTS:
+                log.warning("security: logins for %r paused for %d minutes after %d failures (the last from %s)",
+                            body.name, LOGIN_WINDOW_S // 60, LOGIN_ATTEMPTS, client)  # fmt: skip
             raise HTTPException(401, "wrong name or password")
         recent.clear()
         token = new_session_token()
@@ -141,12 +194,12 @@ def create_app(console: Console) -> FastAPI:
     @app.get("/api/events")
     def events(
         name: Operator,
-        site: str | None = None,
-        box_id: str | None = None,
+        site: Annotated[str | None, Query(max_length=64)] = None,
+        box_id: Annotated[str | None, Query(max_length=64)] = None,
         kind: EventKind | None = None,
         state: EventState | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, object]:
         where = EventFilter(site=site, box_id=box_id, kind=kind, state=state, limit=limit, offset=offset)
         return {"events": store.events(where)}
@@ -208,6 +261,10 @@ def create_app(console: Console) -> FastAPI:
     def remove(list_name: str, body: Removal, name: Operator) -> dict[str, object]:
         with _as_http():
             return console.remove_subjects(list_name, body.subject_ids, name)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi(name: Operator) -> dict[str, object]:
+        return app.openapi()
 
     @app.get("/api/stream", response_class=EventSourceResponse)
     async def stream(name: Operator) -> AsyncIterable[ServerSentEvent]:

@@ -14,6 +14,7 @@ from tests.support.broker import free_port
 from tests.support.waiting import wait_listening
 
 OPERATOR, PASSWORD = "op1", "correct horse battery"
+CSRF_HEADER = "X-Gatebox-CSRF"
 
 
 class ConsoleServer:
@@ -50,10 +51,12 @@ class ConsoleServer:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
 
-    def client(self, login: bool = True) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, timeout=30)
+    def client(self, login: bool = True, csrf: bool = True) -> httpx.Client:
+        """`csrf`: send the header every state-changing request needs (what the page sends)."""
+        client = httpx.Client(base_url=self.url, timeout=30, headers={CSRF_HEADER: "1"} if csrf else None)
         if login:
-            response = client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD})
+            response = client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD},
+                                   headers={CSRF_HEADER: "1"})  # fmt: skip
             assert response.status_code == 200, response.text
         return client
 
