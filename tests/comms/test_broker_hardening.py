@@ -150,6 +150,25 @@ def test_the_centre_s_tools_share_its_login_without_kicking_the_console(
     wait_for(lambda: back.payloads("gatebox/siteA/box1/alert") == [b'{"n": 2}'], 10, "the queued alert")
 
 
+def test_a_box_reads_only_its_own_commands_and_receipts_and_the_lists(
+    secure_broker: Mosquitto, certificates: Certificates, clients: list[Client]
+) -> None:
+    ca = certificates.ca
+    spy = Client(secure_broker, ca, "siteB/box2", subscribe="#")
+    box_a = Client(secure_broker, ca, "siteA/box1")
+    centre = Client(secure_broker, ca, "centre", centre=True)
+    clients += [spy, box_a, centre]
+    box_a.publish("gatebox/siteA/box1/alert", "A's alert")
+    for box in ("siteA/box1", "siteB/box2"):
+        centre.publish(f"gatebox/{box}/cmd", f"cmd for {box}")
+        centre.publish(f"gatebox/{box}/receipt", f"receipt for {box}")
+    centre.publish("gatebox/lists/watchlist/full/manifest", "manifest", retain=True)
+    wait_for(lambda: spy.payloads("gatebox/lists/watchlist/full/manifest") == [b"manifest"], 10, "the manifest")
+    assert sorted(m.topic for m in spy.messages) == [
+        "gatebox/lists/watchlist/full/manifest", "gatebox/siteB/box2/cmd", "gatebox/siteB/box2/receipt"
+    ]  # fmt: skip
+
+
 def worst_panic_payload() -> bytes:
     """A panic whose camera view is the largest the box makes: a PANIC_SNAPSHOT_MAX_SIDE square of
     noise (JPEG cannot compress it; a real view is 15-65 kB in base64)."""
