@@ -1,6 +1,7 @@
 """./scripts/demo end to end, as a new user runs it (issue 13, item 20): it must exit 0 when the
 alert arrived (it exited 143: the cleanup's `wait` on the console it had just killed became the
-script's status), non-zero with the failing step's status when a step fails, and leave nothing running."""
+script's status), non-zero with the failing step's status when a step fails, and leave nothing running
+(the old cleanup also stopped at its first failing `kill` under `set -e` and left the broker running)."""
 
 from __future__ import annotations
 
