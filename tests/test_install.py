@@ -83,3 +83,44 @@ def test_centre_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True, text=True,
                             env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"})  # fmt: skip
     assert result.returncode == 0 and "gatebox-centre.service" not in result.stderr, result.stderr
+
+
+def fake_system(bin_dir: Path, groups: list[str]) -> dict[str, str]:
+    """PATH with a `getent` that knows only `groups` (exit 2 for any other, as the real one) and an
+    `id` for which the user gatebox does not exist yet: a machine the installer has never seen."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "getent").write_text(
+        '#!/bin/sh\n[ "$1" = group ] || exit 1\nfor g in ' + " ".join(groups) + '; do\n'
+        '  [ "$g" = "$2" ] && { echo "$g:x:100:"; exit 0; }\ndone\nexit 2\n'
+    )  # fmt: skip
+    (bin_dir / "id").write_text('#!/bin/sh\n[ "$1" = gatebox ] && { echo "id: gatebox: no such user" >&2; exit 1; }\n'
+                                f'exec {shutil.which("id")} "$@"\n')  # fmt: skip
+    for tool in ("getent", "id"):
+        (bin_dir / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(
+    ("groups", "joined"),
+    [(["video", "dialout"], "(groups: video,dialout)"), (["video", "dialout", "gpio"], "(groups: video,dialout,gpio)"),
+     ([], "(no extra groups)")],
+    ids=["no-gpio", "all", "none"],
+)  # fmt: skip
+def test_a_real_dry_run_on_a_machine_without_gpio(tmp_path: Path, groups: list[str], joined: str) -> None:
+    """`sudo ./scripts/install --dry-run` as a user types it (no --root): the user step probes the
+    groups with getent, and a missing group is no failure (issue 13, item 19: it exited 2, silently)."""
+    env = fake_system(tmp_path / "bin", groups)
+    result = subprocess.run([str(INSTALL), "--dry-run"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"would      create system user gatebox {joined}" in result.stdout.splitlines()
+    assert all(line.split()[0] in {"would", "skip", "ok", "install:"} for line in result.stdout.splitlines())
+
+
+def test_a_real_install_probes_the_groups_without_gpio(installed: tuple[Path, str], tmp_path: Path) -> None:
+    """Not a dry run: the same probe runs (and is reported) when installing into a staging root."""
+    root, _ = installed
+    env = fake_system(tmp_path / "bin", ["video", "dialout"])
+    again = subprocess.run([str(INSTALL), "--root", str(root), "--profile", "raspberry-pi"], capture_output=True,
+                           text=True, timeout=900, env=env)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"skip       system user gatebox (groups: video,dialout; installing into {root}, not /)" in again.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -28,11 +29,13 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 class Mosquitto:
     """Plain (anonymous) by default; with `secure`, the project's own config/mosquitto setup:
-    TLS only, a password per user, and config/mosquitto/acl."""
+    TLS only, a password per user, config/mosquitto/acl and the shipped limits. `port` is the boxes'
+    listener (client id = login) and `centre_port` the centre's own (client ids as chosen); without
+    `secure` both are the one anonymous listener."""
 
     def __init__(
         self, workdir: Path, port: int | None = None, secure: Certificates | None = None,
-        passwords: dict[str, str] | None = None,
+        passwords: dict[str, str] | None = None, centre_port: int | None = None,
     ) -> None:  # fmt: skip
         binary = find_mosquitto()
         if binary is None:
@@ -51,24 +54,48 @@ class Mosquitto:
             f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
         )
         if secure is None:
+            self.centre_port = self.port
             self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{common}")
         else:
-            password_file = workdir / "passwd"
-            password_file.write_text("")
+            self.centre_port = centre_port or free_port()
+            self.password_file = workdir / "passwd"
+            self.password_file.write_text("")
             for user, password in (passwords or {}).items():
-                subprocess.run(["mosquitto_passwd", "-b", str(password_file), user, password], check=True)
-            shipped = (REPO / "config" / "mosquitto" / "gatebox.conf").read_text()
-            conf = [
-                line for line in shipped.splitlines()
-                if line.split(" ")[0] not in {"listener", "password_file", "acl_file", "cafile", "certfile", "keyfile",
-                                              "persistence_location"}
-            ]  # fmt: skip
-            self.conf.write_text(
-                "\n".join(conf) + f"\nlistener {self.port} 127.0.0.1\npassword_file {password_file}\n"
-                f"acl_file {REPO / 'config' / 'mosquitto' / 'acl'}\ncafile {secure.ca}\n"
-                f"certfile {secure.server_cert}\nkeyfile {secure.server_key}\n{common}"
-            )
+                self.set_password(user, password)
+            self.conf.write_text(self._secure_config(secure) + common)
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _secure_config(self, secure: Certificates) -> str:
+        """config/mosquitto/gatebox.conf line by line, in its order (listener options belong to the
+        listener line above them): its listeners moved to loopback test ports, its paths to the test's."""
+        ports = iter([self.port, self.centre_port])
+        paths = {"password_file": self.password_file, "acl_file": REPO / "config" / "mosquitto" / "acl",
+                 "cafile": secure.ca, "certfile": secure.server_cert, "keyfile": secure.server_key}  # fmt: skip
+        lines = []
+        for line in (REPO / "config" / "mosquitto" / "gatebox.conf").read_text().splitlines():
+            option = line.split(" ")[0]
+            if option == "listener":
+                lines.append(f"listener {next(ports)} 127.0.0.1")
+            elif option in paths:
+                lines.append(f"{option} {paths[option]}")
+            elif option != "persistence_location":
+                lines.append(line)
+        if next(ports, None) is not None:  # a config with one listener serves the centre there too
+            self.centre_port = self.port
+        return "\n".join(lines) + "\n"
+
+    def set_password(self, user: str, password: str) -> None:
+        """Add or change a login (secure only); a running broker sees it after `reload()`."""
+        subprocess.run(["mosquitto_passwd", "-b", str(self.password_file), user, password], check=True)
+
+    def delete_login(self, user: str) -> None:
+        """`mosquitto_passwd -D`, as the README says to revoke a box; then `reload()`."""
+        subprocess.run(["mosquitto_passwd", "-D", str(self.password_file), user], check=True)
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password file and ACL, as `systemctl reload mosquitto` does."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
 
     def start(self) -> Mosquitto:
         self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE)
