@@ -116,11 +116,13 @@ def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
 
 def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.centre.watch import watch
+    from edge.config import CentreConfig
 
     broker = _centre_broker(args, config)
+    settings = config.centre or CentreConfig()
     watch(
         broker, as_json=args.json, count=args.count, timeout=args.timeout, snapshots_dir=args.snapshots,
-        receipts=not args.no_receipts,
+        receipts=not args.no_receipts, max_message_bytes=settings.max_message_kb * 1024,
     )  # fmt: skip
     return 0
 
@@ -128,7 +130,9 @@ def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir:
 def _cmd_centre_record(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.centre.record import record
 
-    counts = record(_centre_broker(args, config), args.db, timeout=args.timeout)
+    settings = _centre_settings(args, config)
+    counts = record(_centre_broker(args, config), args.db, timeout=args.timeout, client_id=settings.record_client_id,
+                    max_message_bytes=settings.max_message_kb * 1024)  # fmt: skip
     print("recorded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0
 

@@ -371,6 +371,18 @@ class CentreConfig(StrictModel):
     closed_snapshot_days: float = Field(
         30.0, ge=0, description="Face snapshots of closed events are deleted this long after the event (0: at once)."
     )
+    record_client_id: Slug = Field(
+        "gatebox-centre-record",
+        description="`gatebox centre record`'s MQTT client id: its session persists, so what boxes send while it "
+        "is down waits at the broker.",
+    )
+    max_message_kb: int = Field(
+        512,
+        ge=16,
+        le=64 * 1024,
+        description="A message from a box larger than this is refused before it is parsed (an alert's face is a "
+        "few kB, a panic's camera view at most ~330 kB). Keep the broker's `message_size_limit` at or above it.",
+    )
 
 
 class GateboxConfig(StrictModel):

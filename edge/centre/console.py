@@ -16,7 +16,7 @@ from pathlib import Path
 from edge.centre.commands import publish_ack
 from edge.centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
 from edge.centre.record import Recorder, subscriptions
-from edge.centre.store import CentreStore, Ingested
+from edge.centre.store import AmbiguousEvent, CentreStore, Ingested
 from edge.centre.uploads import ZipLimits, unzip_photos
 from edge.comms.mqtt import make_client
 from edge.config import CentreConfig, GateboxConfig
@@ -110,7 +110,7 @@ class Console:
     def __init__(self, config: GateboxConfig, settings: CentreConfig, key_path: Path | None) -> None:
         self.config = config
         self.settings = settings
-        self.store = CentreStore(settings.db)
+        self.store = CentreStore(settings.db, settings.max_message_kb * 1024)
         self.changes = Changes()
         self.lists_dir = settings.db.parent / "lists"
         self._key_path = key_path
@@ -128,8 +128,9 @@ class Console:
         # when the broker is not up yet; paho keeps retrying.
         self._client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s)
         self._client.loop_start()
-        self.recorder = Recorder(self.store, self._client)
+        self.recorder = Recorder(self.store, self._client, broker.topic_prefix)
         self._stop = threading.Event()
+        self._receiving = True
         self._receiver = threading.Thread(target=self._receive, name="console-receiver", daemon=True)
         self._receiver.start()
 
@@ -145,34 +146,61 @@ class Console:
     def broker_connected(self) -> bool:
         return self._client.is_connected()
 
+    @property
+    def receiving(self) -> bool:
+        """Whether the receiver thread is alive: without it nothing boxes send is stored or
+        confirmed, whatever the broker link says."""
+        return self._receiving and self._receiver.is_alive()
+
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
         if not reason.is_failure:
             client.subscribe([(topic, 1) for topic in subscriptions(self.config.broker)])
         self.changes.mark("status")
 
     def _receive(self) -> None:
-        next_pruning = time.monotonic()
-        while not self._stop.is_set():
-            if time.monotonic() >= next_pruning:
-                self._forget_old_snapshots()
-                next_pruning = time.monotonic() + PRUNE_INTERVAL_S
-            try:
-                message = self._inbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            result = self.recorder.handle(message)
-            if result is None:
-                continue
-            if result.kind in ("alert", "panic") and result.new:
-                panic = result.kind == "panic"
-                self.changes.mark("events", urgent=panic, new_panic=panic)
-            elif result.kind == "alert_state":
-                self.changes.mark("events")
-            elif result.kind in ("heartbeat", "availability") and self._box_status_changed(result):
-                self.changes.mark("boxes")
-            elif result.kind == "list_ack":
-                self.changes.mark("boxes")
-                self.changes.mark("lists")
+        """The receiver thread. Nothing one message does may end it (the Recorder counts and logs
+        what it refuses or fails on); should it end anyway, that is logged and the pages are told
+        (`receiving` goes false, the page shows the receiver stopped)."""
+        try:
+            next_pruning = time.monotonic()
+            while not self._stop.is_set():
+                if time.monotonic() >= next_pruning:
+                    next_pruning = time.monotonic() + PRUNE_INTERVAL_S
+                    try:
+                        self._forget_old_snapshots()
+                    except Exception:
+                        log.exception("could not delete old face snapshots; trying again in %g s", PRUNE_INTERVAL_S)
+                try:
+                    message = self._inbox.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                try:
+                    self._tell_pages(self.recorder.handle(message))
+                except Exception:
+                    self.recorder.refusals.note("pages:error", "could not tell the pages what changed", logging.ERROR,
+                                                exc_info=True)  # fmt: skip
+        except BaseException:
+            log.critical("the console's receiver stopped: nothing the boxes send is stored or confirmed until "
+                         "the console restarts", exc_info=True)  # fmt: skip
+            raise
+        finally:
+            if not self._stop.is_set():
+                self._receiving = False
+                self.changes.mark("status", urgent=True)
+
+    def _tell_pages(self, result: Ingested | None) -> None:
+        if result is None:  # refused
+            return
+        if result.kind in ("alert", "panic") and result.new:
+            panic = result.kind == "panic"
+            self.changes.mark("events", urgent=panic, new_panic=panic)
+        elif result.kind == "alert_state":
+            self.changes.mark("events")
+        elif result.kind in ("heartbeat", "availability") and self._box_status_changed(result):
+            self.changes.mark("boxes")
+        elif result.kind == "list_ack":
+            self.changes.mark("boxes")
+            self.changes.mark("lists")
 
     def _box_status_changed(self, result: Ingested) -> bool:
         """Whether the page's box table shows something new: a box appeared, went on- or offline,
@@ -191,21 +219,27 @@ class Console:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def act(self, event_id: str, state: str, note: str | None, by: str) -> dict[str, object]:
-        """Acknowledge or close an event: recorded here, then sent signed to its box, which
-        confirms with its `alert_state`. Raises NotFound, Conflict or Unavailable."""
-        event = self.store.event(event_id)
-        if event is None:
+    def act(self, event_id: str, state: str, note: str | None, by: str, site: str | None = None,
+            box_id: str | None = None) -> dict[str, object]:  # fmt: skip
+        """Acknowledge or close an event (of the box `site`/`box_id`, needed only when several
+        boxes sent that id): recorded here, then sent signed to its box, which confirms with its
+        `alert_state`. Raises NotFound, Conflict or Unavailable."""
+        try:
+            key = self.store.find(event_id, site, box_id)
+        except AmbiguousEvent as e:
+            raise Conflict(str(e)) from None
+        if key is None:
             raise NotFound(event_id)
+        event = self.store.event(event_id, *key) or {}
         if self._key is None:
             raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
         if not self.broker_connected:
             raise Unavailable("the console is not connected to the broker; try again")
-        outcome = self.store.claim_action(event_id, state, note, by, self.settings.ack_resend_after_s)
+        outcome = self.store.claim_action(key, event_id, state, note, by, self.settings.ack_resend_after_s)
         if outcome == "unknown":
             raise NotFound(event_id)
         if outcome == "already":
-            current = self.store.event(event_id) or {}
+            current = self.store.event(event_id, *key) or {}
             raise Conflict(f"{event_id} is already {current.get('requested_state') or current.get('state')}")
         try:
             sent = publish_ack(self._client, self.config.broker.topic_prefix, self._key, str(event["site"]),
@@ -214,11 +248,11 @@ class Console:
             log.warning("ack for %s not sent: %s", event_id, e)
             sent = False
         if not sent:
-            self.store.release_action(event_id, state)
+            self.store.release_action(key, event_id, state)
             raise Unavailable("the broker did not take the command; try again")
         log.info("%s %s by %s (note: %s)", event_id, state, by, note or "-")
         self.changes.mark("events")
-        return self.store.event(event_id) or {}
+        return self.store.event(event_id, *key) or {}
 
     # --- boxes and lists ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from edge.centre.store import CentreStore, Ingested
 from edge.centre.watch import connect
 from edge.comms import topics
+from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused
 from edge.config import BrokerConfig
 
 log = logging.getLogger(__name__)
@@ -27,33 +28,54 @@ def subscriptions(broker: BrokerConfig) -> list[str]:
 
 
 class Recorder:
-    """Stores each message from a box and confirms its events; counts what it stored and refused."""
+    """Stores each message from a box and confirms its events; counts what it stored and refused.
+    Nothing one message does gets past `handle`: a refusal or a failure is counted per kind
+    (`<leaf>:<reason>`) and logged (the first of each kind, then at most once a minute)."""
 
-    def __init__(self, store: CentreStore, client: mqtt.Client) -> None:
+    def __init__(self, store: CentreStore, client: mqtt.Client, topic_prefix: str = "gatebox") -> None:
         self.store = store
         self.client = client
         self.counts: Counter[str] = Counter()
+        self.refusals = Refusals(log)
+        self._prefix = topic_prefix + "/"
 
     def handle(self, message: mqtt.MQTTMessage) -> Ingested | None:
         """None when the payload was refused (logged and counted; nothing else changes)."""
+        leaf = message.topic.rsplit("/", 1)[-1][:32]
+        if not message.topic.startswith(self._prefix):  # a persistent session may hold an old prefix's topics
+            self.counts["ignored"] += 1
+            return None
         try:
             result = self.store.ingest(message.topic, message.payload)
-        except (ValueError, KeyError, TypeError) as e:
-            self.counts["refused"] += 1
-            log.warning("refused a message on %s: %s", message.topic, str(e)[:200])
-            return None
+        except Refused as e:
+            return self._refused(f"{leaf}:{e.reason}", f"refused a message on {message.topic}: {e}")
+        except ValueError as e:  # a model's own check
+            return self._refused(f"{leaf}:invalid", f"refused a message on {message.topic}: {e}")
+        except Exception as e:  # a bug, or the disk: this message is not confirmed; its box sends it again
+            return self._refused(f"{leaf}:error", f"could not store a message on {message.topic}: {e!r}", error=True)
         self.counts[result.kind] += 1
+        if result.clashes_with:
+            others = ", ".join(f"{s}/{b}" for s, b in result.clashes_with)
+            self.refusals.note(f"{leaf}:clash", f"{result.site}/{result.box_id} sent event {result.event_id}, "
+                               f"already sent by {others}: kept apart as its own, never merged")  # fmt: skip
         if result.receipt_id:  # stored (or already had it): the box may forget it
             receipt_topic = message.topic.rsplit("/", 1)[0] + "/" + topics.RECEIPT
             self.client.publish(receipt_topic, json.dumps({"event_ids": [result.receipt_id]}), qos=1)
         return result
 
+    def _refused(self, kind: str, detail: str, error: bool = False) -> None:  # the None `handle` returns
+        self.counts["refused"] += 1
+        self.refusals.note(kind, detail, logging.ERROR if error else logging.WARNING, exc_info=error)
+        return None
 
-def record(broker: BrokerConfig, db: Path, timeout: float | None = None) -> dict[str, int]:
-    """Run until `timeout` (or forever); returns counts of what was stored and refused."""
-    store = CentreStore(db)
-    client, inbox = connect(broker, subscriptions(broker))
-    recorder = Recorder(store, client)
+
+def record(broker: BrokerConfig, db: Path, timeout: float | None = None, client_id: str = "gatebox-centre-record",
+           max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, int]:  # fmt: skip
+    """Run until `timeout` (or forever); returns counts of what was stored and refused. Its MQTT
+    session persists (`client_id`): what boxes send while it is down waits at the broker."""
+    store = CentreStore(db, max_message_bytes)
+    client, inbox = connect(broker, subscriptions(broker), client_id=client_id, clean_session=False)
+    recorder = Recorder(store, client, broker.topic_prefix)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while deadline is None or time.monotonic() < deadline:
@@ -66,4 +88,4 @@ def record(broker: BrokerConfig, db: Path, timeout: float | None = None) -> dict
         client.disconnect()
         client.loop_stop()
         store.close()
-    return dict(recorder.counts)
+    return dict(recorder.counts) | dict(recorder.refusals.counts)  # stored per kind; refused per `<leaf>:<reason>`

@@ -1,6 +1,10 @@
-"""The centre's record of what the boxes sent: events (alerts, panics) stored once by `event_id`
-with their state, box health from availability and heartbeats, which list versions each box has
-applied, what the centre published, and the console's operators and sessions.
+"""The centre's record of what the boxes sent: events (alerts, panics) stored once per box and
+`event_id` with their state, box health from availability and heartbeats, which list versions each
+box has applied, what the centre published, and the console's operators and sessions.
+
+Every message is bounded and validated by its model before it touches the database, and bound to
+the box whose topic it came on (the broker's ACL ties a topic to a box's login): a box can change
+only its own events, whatever ids it names.
 
 One writer connection (behind a lock, `synchronous=FULL`: a receipt is sent only after the event is
 on disk) and a reader connection per thread, so the console's pages never wait behind a burst of
@@ -10,26 +14,37 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from edge.alerts import Alert
 from edge.comms import topics
+from edge.comms.messages import AlertState, Heartbeat, ListAck
+from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
+from edge.errors import GateboxError
 from edge.panic.models import PanicEvent
 from edge.store.sqlite import connect, open_database
 
+log = logging.getLogger(__name__)
+
+SLUG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a site or box in a topic, as the config allows them
 PANIC_KINDS = ("panic", "long_press", "cancel")
 STATE_RANK = {"new": 0, "acked": 1, "closed": 2}
 OPEN_PANIC = f"(kind IN {PANIC_KINDS} AND state != 'closed')"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id    TEXT PRIMARY KEY,
+# Each box's events are its own: keyed by (site, box_id, event_id), so a box naming another box's
+# event_id creates (or changes) only an event of its own. Databases from before (user_version 0)
+# keyed events by event_id alone; `_migrate` rebuilds such a table.
+EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    event_id    TEXT NOT NULL,
     kind        TEXT NOT NULL,          -- face_match, elder_leaving, plate_match, panic, long_press, cancel
     site        TEXT NOT NULL,
     box_id      TEXT NOT NULL,
@@ -41,13 +56,25 @@ CREATE TABLE IF NOT EXISTS events (
     sequence    INTEGER NOT NULL DEFAULT 1,
     state       TEXT NOT NULL DEFAULT 'new',  -- as the box last reported it
     payload     TEXT NOT NULL,
-    snapshot    BLOB
-);
-CREATE INDEX IF NOT EXISTS events_recent ON events (received_at DESC);
-CREATE INDEX IF NOT EXISTS events_box ON events (site, box_id, received_at DESC);
--- the few open panics the feed puts on top, found without a scan
-CREATE INDEX IF NOT EXISTS events_open_panics ON events (received_at DESC)
-    WHERE kind IN ('panic', 'long_press', 'cancel') AND state != 'closed';
+    snapshot    BLOB,
+    requested_state TEXT,               -- what an operator asked for, until the box confirms it
+    note        TEXT,
+    acted_by    TEXT,
+    acted_at    REAL,
+    PRIMARY KEY (site, box_id, event_id)
+)"""
+EVENT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS events_recent ON events (received_at DESC)",
+    "CREATE INDEX IF NOT EXISTS events_box ON events (site, box_id, received_at DESC)",
+    # the few open panics the feed puts on top, found without a scan
+    "CREATE INDEX IF NOT EXISTS events_open_panics ON events (received_at DESC) "
+    "WHERE kind IN ('panic', 'long_press', 'cancel') AND state != 'closed'",
+    "CREATE INDEX IF NOT EXISTS events_id ON events (event_id)",  # the console looks events up by id
+)
+SCHEMA_VERSION = 1
+SCHEMA = f"""
+{EVENTS_TABLE.format(name="events")};
+{";".join(EVENT_INDEXES)};
 CREATE TABLE IF NOT EXISTS boxes (
     site        TEXT NOT NULL,
     box_id      TEXT NOT NULL,
@@ -69,7 +96,9 @@ CREATE TABLE IF NOT EXISTS actions (      -- what operators did, oldest first
     state       TEXT NOT NULL,
     note        TEXT,
     by          TEXT NOT NULL,
-    at          REAL NOT NULL
+    at          REAL NOT NULL,
+    site        TEXT,                   -- the event's box (filled in from the event on migration)
+    box_id      TEXT
 );
 CREATE INDEX IF NOT EXISTS actions_event ON actions (event_id);
 CREATE TABLE IF NOT EXISTS published_lists (
@@ -93,7 +122,11 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 """
 # Columns added after the first release of the store; older databases get them on open.
-ADDED_EVENT_COLUMNS = {"requested_state": "TEXT", "note": "TEXT", "acted_by": "TEXT", "acted_at": "REAL"}
+ADDED_COLUMNS = {
+    "events": {"requested_state": "TEXT", "note": "TEXT", "acted_by": "TEXT", "acted_at": "REAL"},
+    "actions": {"site": "TEXT", "box_id": "TEXT"},
+}
+EVENT_KEY = "site = ? AND box_id = ? AND event_id = ?"
 EVENT_COLUMNS = (
     "event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at, sequence, state, requested_state, "
     "note, acted_by, acted_at, payload, snapshot IS NOT NULL"
@@ -116,6 +149,11 @@ class Ingested:
     box_id: str | None = None
     box_before: BoxSeen | None = None  # heartbeat, availability: the box as it was (None: first heard of)
     box_online: bool | None = None  # ... and whether it is online now
+    clashes_with: tuple[tuple[str, str], ...] = ()  # other boxes (site, box_id) that sent the same event_id
+
+
+class AmbiguousEvent(Exception):
+    """Several boxes sent this event_id: say which box's event is meant (site and box_id)."""
 
 
 @dataclass(frozen=True)
@@ -129,10 +167,15 @@ class EventFilter:
 
 
 class CentreStore:
-    def __init__(self, path: Path) -> None:
-        self._db = open_database(path, SCHEMA, "the centre store", full_sync=True,
-                                 added_columns={"events": ADDED_EVENT_COLUMNS})  # fmt: skip
+    def __init__(self, path: Path, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self._db = open_database(path, SCHEMA, "the centre store", full_sync=True, added_columns=ADDED_COLUMNS)
+        try:
+            _migrate(self._db)
+        except sqlite3.Error as e:
+            self._db.close()
+            raise GateboxError(f"cannot bring the centre store {path} up to date: {e}") from None
         self._path = path
+        self._max_message_bytes = max_message_bytes
         self._lock = threading.Lock()
         self._readers = threading.local()
         self._all_readers: list[sqlite3.Connection] = []
@@ -146,69 +189,100 @@ class CentreStore:
     # --- what the boxes send -------------------------------------------------------------------
 
     def ingest(self, topic: str, payload: bytes) -> Ingested:
-        """Store one message from a box; raises ValueError for a payload that is not what its topic says."""
+        """Store one message from a box. Raises `Refused` (a ValueError) for a message that is too
+        large, too deep, not what its topic says, or names another box: nothing is stored then."""
         parts = topic.split("/")
         if len(parts) != 4:
             return Ingested("ignored")
         _, site, box_id, leaf = parts
-        now = time.time()
+        if leaf not in INGESTED_LEAVES:
+            return Ingested("ignored")
+        if not (SLUG.match(site) and SLUG.match(box_id)):
+            raise Refused("bad_topic", f"not a site/box a box can have: {topic[:200]!r}")
+        if len(payload) > self._max_message_bytes:
+            raise Refused("too_large", f"{len(payload)} bytes, over the limit of {self._max_message_bytes}")
+        if leaf == topics.AVAILABILITY:
+            if payload not in (topics.ONLINE.encode(), topics.OFFLINE.encode()):
+                raise Refused("invalid", f"availability is `online` or `offline`, not {payload[:40]!r}")
+            online = payload == topics.ONLINE.encode()
+            with self._lock:
+                before = self._upsert_box(site, box_id, time.time(), online=online)
+            return Ingested("availability", site=site, box_id=box_id, box_before=before, box_online=online)
+        model = INGESTED_LEAVES[leaf]
+        body = load_json(payload, self._max_message_bytes)
+        try:
+            message = model.model_validate(body)
+        except ValidationError as e:
+            raise Refused("invalid", _validation_summary(e)) from None
+        claimed = (getattr(message, "site", None), getattr(message, "box_id", None))
+        if claimed != (None, None) and claimed != (site, box_id):
+            raise Refused("wrong_box", f"the body says {claimed[0]}/{claimed[1]}, the topic {site}/{box_id}")
         with self._lock:
-            if leaf == topics.AVAILABILITY:
-                online = payload == topics.ONLINE.encode()
-                before = self._upsert_box(site, box_id, now, online=online)
-                return Ingested("availability", site=site, box_id=box_id, box_before=before, box_online=online)
-            body = json.loads(payload)
-            if not isinstance(body, dict):
-                raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-            if leaf == topics.ALERT:
-                try:
-                    alert = Alert.model_validate(body)
-                except ValidationError as e:
-                    raise ValueError(str(e)) from None
-                snapshot = base64.b64decode(alert.snapshot_jpeg_b64)
-                details = alert.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})  # the JPEG is a BLOB
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, "
-                    "received_at, payload, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (alert.event_id, alert.kind, site, box_id, alert.camera, alert.list, alert.subject_id,
-                     alert.ts.isoformat(), now, details, snapshot),
-                )  # fmt: skip
-                return Ingested("alert", alert.event_id, cursor.rowcount == 1, alert.event_id, site, box_id)
-            if leaf == topics.PANIC:
-                try:
-                    panic = PanicEvent.model_validate(body)
-                except ValidationError as e:
-                    raise ValueError(str(e)) from None
-                # An event's later messages (more presses, a cancel) replace earlier ones; resends don't.
-                # The camera's view comes with the first message only and stays.
-                snapshot = base64.b64decode(panic.snapshot_jpeg_b64) if panic.snapshot_jpeg_b64 else None
-                details = panic.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})
-                cursor = self._db.execute(
-                    "INSERT INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at,"
-                    " sequence, payload, snapshot) VALUES (?, ?, ?, ?, ?, 'panic', ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (event_id) DO UPDATE SET kind = excluded.kind, sequence = excluded.sequence, "
-                    "payload = excluded.payload, snapshot = COALESCE(events.snapshot, excluded.snapshot) "
-                    "WHERE excluded.sequence > events.sequence",
-                    (panic.event_id, panic.kind, site, box_id, panic.camera, panic.device_id,
-                     panic.pressed_at.isoformat(), now, panic.sequence, details, snapshot),
-                )  # fmt: skip
-                return Ingested("panic", panic.event_id, cursor.rowcount == 1, panic.message_id, site, box_id)
-            if leaf == topics.HEARTBEAT:
-                before = self._upsert_box(site, box_id, now, online=True, heartbeat=payload.decode())
+            if isinstance(message, Alert):
+                return self._alert(site, box_id, message)
+            if isinstance(message, PanicEvent):
+                return self._panic(site, box_id, message)
+            if isinstance(message, Heartbeat):
+                before = self._upsert_box(site, box_id, time.time(), online=True,
+                                          heartbeat=message.model_dump_json(by_alias=True))  # fmt: skip
                 return Ingested("heartbeat", site=site, box_id=box_id, box_before=before, box_online=True)
-            if leaf == topics.ALERT_STATE:
-                state, event_id = body["state"], str(body["event_id"])
-                if state not in STATE_RANK:
-                    raise ValueError(f"unknown alert state {state!r}")
-                self._db.execute("UPDATE events SET state = ? WHERE event_id = ?", (state, event_id))
-                return Ingested("alert_state", event_id, site=site, box_id=box_id)
-            if leaf == topics.LIST_ACK:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO list_versions VALUES (?, ?, ?, ?, ?)",
-                    (site, box_id, str(body["list"]), int(body["version"]), now),
-                )
-                return Ingested("list_ack", site=site, box_id=box_id)
-        return Ingested("ignored")
+            if isinstance(message, AlertState):
+                updated = self._db.execute(
+                    f"UPDATE events SET state = ? WHERE {EVENT_KEY}", (message.state, site, box_id, message.event_id)
+                ).rowcount
+                if not updated:  # never another box's event of the same id
+                    raise Refused("unknown_event", f"{site}/{box_id} sent no event {message.event_id}")
+                return Ingested("alert_state", message.event_id, site=site, box_id=box_id)
+            assert isinstance(message, ListAck)
+            published = self._db.execute(
+                "SELECT MAX(version) FROM published_lists WHERE list_name = ?", (message.list,)
+            ).fetchone()[0]
+            if published is not None and message.version > published:
+                raise Refused("unpublished_version", f"{message.list} v{message.version}: this centre published up "
+                              f"to v{published}")  # fmt: skip
+            self._db.execute("INSERT OR REPLACE INTO list_versions VALUES (?, ?, ?, ?, ?)",
+                             (site, box_id, message.list, message.version, time.time()))  # fmt: skip
+            return Ingested("list_ack", site=site, box_id=box_id)
+
+    def _alert(self, site: str, box_id: str, alert: Alert) -> Ingested:
+        snapshot = base64.b64decode(alert.snapshot_jpeg_b64)
+        details = alert.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})  # the JPEG is a BLOB
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, "
+            "received_at, payload, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (alert.event_id, alert.kind, site, box_id, alert.camera, alert.list, alert.subject_id,
+             alert.ts.isoformat(), time.time(), details, snapshot),
+        )  # fmt: skip
+        new = cursor.rowcount == 1
+        return Ingested("alert", alert.event_id, new, alert.event_id, site, box_id,
+                        clashes_with=self._clashes(site, box_id, alert.event_id) if new else ())  # fmt: skip
+
+    def _panic(self, site: str, box_id: str, panic: PanicEvent) -> Ingested:
+        # An event's later messages (more presses, a cancel) replace earlier ones; resends don't.
+        # The camera's view comes with the first message only and stays. Only this box's panic of
+        # that id is touched, never its alert of the same id.
+        snapshot = base64.b64decode(panic.snapshot_jpeg_b64) if panic.snapshot_jpeg_b64 else None
+        details = panic.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})
+        cursor = self._db.execute(
+            "INSERT INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at,"
+            " sequence, payload, snapshot) VALUES (?, ?, ?, ?, ?, 'panic', ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (site, box_id, event_id) DO UPDATE SET kind = excluded.kind, sequence = excluded.sequence, "
+            "payload = excluded.payload, snapshot = COALESCE(events.snapshot, excluded.snapshot) "
+            f"WHERE excluded.sequence > events.sequence AND events.kind IN {PANIC_KINDS}",
+            (panic.event_id, panic.kind, site, box_id, panic.camera, panic.device_id,
+             panic.pressed_at.isoformat(), time.time(), panic.sequence, details, snapshot),
+        )  # fmt: skip
+        new = cursor.rowcount == 1
+        return Ingested("panic", panic.event_id, new, panic.message_id, site, box_id,
+                        clashes_with=self._clashes(site, box_id, panic.event_id) if new else ())  # fmt: skip
+
+    def _clashes(self, site: str, box_id: str, event_id: str) -> tuple[tuple[str, str], ...]:
+        """Other boxes that sent `event_id` (ids are random: a clash is a box copying another's)."""
+        rows = self._db.execute(
+            "SELECT site, box_id FROM events WHERE event_id = ? AND NOT (site = ? AND box_id = ?)",
+            (event_id, site, box_id),
+        ).fetchall()
+        return tuple((s, b) for s, b in rows)
 
     def _upsert_box(self, site: str, box_id: str, now: float, online: bool | None = None,
                     heartbeat: str | None = None) -> BoxSeen | None:  # fmt: skip
@@ -270,21 +344,43 @@ class CentreStore:
                 break
         return [_event_row(row) for row in rows[where.offset : wanted]]
 
-    def event(self, event_id: str) -> dict[str, object] | None:
-        rows = self._read(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))
+    def find(self, event_id: str, site: str | None = None, box_id: str | None = None) -> tuple[str, str] | None:
+        """The (site, box_id) of the box whose event `event_id` is; None if there is none. Ids are
+        random, so one box has it; a second is a box copying another's id: then AmbiguousEvent
+        unless `site` and `box_id` say which."""
+        clauses, args = ["event_id = ?"], [event_id]
+        for column, value in (("site", site), ("box_id", box_id)):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        rows = self._read(f"SELECT site, box_id FROM events WHERE {' AND '.join(clauses)} LIMIT 2", tuple(args))
+        if len(rows) > 1:
+            raise AmbiguousEvent(f"{event_id} was sent by several boxes: say which (site and box_id)")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def event(self, event_id: str, site: str | None = None, box_id: str | None = None) -> dict[str, object] | None:
+        """One event with what operators did to it; None if unknown. Raises AmbiguousEvent."""
+        key = self.find(event_id, site, box_id)
+        if key is None:
+            return None
+        rows = self._read(f"SELECT {EVENT_COLUMNS} FROM events WHERE {EVENT_KEY}", (*key, event_id))
         if not rows:
             return None
         event = _event_row(rows[0])
         event["actions"] = [
             {"state": s, "note": n, "by": b, "at": at}
             for s, n, b, at in self._read(
-                "SELECT state, note, by, at FROM actions WHERE event_id = ? ORDER BY rowid", (event_id,)
+                f"SELECT state, note, by, at FROM actions WHERE {EVENT_KEY} ORDER BY rowid", (*key, event_id)
             )
         ]
         return event
 
-    def snapshot(self, event_id: str) -> bytes | None:
-        rows = self._read("SELECT snapshot FROM events WHERE event_id = ?", (event_id,))
+    def snapshot(self, event_id: str, site: str | None = None, box_id: str | None = None) -> bytes | None:
+        """Raises AmbiguousEvent."""
+        key = self.find(event_id, site, box_id)
+        if key is None:
+            return None
+        rows = self._read(f"SELECT snapshot FROM events WHERE {EVENT_KEY}", (*key, event_id))
         return rows[0][0] if rows else None
 
     def count_events(self) -> int:
@@ -298,46 +394,48 @@ class CentreStore:
             lists.setdefault((site, box_id), {})[name] = version
         return [
             {"site": s, "box_id": b, "online": None if o is None else bool(o), "last_seen": seen,
-             "heartbeat": json.loads(h) if h else None, "lists": lists.get((s, b), {})}
+             "heartbeat": _heartbeat(h), "lists": lists.get((s, b), {})}
             for s, b, o, seen, h in rows
         ]  # fmt: skip
 
     # --- what operators do ---------------------------------------------------------------------
 
-    def claim_action(self, event_id: str, state: str, note: str | None, by: str, resend_after_s: float) -> str:
-        """Record an operator's ack/close before it is sent; returns `ok`, `unknown` or `already`
-        (the event is already at or past `state`: a second click, or another operator was first).
-        The same state may be sent again once the box has left it unconfirmed for `resend_after_s`
-        (the box was offline when it went out)."""
+    def claim_action(self, key: tuple[str, str], event_id: str, state: str, note: str | None, by: str,
+                     resend_after_s: float) -> str:  # fmt: skip
+        """Record an operator's ack/close of box `key`'s (site, box_id) event before it is sent;
+        returns `ok`, `unknown` or `already` (the event is already at or past `state`: a second
+        click, or another operator was first). The same state may be sent again once the box has
+        left it unconfirmed for `resend_after_s` (the box was offline when it went out)."""
         rank = STATE_RANK[state]
         ranks = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATE_RANK.items())
         now = time.time()
         with self._lock:
             cursor = self._db.execute(
                 f"UPDATE events SET requested_state = ?, note = COALESCE(?, note), acted_by = ?, acted_at = ? "
-                f"WHERE event_id = ? AND (CASE state {ranks} END) < ? AND ("
+                f"WHERE {EVENT_KEY} AND (CASE state {ranks} END) < ? AND ("
                 f"(CASE COALESCE(requested_state, state) {ranks} END) < ? "
                 f"OR (requested_state = ? AND acted_at < ?))",
-                (state, note, by, now, event_id, rank, rank, state, now - resend_after_s),
+                (state, note, by, now, *key, event_id, rank, rank, state, now - resend_after_s),
             )
             if cursor.rowcount == 1:
-                self._db.execute("INSERT INTO actions VALUES (?, ?, ?, ?, ?)", (event_id, state, note, by, now))
+                self._db.execute("INSERT INTO actions (site, box_id, event_id, state, note, by, at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, event_id, state, note, by, now))  # fmt: skip
                 return "ok"
-            known = self._db.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            known = self._db.execute(f"SELECT 1 FROM events WHERE {EVENT_KEY}", (*key, event_id)).fetchone()
         return "already" if known else "unknown"
 
-    def release_action(self, event_id: str, state: str) -> None:
+    def release_action(self, key: tuple[str, str], event_id: str, state: str) -> None:
         """The command could not be sent: forget that attempt, so an operator can try again."""
         with self._lock:
             self._db.execute(
-                "DELETE FROM actions WHERE rowid = (SELECT MAX(rowid) FROM actions WHERE event_id = ? AND state = ?)",
-                (event_id, state),
+                f"DELETE FROM actions WHERE rowid = (SELECT MAX(rowid) FROM actions WHERE {EVENT_KEY} AND state = ?)",
+                (*key, event_id, state),
             )
             previous = self._db.execute(
-                "SELECT state, at FROM actions WHERE event_id = ? ORDER BY rowid DESC LIMIT 1", (event_id,)
+                f"SELECT state, at FROM actions WHERE {EVENT_KEY} ORDER BY rowid DESC LIMIT 1", (*key, event_id)
             ).fetchone()
-            self._db.execute("UPDATE events SET requested_state = ?, acted_at = ? WHERE event_id = ?",
-                             (*(previous or (None, None)), event_id))  # fmt: skip
+            self._db.execute(f"UPDATE events SET requested_state = ?, acted_at = ? WHERE {EVENT_KEY}",
+                             (*(previous or (None, None)), *key, event_id))  # fmt: skip
 
     def forget_snapshots(self, closed_before: float) -> int:
         """Delete the face snapshots of closed events received before `closed_before` (the event
@@ -351,6 +449,8 @@ class CentreStore:
     # --- lists the centre published ------------------------------------------------------------
 
     def record_published(self, list_name: str, version: int, entries: int, bundle: Path, by: str) -> None:
+        if not 1 <= version <= MAX_SAFE_INT:
+            raise ValueError(f"list version {version} is out of range (1 to 2^53)")
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO published_lists VALUES (?, ?, ?, ?, ?, ?)",
@@ -369,12 +469,9 @@ class CentreStore:
         return {"version": version, "entries": entries, "bundle": bundle, "by": by, "published_at": at}
 
     def highest_version(self, list_name: str) -> int:
-        """The highest version of `list_name` published here or applied by any box (0 if none)."""
-        rows = self._read(
-            "SELECT MAX(v) FROM (SELECT MAX(version) AS v FROM published_lists WHERE list_name = ? "
-            "UNION ALL SELECT MAX(version) FROM list_versions WHERE list_name = ?)",
-            (list_name, list_name),
-        )
+        """The highest version of `list_name` this centre published (0 if none). What boxes say
+        they applied never counts: a box could claim any version."""
+        rows = self._read("SELECT MAX(version) FROM published_lists WHERE list_name = ?", (list_name,))
         return rows[0][0] or 0
 
     # --- operators and sessions ----------------------------------------------------------------
@@ -413,6 +510,61 @@ class CentreStore:
     def end_session(self, token_hash: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+
+INGESTED_LEAVES: dict[str, type[BaseModel] | None] = {
+    topics.ALERT: Alert, topics.PANIC: PanicEvent, topics.HEARTBEAT: Heartbeat, topics.ALERT_STATE: AlertState,
+    topics.LIST_ACK: ListAck, topics.AVAILABILITY: None,
+}  # fmt: skip
+
+
+def _validation_summary(error: ValidationError) -> str:
+    """Where and what, without echoing a megabyte of input into the log."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(body)"
+    return f"{error.error_count()} invalid field(s); first: {where}: {first['msg'][:100]}"
+
+
+def _heartbeat(text: str | None) -> dict[str, object] | None:
+    """A stored heartbeat for the page; one stored before heartbeats were validated is shown only
+    if it passes the model now."""
+    if not text:
+        return None
+    try:
+        return Heartbeat.model_validate_json(text).model_dump(by_alias=True)
+    except ValidationError:
+        return None
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database an earlier version made up to SCHEMA_VERSION (PRAGMA user_version), in
+    one transaction: events keyed per box, actions naming their event's box."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")  # another process opening the same database waits here, then finds it done
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            db.execute("COMMIT")
+            return
+        key = [row[1] for row in sorted(db.execute("PRAGMA table_info(events)"), key=lambda r: r[5]) if row[5]]
+        if key != ["site", "box_id", "event_id"]:  # keyed by event_id alone: rebuild the table
+            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(events)"))
+            db.execute(EVENTS_TABLE.format(name="events_per_box"))
+            db.execute(f"INSERT INTO events_per_box ({columns}) SELECT {columns} FROM events")
+            db.execute("DROP TABLE events")
+            db.execute("ALTER TABLE events_per_box RENAME TO events")
+            for index in EVENT_INDEXES:
+                db.execute(index)
+            log.info("centre store: events are now keyed per box (site, box_id, event_id)")
+        db.execute(
+            "UPDATE actions SET (site, box_id) = (SELECT site, box_id FROM events WHERE events.event_id = "
+            "actions.event_id) WHERE site IS NULL"
+        )
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _event_row(row: tuple) -> dict[str, object]:

@@ -1,7 +1,9 @@
 """`gatebox centre watch`: the command centre's live view of alerts, alert states and box availability.
 
 It is also the centre's receiver: every alert it gets is confirmed to its box with a receipt (the
-box keeps re-sending until then), and alerts seen before (same `event_id`) are not shown again.
+box keeps re-sending until then), and alerts seen before (same box and `event_id`) are not shown
+again. What a box sends is bounded and validated first, must name the box whose topic it came on,
+and reaches the terminal only as printable text: no escape sequences.
 """
 
 from __future__ import annotations
@@ -9,24 +11,42 @@ from __future__ import annotations
 import base64
 import json
 import queue
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import paho.mqtt.client as mqtt
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from edge.alerts import Alert
 from edge.comms import topics
+from edge.comms.messages import AlertState
 from edge.comms.mqtt import make_client
+from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused, load_json
 from edge.config import BrokerConfig
 from edge.errors import GateboxError
+from edge.panic.models import DeviceNotice, PanicEvent
 
-# One line for each kind of status message a box sends (box, parsed payload -> text).
-STATUS_LINES = {
-    topics.ALERT_STATE: lambda box, m: f"STATE {box} event={m['event_id']} {m['state']} by={m.get('by')}",
-    topics.DEVICE: lambda box, m: f"DEVICE {box} {m['kind']} device={m['device_id']} {m['detail']}",
+# Control characters (C0, DEL, C1) and direction overrides: a box's text could otherwise move the
+# cursor, recolour or retitle the operator's terminal, or reorder what a line seems to say.
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# A snapshot's file name: an id as the models allow it, never `.`, `..` or a path.
+FILE_NAME = re.compile(r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,63}$")
+
+
+def printable(text: str) -> str:
+    """`text` with each control or direction character written as its `\\uXXXX` escape (which is
+    still valid inside a JSON string)."""
+    return UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# One line for each kind of status message a box sends (box, its validated message -> text).
+STATUS_LINES: dict[str, tuple[type[BaseModel], Callable[[str, BaseModel], str]]] = {
+    topics.ALERT_STATE: (AlertState, lambda box, m: f"STATE {box} event={m.event_id} {m.state} by={m.by}"),
+    topics.DEVICE: (DeviceNotice, lambda box, m: f"DEVICE {box} {m.kind} device={m.device_id} {m.detail}"),
 }
 
 
@@ -38,10 +58,13 @@ def format_alert(alert: Alert) -> str:
     )
 
 
-def connect(broker: BrokerConfig, subscriptions: list[str]) -> tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]:
-    """A centre-side client subscribed (again after every reconnect) to `subscriptions`."""
+def connect(broker: BrokerConfig, subscriptions: list[str], client_id: str = "",
+            clean_session: bool = True) -> tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]:  # fmt: skip
+    """A centre-side client subscribed (again after every reconnect) to `subscriptions`. With a
+    `client_id` and `clean_session=False` its session persists: the broker keeps what arrives
+    while it is away."""
     inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    client = make_client(broker, client_id="")
+    client = make_client(broker, client_id=client_id, clean_session=clean_session)
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
         if not reason.is_failure and subscriptions:
@@ -65,6 +88,112 @@ def wait_connected(client: mqtt.Client, broker: BrokerConfig, timeout: float = 1
         time.sleep(0.05)
 
 
+class Skipped(Exception):
+    """A message not shown: `kind` for the counters, the text for the warning line."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class _Watcher:
+    """What `watch` shows of each message, one at a time."""
+
+    def __init__(self, client: mqtt.Client, out: TextIO, info: TextIO, as_json: bool, receipts: bool,
+                 snapshots_dir: Path | None, max_message_bytes: int) -> None:  # fmt: skip
+        self.client, self.out, self.info = client, out, info
+        self.as_json, self.receipts, self.snapshots_dir = as_json, receipts, snapshots_dir
+        self.max_message_bytes = max_message_bytes
+        self.seen: set[tuple[str, str]] = set()  # (box, event_id) of alerts shown
+        self.seen_panics: set[tuple[str, str]] = set()  # (box, message_id)
+
+    def show(self, message: mqtt.MQTTMessage) -> None:
+        """Raises Skipped for a message not shown."""
+        parts = message.topic.split("/")
+        if len(parts) != 4:
+            return
+        box, leaf = "/".join(parts[1:3]), parts[-1]
+        if leaf == topics.AVAILABILITY:
+            self.say(f"BOX {box} {message.payload[:64].decode('utf-8', 'replace')}", self.info)
+            return
+        if leaf == topics.PANIC:
+            self._panic(message, parts, box)
+        elif leaf in STATUS_LINES:
+            model, line = STATUS_LINES[leaf]
+            self.say(line(box, self._parse(message, model, parts)), self.info)
+        elif leaf == topics.ALERT:
+            self._alert(message, parts, box)
+
+    def _parse(self, message: mqtt.MQTTMessage, model: type[BaseModel], parts: list[str]) -> BaseModel:
+        leaf = parts[-1]
+        what = "alert" if leaf == topics.ALERT else leaf
+        try:
+            parsed = model.model_validate(load_json(message.payload, self.max_message_bytes))
+        except Refused as e:
+            raise Skipped(f"{leaf}:{e.reason}", f"skipped malformed {what} on {message.topic}: {e}") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(body)"
+            raise Skipped(f"{leaf}:invalid:{where}", f"skipped malformed {what} on {message.topic}: {e.error_count()} "
+                          f"invalid field(s); first: {where}: {first['msg'][:100]}") from None  # fmt: skip
+        claimed = (getattr(parsed, "site", parts[1]), getattr(parsed, "box_id", parts[2]))
+        if claimed != (parts[1], parts[2]):
+            raise Skipped(f"{leaf}:wrong_box", f"skipped {what} on {message.topic}: it names {claimed[0]}/{claimed[1]}")
+        return parsed
+
+    def _alert(self, message: mqtt.MQTTMessage, parts: list[str], box: str) -> None:
+        alert = self._parse(message, Alert, parts)
+        assert isinstance(alert, Alert)
+        if self.receipts:  # confirm even a duplicate: the box re-sent it because it missed our receipt
+            self._receipt(parts, alert.event_id)
+        if (box, alert.event_id) in self.seen:
+            return
+        self.seen.add((box, alert.event_id))
+        self.say(message.payload.decode() if self.as_json else format_alert(alert), self.out)
+        self._save(alert.event_id, alert.snapshot_jpeg_b64, message.topic)
+
+    def _panic(self, message: mqtt.MQTTMessage, parts: list[str], box: str) -> None:
+        """Panics stand out; each message (an event and its updates) is shown once and confirmed."""
+        panic = self._parse(message, PanicEvent, parts)
+        assert isinstance(panic, PanicEvent)
+        if self.receipts:
+            self._receipt(parts, panic.message_id)
+        if (box, panic.message_id) in self.seen_panics:
+            return
+        self.seen_panics.add((box, panic.message_id))
+        label = {"panic": "PANIC", "long_press": "PANIC-LONG", "cancel": "PANIC-CANCEL"}[panic.kind]
+        self.say(
+            f"!!! {label} {panic.pressed_at.isoformat(timespec='seconds')} {panic.site}/{panic.box_id} "
+            f"device={panic.device_id} household={panic.household or '-'} address={panic.address or '-'} "
+            f"presses={panic.presses} seq={panic.sequence} "
+            f"battery={panic.battery if panic.battery is not None else '-'} event={panic.event_id}",
+            self.info,
+        )
+        if panic.snapshot_jpeg_b64:  # the nearest camera's view
+            self._save(panic.event_id, panic.snapshot_jpeg_b64, message.topic)
+
+    def _receipt(self, parts: list[str], receipt_id: str) -> None:
+        self.client.publish("/".join([*parts[:-1], topics.RECEIPT]), json.dumps({"event_ids": [receipt_id]}), qos=1)
+
+    def _save(self, event_id: str, jpeg_b64: str, topic: str) -> None:
+        """`<event_id>.jpg` in the snapshots folder: the name only from a validated id, and never
+        outside the folder."""
+        if self.snapshots_dir is None:
+            return
+        if not FILE_NAME.match(event_id):
+            raise Skipped("snapshot:bad_name", f"snapshot of {topic} not saved: unusable event id")
+        path = self.snapshots_dir / f"{event_id}.jpg"
+        if path.resolve().parent != self.snapshots_dir.resolve():
+            raise Skipped("snapshot:bad_name", f"snapshot of {topic} not saved: unusable event id")
+        try:
+            path.write_bytes(base64.b64decode(jpeg_b64, validate=True))
+        except (ValueError, OSError) as e:
+            raise Skipped("snapshot:not_saved", f"snapshot of {topic} not saved: {e}") from None
+
+    def say(self, line: str, file: TextIO) -> None:
+        print(printable(line), file=file, flush=True)
+
+
 def watch(
     broker: BrokerConfig,
     out: TextIO = sys.stdout,
@@ -73,21 +202,23 @@ def watch(
     timeout: float | None = None,
     snapshots_dir: Path | None = None,
     receipts: bool = True,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> int:
     """Print alerts, alert states and availability changes as they arrive; returns the number of
     distinct alerts seen. Stops after `count` distinct alerts or `timeout` seconds when given.
-    A malformed payload is reported on stderr and skipped."""
+    A malformed payload is reported on stderr (each kind at most once a minute) and skipped;
+    nothing one message holds stops the watch."""
     prefix = broker.topic_prefix
     leaves = (topics.ALERT, topics.AVAILABILITY, topics.ALERT_STATE, topics.PANIC, topics.DEVICE)
     client, inbox = connect(broker, [topics.centre_topic(prefix, leaf) for leaf in leaves])
     if snapshots_dir:
         snapshots_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
-    seen: set[str] = set()
-    seen_panics: set[str] = set()
     info = sys.stderr if as_json else out
+    watcher = _Watcher(client, out, info, as_json, receipts, snapshots_dir, max_message_bytes)
+    warnings = Refusals(say=lambda line: print(f"warning: {printable(line)}", file=sys.stderr, flush=True))
     try:
-        while count is None or len(seen) < count:
+        while count is None or len(watcher.seen) < count:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
@@ -95,64 +226,14 @@ def watch(
                 message = inbox.get(timeout=min(left, 1.0) if left is not None else 1.0)
             except queue.Empty:
                 continue
-            parts = message.topic.split("/")
-            box, leaf = "/".join(parts[1:3]), parts[-1]
-            if leaf == topics.AVAILABILITY:
-                print(f"BOX {box} {message.payload.decode('utf-8', 'replace')}", file=info, flush=True)
-                continue
-            if leaf == topics.PANIC:
-                _show_panic(client, message, parts, seen_panics, receipts, info, snapshots_dir)
-                continue
-            if leaf in STATUS_LINES:
-                try:
-                    print(STATUS_LINES[leaf](box, json.loads(message.payload)), file=info, flush=True)
-                except (ValueError, KeyError, TypeError) as e:
-                    print(f"warning: skipped malformed {leaf} message on {message.topic}: {e}", file=sys.stderr)
-                continue
             try:
-                alert = Alert.model_validate(json.loads(message.payload))
-            except (ValueError, ValidationError) as e:
-                print(f"warning: skipped malformed alert on {message.topic}: {e}", file=sys.stderr, flush=True)
-                continue
-            if receipts:  # confirm even a duplicate: the box re-sent it because it missed our receipt
-                receipt_topic = "/".join([*parts[:-1], topics.RECEIPT])
-                client.publish(receipt_topic, json.dumps({"event_ids": [alert.event_id]}), qos=1)
-            if alert.event_id in seen:
-                continue
-            seen.add(alert.event_id)
-            print(message.payload.decode() if as_json else format_alert(alert), file=out, flush=True)
-            if snapshots_dir:
-                (snapshots_dir / f"{alert.event_id}.jpg").write_bytes(base64.b64decode(alert.snapshot_jpeg_b64))
+                watcher.show(message)
+            except Skipped as e:
+                warnings.note(e.kind, str(e))
+            except Exception as e:  # a bug must not end the operator's watch: say so, and carry on
+                warnings.note("error", f"could not show a message on {message.topic}: {e!r}")
     finally:
         time.sleep(0.2)  # let the last receipts leave
         client.disconnect()
         client.loop_stop()
-    return len(seen)
-
-
-def _show_panic(client: mqtt.Client, message: mqtt.MQTTMessage, parts: list[str], seen: set[str], receipts: bool,
-                out: TextIO, snapshots_dir: Path | None) -> None:  # fmt: skip
-    """Panics stand out; each message (an event and its updates) is shown once and confirmed."""
-    from edge.panic.models import PanicEvent
-
-    try:
-        panic = PanicEvent.model_validate(json.loads(message.payload))
-    except (ValueError, ValidationError) as e:
-        print(f"warning: skipped malformed panic on {message.topic}: {e}", file=sys.stderr, flush=True)
-        return
-    if receipts:
-        client.publish("/".join([*parts[:-1], topics.RECEIPT]), json.dumps({"event_ids": [panic.message_id]}), qos=1)
-    if panic.message_id in seen:
-        return
-    seen.add(panic.message_id)
-    label = {"panic": "PANIC", "long_press": "PANIC-LONG", "cancel": "PANIC-CANCEL"}[panic.kind]
-    print(
-        f"!!! {label} {panic.pressed_at.isoformat(timespec='seconds')} {panic.site}/{panic.box_id} "
-        f"device={panic.device_id} household={panic.household or '-'} address={panic.address or '-'} "
-        f"presses={panic.presses} seq={panic.sequence} battery={panic.battery if panic.battery is not None else '-'} "
-        f"event={panic.event_id}",
-        file=out,
-        flush=True,
-    )
-    if snapshots_dir and panic.snapshot_jpeg_b64:  # the nearest camera's view
-        (snapshots_dir / f"{panic.event_id}.jpg").write_bytes(base64.b64decode(panic.snapshot_jpeg_b64))
+    return len(watcher.seen)

@@ -31,7 +31,7 @@ from starlette.requests import HTTPConnection
 from edge.centre.auth import new_session_token, token_hash, verify_password
 from edge.centre.console import Conflict, Console, NotFound, Unavailable
 from edge.centre.guard import RequestGuard
-from edge.centre.store import EventFilter
+from edge.centre.store import AmbiguousEvent, EventFilter
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import GateboxError
 
@@ -95,7 +95,7 @@ def _as_http() -> Iterator[None]:
         yield
     except NotFound as e:
         raise HTTPException(404, f"unknown: {e}") from None
-    except Conflict as e:
+    except (Conflict, AmbiguousEvent) as e:
         raise HTTPException(409, str(e)) from None
     except Unavailable as e:
         raise HTTPException(503, str(e)) from None
@@ -188,8 +188,8 @@ def create_app(console: Console) -> FastAPI:
 
     @app.get("/api/me")
     def me(name: Operator) -> dict[str, object]:
-        return {"name": name, "broker_connected": console.broker_connected, "lists": list(console.config.lists),
-                "ack_resend_after_s": settings.ack_resend_after_s}  # fmt: skip
+        return {"name": name, "broker_connected": console.broker_connected, "receiving": console.receiving,
+                "lists": list(console.config.lists), "ack_resend_after_s": settings.ack_resend_after_s}  # fmt: skip
 
     @app.get("/api/events")
     def events(
@@ -204,29 +204,34 @@ def create_app(console: Console) -> FastAPI:
         where = EventFilter(site=site, box_id=box_id, kind=kind, state=state, limit=limit, offset=offset)
         return {"events": store.events(where)}
 
+    # `site` and `box_id` say whose event is meant; needed only when several boxes sent the id (409 without).
     @app.get("/api/events/{event_id}")
-    def event(event_id: str, name: Operator) -> dict[str, object]:
-        found = store.event(event_id)
+    def event(event_id: str, name: Operator, site: str | None = None, box_id: str | None = None) -> dict[str, object]:
+        with _as_http():
+            found = store.event(event_id, site, box_id)
         if found is None:
             raise HTTPException(404, f"unknown event {event_id}")
         return found
 
     @app.get("/api/events/{event_id}/snapshot.jpg")
-    def snapshot(event_id: str, name: Operator) -> Response:
-        jpeg = store.snapshot(event_id)
+    def snapshot(event_id: str, name: Operator, site: str | None = None, box_id: str | None = None) -> Response:
+        with _as_http():
+            jpeg = store.snapshot(event_id, site, box_id)
         if not jpeg:
             raise HTTPException(404, f"no snapshot for {event_id}")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.post("/api/events/{event_id}/ack", status_code=202)
-    def ack(event_id: str, body: Action, name: Operator) -> dict[str, object]:
+    def ack(event_id: str, body: Action, name: Operator, site: str | None = None,
+            box_id: str | None = None) -> dict[str, object]:  # fmt: skip
         with _as_http():
-            return console.act(event_id, "acked", body.note, name)
+            return console.act(event_id, "acked", body.note, name, site, box_id)
 
     @app.post("/api/events/{event_id}/close", status_code=202)
-    def close(event_id: str, body: Action, name: Operator) -> dict[str, object]:
+    def close(event_id: str, body: Action, name: Operator, site: str | None = None,
+              box_id: str | None = None) -> dict[str, object]:  # fmt: skip
         with _as_http():
-            return console.act(event_id, "closed", body.note, name)
+            return console.act(event_id, "closed", body.note, name, site, box_id)
 
     @app.get("/api/boxes")
     def boxes(name: Operator) -> dict[str, object]:
@@ -290,12 +295,14 @@ def _box_view(box: dict[str, object], now: float, silent_after_s: float) -> dict
         status = "silent"
     else:
         status = "online"
-    outbox = beat.get("outbox") or {}
+    # The store keeps only heartbeats its model passed; still, nothing a box wrote may break this page.
+    outbox = beat.get("outbox") if isinstance(beat.get("outbox"), dict) else {}
+    cameras = beat.get("cameras") if isinstance(beat.get("cameras"), dict) else {}
     return {
         "site": box["site"], "box_id": box["box_id"], "status": status, "last_seen_age_s": age,
         "version": beat.get("version"), "uptime_s": beat.get("uptime_s"),
         "cameras": {n: {"fps": c.get("fps"), "connected": c.get("connected")}
-                    for n, c in (beat.get("cameras") or {}).items() if isinstance(c, dict)},
+                    for n, c in cameras.items() if isinstance(c, dict)},
         "outbox_depth": outbox.get("depth"), "outbox_oldest_s": outbox.get("oldest_unconfirmed_age_s"),
         "lists": box["lists"],
     }  # fmt: skip

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.alerts import Location
+from edge.comms.messages import EventId
+from edge.comms.wire import MAX_SAFE_INT, PanicSnapshot, Seconds
+from edge.config import Slug
 
 SignalKind = Literal["press", "long_press", "cancel", "heartbeat"]
 
@@ -29,30 +32,37 @@ class PanicEvent(BaseModel):
     resent until the centre's receipt. Presses within the coalescing window update the same event
     (same `event_id`, higher `presses` and `sequence`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     schema_: Literal["gatebox.panic/1"] = Field("gatebox.panic/1", alias="schema")
-    event_id: str
-    message_id: str = Field(description="`<event_id>:<sequence>`: what the centre's receipt names.")
+    event_id: EventId
+    message_id: str = Field(max_length=100, description="`<event_id>:<sequence>`: what the centre's receipt names.")
     kind: Literal["panic", "long_press", "cancel"]
-    device_id: str
-    household: str | None = None
-    address: str | None = None
-    contact: str | None = None
-    camera: str | None = Field(None, description="The camera nearest the device.")
+    device_id: Slug
+    household: str | None = Field(None, max_length=200)
+    address: str | None = Field(None, max_length=200)
+    contact: str | None = Field(None, max_length=200)
+    camera: str | None = Field(None, max_length=200, description="The camera nearest the device.")
     pressed_at: datetime
     received_at: datetime
-    sequence: int = Field(ge=1, description="Messages so far for this event (1 = first).")
-    presses: int = Field(ge=1, description="Presses coalesced into this event.")
+    sequence: int = Field(ge=1, le=MAX_SAFE_INT, description="Messages so far for this event (1 = first).")
+    presses: int = Field(ge=1, le=MAX_SAFE_INT, description="Presses coalesced into this event.")
     battery: int | None = Field(None, ge=0, le=100)
-    site: str
-    box_id: str
+    site: Slug
+    box_id: Slug
     location: Location | None = None
-    snapshot_jpeg_b64: str | None = Field(
+    snapshot_jpeg_b64: PanicSnapshot | None = Field(
         None, description="First message of an event: the nearest camera's view (JPEG ≤640 px, base64)."
     )
     snapshot_ts: datetime | None = Field(None, description="Capture time of that snapshot, UTC.")
     sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
-    age_s: float | None = Field(None, ge=0, description="Seconds it waited on the box (monotonic clock).")
+    age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")
+
+    @model_validator(mode="after")
+    def _message_id_names_this_copy(self) -> PanicEvent:
+        # The receipt names `message_id`: a box must not be able to get receipts for other ids.
+        if self.message_id != f"{self.event_id}:{self.sequence}":
+            raise ValueError("message_id must be `<event_id>:<sequence>`")
+        return self
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -64,9 +74,11 @@ class DeviceNotice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_: Literal["gatebox.device/1"] = Field("gatebox.device/1", alias="schema")
     kind: Literal["device_offline", "low_battery"]
-    device_id: str
-    household: str | None = None
-    detail: str
+    device_id: Slug
+    household: str | None = Field(None, max_length=200)
+    detail: str = Field(max_length=1000)
     ts: datetime
-    site: str
-    box_id: str
+    site: Slug
+    box_id: Slug
+    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
+    age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")

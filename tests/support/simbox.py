@@ -78,7 +78,7 @@ class SimBox:
             "schema": "gatebox.heartbeat/1", "site": self.site, "box_id": self.box_id, "ts": time.time(),
             "version": "sim", "uptime_s": 1.0,
             "cameras": {"gate": {"connected": True, "fps": fps, "frames": 100, "dropped": 0}},
-            "outbox": {"depth": depth, "bytes": 0, "dropped": 0, "oldest_unconfirmed_age_s": None},
+            "outbox": {"depth": depth, "bytes": 0, "dropped": {}, "oldest_unconfirmed_age_s": None},
             "lists": {name: {"version": v, "subjects": 1} for name, v in (lists or {}).items()},
             "bad_input": {}, "panic_rejected": {},
         })  # fmt: skip

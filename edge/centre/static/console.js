@@ -69,7 +69,7 @@ async function start() {
   $("#app").hidden = false;
   $("#logout").hidden = false;
   $("#who").textContent = me.name;
-  showBroker(me.broker_connected);
+  showBroker(me);
   for (const select of document.querySelectorAll("select[name=list]")) {
     select.replaceChildren(...me.lists.map((name) => el("option", { value: name }, name)));
   }
@@ -116,7 +116,7 @@ function connectStream() {
       later(refreshLists, "lists", 1000);  // a new box counts towards "applied by"
     }
     else if (change.kind === "lists") later(refreshLists, "lists");
-    else if (change.kind === "status") api("/api/me").then((m) => showBroker(m.broker_connected)).catch(() => {});
+    else if (change.kind === "status") api("/api/me").then(showBroker).catch(() => {});
   });
   stream.onerror = () => {
     setLink(false);
@@ -143,9 +143,12 @@ function setLink(up) {
   $("#link").className = `link ${up ? "up" : "down"}`;
 }
 
-function showBroker(connected) {
-  $("#broker").textContent = connected ? "broker connected" : "broker unreachable";
-  $("#broker").className = `link ${connected ? "up" : "down"}`;
+function showBroker(status) {
+  // A stopped receiver stores nothing the boxes send, whatever the broker link says.
+  const up = status.broker_connected && status.receiving;
+  $("#broker").textContent = !status.receiving ? "receiver stopped: restart the console"
+    : status.broker_connected ? "broker connected" : "broker unreachable";
+  $("#broker").className = `link ${up ? "up" : "down"}`;
 }
 
 let audio = null;  // one context for the page: each one holds an audio device stream
@@ -178,10 +181,12 @@ async function refreshEvents() {
 }
 
 function eventCard(ev) {
+  // Whose event: ids are the box's own, so the box is named too (two boxes may send the same id).
+  const eventUrl = (leaf) => `/api/events/${encodeURIComponent(ev.event_id)}/${leaf}?${new URLSearchParams({ site: ev.site, box_id: ev.box_id })}`;
   const urgent = URGENT_LISTS.has(ev.list);
   const classes = ["event", ev.panic ? "panic" : null, urgent ? "urgent" : null, `state-${ev.state}`].filter(Boolean).join(" ");
   const picture = ev.has_snapshot
-    ? el("img", { src: `/api/events/${encodeURIComponent(ev.event_id)}/snapshot.jpg`, alt: "snapshot", loading: "lazy" })
+    ? el("img", { src: eventUrl("snapshot.jpg"), alt: "snapshot", loading: "lazy" })
     : el("div", { class: "noimg" }, ev.panic ? "SOS" : "—");
   const title = ev.panic
     ? [KIND_LABELS[ev.kind] || ev.kind, ev.household ? ` · ${ev.household}` : "", ev.presses > 1 ? ` · ${ev.presses} presses` : ""]
@@ -196,7 +201,7 @@ function eventCard(ev) {
   const act = (state) => async (e) => {
     e.target.disabled = true;
     try {
-      await postJson(`/api/events/${encodeURIComponent(ev.event_id)}/${state}`, { note: note.value || null });
+      await postJson(eventUrl(state), { note: note.value || null });
     } catch (err) {
       alert(`${state} failed: ${err.message}`);
     }

@@ -1,0 +1,158 @@
+"""Bounds on what comes off the wire: a message is measured and its nesting counted before it is
+parsed, numbers outside what JSON, SQLite and the page can hold are refused, and a refusal is
+counted and logged without letting one sender flood the log.
+
+A box's login may be stolen (a box sits in a gate cabinet): nothing it sends may crash, overflow
+or rewrite the receiver. Every receiver parses through `load_json` and a pydantic model built from
+the bounded types here."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024  # an alert's face is a few kB; a panic's camera view ≤ ~330 kB as base64
+MAX_DEPTH = 10  # the deepest honest message (a heartbeat) nests 3 levels
+MAX_SAFE_INT = 2**53  # exact in JavaScript and in a float, far inside SQLite's int64
+MAX_ALERT_SNAPSHOT_BYTES = 96 * 1024  # a ≤200 px JPEG: ~31 kB even for pure noise
+MAX_PANIC_SNAPSHOT_BYTES = 320 * 1024  # a ≤640 px JPEG at quality 75: ~250 kB even for pure noise
+
+Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]
+Version = Annotated[int, Field(ge=1, le=MAX_SAFE_INT)]
+Seconds = Annotated[float, Field(ge=0, le=100 * 365 * 86400, allow_inf_nan=False)]
+ShortText = Annotated[str, Field(max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+Counts = Annotated[dict[Name, Count], Field(max_length=64)]
+
+
+class Refused(ValueError):
+    """A message refused before anything used it; `reason` is what the counters say."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _base64_checker(max_bytes: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        try:
+            if len(text) % 4:  # b64decode ignores what follows the padding
+                raise ValueError
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        if len(data) > max_bytes:
+            raise ValueError(f"larger than {max_bytes} bytes")
+        return text
+
+    return check
+
+
+# Base64 text (a JPEG) that decodes, to at most so many bytes.
+AlertSnapshot = Annotated[
+    str,
+    Field(max_length=MAX_ALERT_SNAPSHOT_BYTES * 4 // 3 + 4),
+    AfterValidator(_base64_checker(MAX_ALERT_SNAPSHOT_BYTES)),
+]
+PanicSnapshot = Annotated[
+    str,
+    Field(max_length=MAX_PANIC_SNAPSHOT_BYTES * 4 // 3 + 4),
+    AfterValidator(_base64_checker(MAX_PANIC_SNAPSHOT_BYTES)),
+]
+
+
+def nests_deeper(payload: bytes, limit: int) -> bool:
+    """Whether `payload`'s arrays and objects nest deeper than `limit` (brackets inside strings
+    don't count), found in one pass without recursion: json.loads recurses once per level and
+    can blow the stack first."""
+    if payload.count(b"[") + payload.count(b"{") <= limit:  # the common case: too few brackets to nest that deep
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: SQLite and the page's JSON have no infinity
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_json(payload: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict:
+    """One JSON object from the wire, size and nesting checked first; raises Refused."""
+    if len(payload) > max_bytes:
+        raise Refused("too_large", f"{len(payload)} bytes, over the limit of {max_bytes}")
+    if nests_deeper(payload, max_depth):
+        raise Refused("too_deep", f"nested deeper than the limit of {max_depth}")
+    try:
+        body = json.loads(payload, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:  # RecursionError: cannot happen after the depth check; kept as a net
+        raise Refused("not_json", f"not JSON: {str(e)[:100]}") from None
+    if not isinstance(body, dict):
+        raise Refused("not_json", f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+class Refusals:
+    """Counts refusals per kind and reports the first of each kind, then at most one line per kind
+    every `every_s` with how many went unreported: a hostile sender can't flood the log, and no
+    refusal is silent. Reports go to `logger`, or to `say` (a terminal's warning lines)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger | None = None,
+        every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.counts: Counter[str] = Counter()
+        self._log = logger or logging.getLogger(__name__)
+        self._say = say
+        self._every_s = every_s
+        self._clock = clock
+        self._next_report: dict[str, float] = {}
+        self._unreported: Counter[str] = Counter()
+
+    def note(self, kind: str, detail: str, level: int = logging.WARNING, exc_info: bool = False) -> None:
+        self.counts[kind] += 1
+        now = self._clock()
+        if now < self._next_report.get(kind, -math.inf):
+            self._unreported[kind] += 1
+            return
+        self._next_report[kind] = now + self._every_s
+        also = self._unreported.pop(kind, 0)
+        line = f"{detail[:300]}{f' (and {also} more like it since the last report)' if also else ''} [{kind}]"
+        if self._say:
+            self._say(line)
+        else:
+            self._log.log(level, "%s", line, exc_info=exc_info)
