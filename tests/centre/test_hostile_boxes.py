@@ -34,7 +34,7 @@ from edge.config import BrokerConfig, CentreConfig, GateboxConfig
 from edge.panic.models import DeviceNotice, PanicEvent
 from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import Mosquitto
-from tests.support.console import ConsoleServer
+from tests.support.console import CSRF_HEADER, ConsoleServer
 from tests.support.simbox import SimBox, face_jpeg
 from tests.support.waiting import wait_for
 
@@ -458,7 +458,7 @@ def test_a_dead_receiver_turns_the_console_red(
     console = Console(config, settings, None)
     try:
         console.store.set_operator("op1", hash_password("correct horse battery"))
-        with TestClient(create_app(console)) as api:
+        with TestClient(create_app(console), headers={CSRF_HEADER: "1"}) as api:
             api.post("/api/login", json={"name": "op1", "password": "correct horse battery"})
             wait_for(lambda: api.get("/api/me").json()["broker_connected"], 10, "the broker link")
             assert api.get("/api/me").json()["receiving"]
