@@ -461,7 +461,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What the box and the centre write holds faces, embeddings and events: private to the service user
+# whatever umask it inherited (a shell's 022 would make them world-readable). Databases, snapshots
+# and the events journal are also made 0600 where they are opened; this covers everything else
+# (list bundles, keys, saved snapshots, --events and --stats files).
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip

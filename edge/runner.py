@@ -1,13 +1,13 @@
 """Drives pipelines: `replay` over a recorded file, `run` over the configured live cameras.
 
-Alerts leave through sinks: the JSON-lines events file (fsynced per alert) and MQTT.
+Alerts leave through `BoxServices.emit` (outbox, alert records, and for `run` the box's journal
+`DATA_DIR/events.jsonl`); a replay's `--events` file is a further sink, written once the alert is durable.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -15,7 +15,6 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 from tqdm import tqdm
 
@@ -33,31 +32,14 @@ from edge.services import BoxServices
 from edge.sources.latest import LatestFrames
 from edge.sources.reader import FrameReader
 from edge.sources.video import LiveCamera, VideoFile
+from edge.store.events import EventsFile
 from edge.store.lists import ListStore
 
 log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Alert], None]
 STATS_INTERVAL_S = 60.0
-
-
-class EventsFile:
-    """Appends each alert as one JSON line and fsyncs it: the local record survives a power cut."""
-
-    def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: TextIO = path.open("a", encoding="utf-8")
-        except OSError as e:
-            raise GateboxError(f"cannot write events file {path}: {e.strerror or e}") from None
-
-    def __call__(self, alert: Alert) -> None:
-        self._file.write(alert.to_json() + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
+SNAPSHOT_PURGE_INTERVAL_S = 3600.0
 
 
 def load_gallery(config: GateboxConfig, data_dir: Path) -> Gallery:
@@ -143,7 +125,7 @@ def replay(
         services.on_gallery_change(
             lambda: pipeline.set_gallery(load_gallery(config, data_dir), load_plates(config, data_dir))
         )
-    events_file = EventsFile(events) if events else None
+    events_file = EventsFile(events, faces=True) if events else None  # a tester's export: whole alerts
     if events_file:
         sinks.append(events_file)
 
@@ -266,9 +248,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     first_models = Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
     started = time.monotonic()
     gallery, plates = load_gallery(config, data_dir), load_plates(config, data_dir)
-    events = EventsFile(data_dir / "events.jsonl")
-    services = BoxServices(config, data_dir)
-    lock = threading.Lock()
+    services = BoxServices(config, data_dir, journal=data_dir / "events.jsonl")
     pipelines: list[CameraPipeline] = []
 
     def reload_gallery() -> None:  # a list update was stored: every camera matches against it from now on
@@ -277,12 +257,6 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             pipeline.set_gallery(fresh, fresh_plates)
 
     services.on_gallery_change(reload_gallery)
-
-    def emit(alert: Alert) -> None:
-        with lock:
-            services.emit(alert)
-            events(alert)
-
     statuses = [CameraStatus(cam.name) for cam in config.cameras]
     latest = LatestFrames()
     threads = [
@@ -292,7 +266,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
                 config,
                 LiveCamera(cam, stop, status),
                 gallery,
-                emit,
+                services.emit,
                 status,
                 pipelines,
                 plates,
@@ -313,6 +287,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     watchdog = Watchdog()
     watchdog.notify("READY=1")
     next_heartbeat = time.monotonic()
+    next_purge = time.monotonic() + SNAPSHOT_PURGE_INTERVAL_S
     # A camera that is down still makes progress (it retries); one silent past this is hung.
     stale_after = max(60.0, 3 * max(c.read_timeout_s + c.open_timeout_s + c.reconnect.max_backoff_s
                                     for c in config.cameras))  # fmt: skip
@@ -328,6 +303,9 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
                 beat = heartbeat(config, services, statuses, started, panic)
                 services.link.publish_now(topics.HEARTBEAT, beat)
                 next_heartbeat += config.link.heartbeat_interval_s
+            if time.monotonic() >= next_purge:  # a box runs for months: retention is kept while it does
+                services.purge_snapshots()
+                next_purge += SNAPSHOT_PURGE_INTERVAL_S
     finally:
         stop.set()
         watchdog.notify("STOPPING=1")
@@ -335,6 +313,5 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             receiver.close()
         for thread in threads:
             thread.join(timeout=10)
-        events.close()
         services.drain(config.broker.flush_timeout_s)
         services.close()

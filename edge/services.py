@@ -2,12 +2,16 @@
 
 `replay` and `run` both hand their alerts to `BoxServices.emit`, so a recorded file and a live
 camera take the same path to the centre.
+
+Nothing raised is lost: an alert is durable in the outbox before anything else records it, and each
+start completes whatever a crash interrupted (see `emit` and `_recover`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -23,6 +27,7 @@ from edge.config import GateboxConfig
 from edge.lists.sync import ListSync
 from edge.security.signing import load_public_key
 from edge.store.alert_states import AlertStates
+from edge.store.events import EventsFile
 from edge.store.lists import ListStore
 
 log = logging.getLogger(__name__)
@@ -31,11 +36,18 @@ URGENT_LISTS = frozenset({"missing_elders", "at_risk_elders"})
 
 
 class BoxServices:
-    def __init__(self, config: GateboxConfig, data_dir: Path, connect: bool = True) -> None:
+    def __init__(
+        self, config: GateboxConfig, data_dir: Path, connect: bool = True, journal: Path | None = None
+    ) -> None:
+        """`journal`: the box's events file (`gatebox run`: DATA_DIR/events.jsonl), faces left out."""
         self._config = config
         self.states = AlertStates(data_dir)
-        self.states.purge_snapshots(config.alerts.snapshot_retention_days * 86400)
-        self.outbox = Outbox(data_dir / "outbox.sqlite3", int(config.link.outbox_budget_mb * 1024 * 1024))
+        self.purge_snapshots()
+        self.outbox = Outbox(data_dir / "outbox.sqlite3", int(config.link.outbox_budget_mb * 1024 * 1024),
+                             on_confirmed=self.states.confirm)  # fmt: skip
+        self.journal = EventsFile(journal, faces=False) if journal else None
+        self._emit_lock = threading.Lock()
+        self._recover()  # before the link starts: nothing half-raised may leave
         self.link: CentreLink | None = None
         self.list_sync: ListSync | None = None
         self._gallery_listeners: list[Callable[[], None]] = []
@@ -61,14 +73,64 @@ class BoxServices:
                 log.info("outbox holds %d message(s) from before; sending them first", pending)
 
     def emit(self, alert: Alert) -> None:
-        """Record the alert and queue it for the centre; durable when this returns."""
-        self.states.record(alert)
+        """Raise an alert: durable, recorded and on its way to the centre when this returns.
+
+        The writes, in this order; a crash between any two is completed at the next start (`_recover`):
+        1. the outbox, *held* (fsynced: from here on the alert cannot be lost; not sent yet);
+        2. the face snapshot, then the alert record (`gatebox alerts`);
+        3. the journal line (`events.jsonl`), fsynced;
+        4. release: the link may send it. Until then the centre cannot have it, so it can never
+           confirm an alert the box has not recorded, nor hold one the journal lacks.
+        """
         topic = topics.box_topic(self._config.broker, self._config.box, topics.ALERT)
         # A missing elder seen, or an at-risk elder leaving, goes before watchlist alerts.
         priority = Priority.URGENT_ALERT if alert.list in URGENT_LISTS else Priority.ALERT
-        self.outbox.put(OutgoingMessage(alert.event_id, "alert", priority, topic, alert.to_json().encode(), True))
+        message = OutgoingMessage(alert.event_id, "alert", priority, topic, alert.to_json().encode(), True)
+        with self._emit_lock:
+            self.outbox.put(message, held=True)
+            try:
+                self._record(alert)
+            finally:  # recorded or not (a full disk raises here), the alert must still reach the centre
+                self.outbox.release(alert.event_id)
         if self.link:
             self.link.wake()
+
+    def _record(self, alert: Alert) -> None:
+        """Steps 2 and 3 of `emit`; each skipped when already done."""
+        self.states.record(alert)
+        if self.journal is not None and alert.event_id not in self.journal:
+            self.journal(alert)
+
+    def _recover(self) -> None:
+        """Complete every alert a crash left half raised: held in the outbox (or, after a power cut,
+        queued without its record) gets its record and journal line, then is released. The outbox
+        holds the whole alert until the centre confirms it, so nothing else needs re-queueing."""
+        queued = self.outbox.queued("alert")
+        completed = 0
+        for event_id, payload, held in queued:
+            if not held and self.states.get(event_id) is not None:
+                continue
+            try:
+                alert = Alert.model_validate_json(payload)
+            except ValueError:  # not written by this version: send it as it is
+                log.error("outbox: alert %s is not a valid alert; sending it unrecorded", event_id)
+            else:
+                self._record(alert)
+            self.outbox.release(event_id)
+            completed += 1
+        if completed:
+            log.warning("completed %d alert(s) a crash interrupted while they were raised", completed)
+        # Every alert recorded is confirmed by the centre or still queued; anything else is a bug.
+        lost = set(self.states.unconfirmed_alerts()) - {event_id for event_id, _, _ in queued}
+        if lost:
+            log.error("%d alert(s) recorded but neither confirmed by the centre nor queued: %s",
+                      len(lost), ", ".join(sorted(lost)[:10]))  # fmt: skip
+
+    def purge_snapshots(self) -> None:
+        """Face snapshots past `alerts.snapshot_retention_days` go (at start, and from time to time)."""
+        removed = self.states.purge_snapshots(self._config.alerts.snapshot_retention_days * 86400)
+        if removed:
+            log.info("deleted %d face snapshot(s) past their retention", removed)
 
     def on_command(self, command: Command) -> None:
         if command.command == "ack_alert":
@@ -136,3 +198,5 @@ class BoxServices:
             self.link.close()
         self.outbox.close()
         self.states.close()
+        if self.journal is not None:
+            self.journal.close()

@@ -5,6 +5,12 @@ it acknowledged but had not saved), so an alert or a panic leaves the outbox onl
 sends a receipt for its `event_id`; until then it is sent again every `resend_after_s`, and on
 every reconnect. Messages nobody has to confirm (state changes, reports) leave on PUBACK.
 
+An alert is put here *held* before anything else on the box records it, and released (free to
+leave) only once the box has recorded it (alert record, snapshot, events journal): the centre can
+never confirm an alert the box has not recorded, and a crash half way leaves a held row that the
+next start completes (`BoxServices`). Whoever owns the alert records hears of each confirmed
+alert (`on_confirmed`) before it leaves the outbox, so no confirmed alert is ever queued again.
+
 Order on the wire: priority (panic > alert > other), then age. Bounded: past the disk budget the
 oldest lowest-priority messages are dropped first and counted; alerts and panics are never
 dropped (the outbox grows past its budget instead, with a warning).
@@ -16,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -57,7 +63,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_mono  REAL,             -- time.monotonic() when queued, valid within `boot_id`
     boot_id       TEXT,
     sent_at       REAL,             -- last hand-over to MQTT; NULL: (re)send as soon as connected
-    attempts      INTEGER NOT NULL DEFAULT 0
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    held          INTEGER NOT NULL DEFAULT 0  -- 1: stored, not yet free to leave (see `put`)
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (priority DESC, seq) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
@@ -86,10 +93,13 @@ class OutboxStats:
 class Outbox:
     """Thread-safe; every call is short (one SQLite transaction), none touches the network."""
 
-    def __init__(self, path: Path, budget_bytes: int) -> None:
+    def __init__(self, path: Path, budget_bytes: int, on_confirmed: Callable[[list[str]], None] | None = None) -> None:
+        """`on_confirmed(event_ids)`: the centre confirmed these alerts; called before they leave the outbox."""
         # FULL: a message reported stored survives a power cut, not only a process crash.
-        self._db = open_database(path, SCHEMA, "the outbox", full_sync=True,
-                                 added_columns={"outbox": {"created_mono": "REAL", "boot_id": "TEXT"}})  # fmt: skip
+        self._db = open_database(path, SCHEMA, "the outbox", full_sync=True, added_columns={
+            "outbox": {"created_mono": "REAL", "boot_id": "TEXT", "held": "INTEGER NOT NULL DEFAULT 0"},
+        })  # fmt: skip
+        self._on_confirmed = on_confirmed
         try:
             # Bookkeeping (sent, delivered) goes through a second connection without the fsync: losing
             # such a write to a power cut only means sending a message again, which the centre de-duplicates.
@@ -106,22 +116,37 @@ class Outbox:
             self._bookkeeping.close()
             self._db.close()
 
-    def put(self, message: OutgoingMessage) -> None:
-        """Store durably (idempotent on event_id), then trim to the budget."""
+    def put(self, message: OutgoingMessage, held: bool = False) -> None:
+        """Store durably (idempotent on event_id), then trim to the budget. `held`: not sent before
+        `release`, so the caller can record the message elsewhere first."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
                     "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, needs_receipt, "
-                    "created_at, created_mono, boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, created_mono, boot_id, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (message.event_id, message.kind, int(message.priority), message.topic, message.payload,
-                     int(message.needs_receipt), time.time(), time.monotonic(), BOOT_ID),
+                     int(message.needs_receipt), time.time(), time.monotonic(), BOOT_ID, int(held)),
                 )  # fmt: skip
                 self._trim()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def release(self, event_id: str) -> None:
+        """A held message may leave now. Not fsynced: a release lost to a power cut leaves the message
+        held, and the next start releases it again."""
+        with self._lock:
+            self._bookkeeping.execute("UPDATE outbox SET held = 0 WHERE event_id = ?", (event_id,))
+
+    def queued(self, kind: str) -> list[tuple[str, bytes, bool]]:
+        """Every message of `kind` still here, oldest first: (event_id, payload, held)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, payload, held FROM outbox WHERE kind = ? ORDER BY seq", (kind,)
+            ).fetchall()
+        return [(e, bytes(p), bool(h)) for e, p, h in rows]
 
     def _trim(self) -> None:
         (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
@@ -156,7 +181,7 @@ class Outbox:
         with self._lock:
             rows = self._bookkeeping.execute(
                 "SELECT event_id, topic, payload, needs_receipt, created_at, created_mono, boot_id FROM outbox "
-                "WHERE sent_at IS NULL ORDER BY priority DESC, seq LIMIT ?",
+                "WHERE sent_at IS NULL AND held = 0 ORDER BY priority DESC, seq LIMIT ?",
                 (limit,),
             ).fetchall()
         # Age from the monotonic clock when queued in this boot: immune to the wall clock being set.
@@ -175,7 +200,20 @@ class Outbox:
             self._bookkeeping.execute("COMMIT")
 
     def remove(self, event_ids: Iterable[str]) -> int:
-        """Delivered (receipt, or PUBACK for messages that need none): gone for good."""
+        """Delivered (receipt, or PUBACK for messages that need none): gone for good. Alerts among
+        them go to `on_confirmed` first: a crash in between leaves an alert both confirmed and queued,
+        which is sent once more (the centre de-duplicates it), never one lost from both."""
+        event_ids = list(event_ids)
+        if self._on_confirmed is not None:
+            with self._lock:
+                alerts = [
+                    e for e in event_ids
+                    if self._bookkeeping.execute(
+                        "SELECT 1 FROM outbox WHERE event_id = ? AND kind = 'alert'", (e,)
+                    ).fetchone()
+                ]  # fmt: skip
+            if alerts:
+                self._on_confirmed(alerts)
         with self._lock:
             self._bookkeeping.execute("BEGIN")
             cursor = self._bookkeeping.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in event_ids])

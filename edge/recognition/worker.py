@@ -3,12 +3,21 @@
 dlib holds the GIL while it embeds, so a thread would not use the second core; a process does.
 Results are consumed strictly in submission order with a fixed lag, so a replay gives the same
 alerts however fast each side runs.
+
+A worker dies with the process that started it: after a SIGKILL of the box nothing else would end
+it (it shares the pool's pipes, so it never reads end-of-file), and each holds ~150 MB.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,11 +35,42 @@ log = logging.getLogger(__name__)
 Batch = tuple[list[FaceSample], npt.NDArray[np.float32]]
 
 _worker_embedder: DlibFaceEmbedder | None = None
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_S = 1.0
 
 
-def _init_worker(landmarks_model: Path, embedding_model: Path) -> None:
+def _init_worker(parent_pid: int, landmarks_model: Path, embedding_model: Path) -> None:
     global _worker_embedder
+    die_with_parent(parent_pid)
     _worker_embedder = DlibFaceEmbedder(landmarks_model, embedding_model)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when `parent_pid` (its parent) ends, however it ends: the kernel signals it
+    (Linux), and a thread watching for a new parent covers other systems and the race where the
+    parent died before the signal was asked for."""
+    set_parent_death_signal()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def set_parent_death_signal() -> None:
+    """SIGTERM this process when the thread that started it ends (the pool's owner; `prctl(2)`)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    except (OSError, AttributeError) as e:  # no prctl: the watching thread alone
+        log.warning("prctl unavailable (%s): an orphaned worker is noticed by polling", e)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def _ready() -> bool:
@@ -62,7 +102,7 @@ class EmbeddingRunner:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
             initializer=_init_worker,
-            initargs=self._model_paths,
+            initargs=(os.getpid(), *self._model_paths),
         )
         for ready in [pool.submit(_ready) for _ in range(self._workers)]:
             ready.result()  # pay the workers' start-up (~1 s) now, not on the first faces
