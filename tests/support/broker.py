@@ -26,13 +26,22 @@ def free_port() -> int:
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
+def _password_file(workdir: Path, passwords: dict[str, str]) -> Path:
+    path = workdir / "passwd"
+    path.write_text("")
+    for user, password in passwords.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(path), user, password], check=True)
+    return path
+
+
 class Mosquitto:
-    """Plain (anonymous) by default; with `secure`, the project's own config/mosquitto setup:
-    TLS only, a password per user, and config/mosquitto/acl."""
+    """Plain (anonymous) by default; plain with `passwords` alone: only those logins, no ACL; with
+    `secure`, the project's own config/mosquitto setup: TLS only, a password per user, and
+    config/mosquitto/acl (or `acl`)."""
 
     def __init__(
         self, workdir: Path, port: int | None = None, secure: Certificates | None = None,
-        passwords: dict[str, str] | None = None,
+        passwords: dict[str, str] | None = None, acl: Path | None = None,
     ) -> None:  # fmt: skip
         binary = find_mosquitto()
         if binary is None:
@@ -50,13 +59,13 @@ class Mosquitto:
             "user root\npersistence true\nmax_queued_messages 100000\nset_tcp_nodelay true\n"
             f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
         )
-        if secure is None:
+        if secure is None and passwords is None:
             self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{common}")
+        elif secure is None:
+            self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                                 f"password_file {_password_file(workdir, passwords)}\n{common}")  # fmt: skip
         else:
-            password_file = workdir / "passwd"
-            password_file.write_text("")
-            for user, password in (passwords or {}).items():
-                subprocess.run(["mosquitto_passwd", "-b", str(password_file), user, password], check=True)
+            password_file = _password_file(workdir, passwords or {})
             shipped = (REPO / "config" / "mosquitto" / "gatebox.conf").read_text()
             conf = [
                 line for line in shipped.splitlines()
@@ -65,7 +74,7 @@ class Mosquitto:
             ]  # fmt: skip
             self.conf.write_text(
                 "\n".join(conf) + f"\nlistener {self.port} 127.0.0.1\npassword_file {password_file}\n"
-                f"acl_file {REPO / 'config' / 'mosquitto' / 'acl'}\ncafile {secure.ca}\n"
+                f"acl_file {acl or REPO / 'config' / 'mosquitto' / 'acl'}\ncafile {secure.ca}\n"
                 f"certfile {secure.server_cert}\nkeyfile {secure.server_key}\n{common}"
             )
         self.process: subprocess.Popen[bytes] | None = None
