@@ -204,7 +204,11 @@ class HttpReceiverConfig(StrictModel):
         "without a complete request is closed to make room: idle sockets cannot lock a button out.",
     )
     idle_timeout_s: float = Field(
-        5.0, gt=0, le=300, description="A connection that sends nothing for this long is closed."
+        5.0,
+        gt=0,
+        le=300,
+        description="A connection that sends nothing for this long is closed; a request body not in within "
+        "this long is refused (408).",
     )
 
 

@@ -66,12 +66,19 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_bounded_json(payload: bytes | str, max_bytes: int, max_depth: int) -> Any:
+def parse_bounded_json(payload: bytes | str, max_bytes: int, max_depth: int, max_int_digits: int = 64) -> Any:
     """The parsed JSON value of `payload`, or JsonRefused: `oversized` past `max_bytes`, `too_deep`
     past `max_depth` levels of arrays/objects, `malformed` for anything that is not strict JSON
-    (bad syntax or UTF-8, NaN/Infinity, a number out of float range, an integer of over 4,300 digits)."""
+    (bad syntax or UTF-8, NaN/Infinity, a number out of float range, an integer of more than
+    `max_int_digits` digits). Ranges (a version fits 64 bits) are the protocol model's to check."""
     data = check_json_bounds(payload, max_bytes, max_depth)
+
+    def bounded_int(text: str) -> int:
+        if len(text.lstrip("-")) > max_int_digits:
+            raise ValueError(f"integer of {len(text)} digits")
+        return int(text)
+
     try:
-        return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+        return json.loads(data, parse_float=_finite, parse_int=bounded_int, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:  # RecursionError cannot happen within max_depth; kept as a guard
         raise JsonRefused("malformed", f"not JSON: {e}") from None

@@ -148,7 +148,7 @@ def parse_signal(body: bytes, max_bytes: int, device_id: str | None = None) -> S
 
 
 def _refusal(error: ValueError) -> str:
-    """The counter a refused signal goes under, and no traceback: the sender's mistake, not ours."""
+    """The counter a refused signal goes under (the sender's mistake: counted, no traceback)."""
     return error.reason if isinstance(error, JsonRefused) else "malformed"
 
 
@@ -218,10 +218,15 @@ class _PanicHttpServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        evicted = self.connections.evictions
         if not self.connections.claim(request, timeout_s=2.0):
             self.sink.reject("busy", f"http from {client_address[0]}: every connection is answering a request")
             self.shutdown_request(request)
             return
+        if self.connections.evictions > evicted:  # someone holds connections open without sending
+            self.sink.reject(
+                "idle_closed", f"http: all connections taken; the longest idle closed for {client_address[0]}"
+            )
         try:
             super().process_request(request, client_address)  # starts the connection's thread
         except BaseException:
@@ -317,6 +322,8 @@ class HttpReceiver:
                     sink.reject("timeout", f"http from {self.client_address[0]}: body not in after {idle_timeout_s} s")
                     self._answer(408, "body too slow")
                     return None
+                finally:
+                    self.connection.settimeout(idle_timeout_s)  # for the answer
                 if len(body) < length:
                     sink.reject("malformed", f"http: body of {len(body)} bytes, Content-Length {length}")
                     self._answer(400, "body shorter than Content-Length")

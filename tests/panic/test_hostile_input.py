@@ -230,7 +230,8 @@ class HttpBox:
 @pytest.fixture
 def http_box(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HttpBox]:
     limits = getattr(request, "param", {})
-    config = box_config(tmp_path, free_port(), http={"port": free_port(), "token_file": str(tmp_path / "token"), **limits})
+    http = {"port": free_port(), "token_file": str(tmp_path / "token"), **limits}
+    config = box_config(tmp_path, free_port(), http=http)
     services = BoxServices(config, tmp_path / "box", connect=False)
     panic = PanicService(config, services)
     receiver = HttpReceiver(config.panic.http, panic)
@@ -322,6 +323,7 @@ def test_idle_connections_cannot_pile_up_threads_or_lock_a_button_out(http_box: 
         assert http_box.press() == 202
         assert time.monotonic() - started < 5
         assert handler_threads() <= 8 + 2
+        assert set(http_box.panic.rejected) == {"idle_closed"} and http_box.panic.rejected["idle_closed"] >= 300 - 8
     finally:
         for conn in idle:
             conn.close()
