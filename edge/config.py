@@ -133,14 +133,24 @@ class LinkConfig(StrictModel):
     )
     max_inflight: int = Field(100, ge=1, le=65535, description="QoS 1 messages awaiting PUBACK at once.")
     max_inbound_bytes: int = Field(
-        65536, ge=1024, description="Receipts or commands larger than this are rejected unread."
+        65536, ge=1024, description="Receipts, commands or list manifests larger than this are rejected unread."
     )
     centre_public_key: Path | None = Field(
         None, description="The centre's Ed25519 public key (PEM); without it the box accepts no commands."
     )
     heartbeat_interval_s: float = Field(30.0, gt=0, description="How often `run` publishes its heartbeat.")
     list_timeout_s: float = Field(
-        120.0, gt=0, description="A list bundle whose chunks are not all in after this long is refused (truncated)."
+        120.0,
+        gt=0,
+        description="A list bundle whose chunks are not all in after this long is refused (truncated); chunks "
+        "that arrived without a manifest are dropped after this long too.",
+    )
+    max_list_mb: float = Field(
+        256,
+        gt=0,
+        le=1024,
+        description="Largest list bundle accepted: a manifest announcing more is refused at once. Chunks "
+        "waiting for their manifest are held up to this much in all.",
     )
 
 
@@ -184,13 +194,32 @@ class HttpReceiverConfig(StrictModel):
     token_file: Path = Field(
         description="File holding the bearer token buttons must send.", examples=["/etc/gatebox/panic-token"]
     )
-    max_body_bytes: int = Field(4096, ge=64, description="Larger requests are refused (413).")
+    max_body_bytes: int = Field(
+        4096, ge=64, le=65536, description="Larger requests are refused (413), whatever Content-Length says."
+    )
+    max_connections: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Connections served at once (one thread each). When all are taken, the one idle longest "
+        "without a complete request is closed to make room: idle sockets cannot lock a button out.",
+    )
+    idle_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="A connection that sends nothing for this long is closed; a request body not in within "
+        "this long is refused (408).",
+    )
 
 
 class MqttReceiverConfig(StrictModel):
     host: str = Field("127.0.0.1", description="The local broker the radio bridge publishes to.")
     port: int = Field(1883, ge=1, le=65535, description="Its port.")
     topic_prefix: str = Field("panic", description="Signals arrive on `<topic_prefix>/<device_id>`.")
+    username: str | None = Field(None, description="User name at that broker, so it need not allow anonymous clients.")
+    password_file: Path | None = Field(None, description="File holding that user's password (kept out of the YAML).")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS to that broker (as `broker.tls`).")
 
 
 class PanicConfig(StrictModel):

@@ -58,7 +58,8 @@ class BoxServices:
                 log.warning("link.centre_public_key is not set: commands and lists from the centre will be refused")
             key = load_public_key(key_path) if key_path else None
             self.list_sync = ListSync(config.broker.topic_prefix, key, data_dir, config.lists, self.on_list_applied,
-                                      config.link.list_timeout_s)  # fmt: skip
+                                      config.link.list_timeout_s, int(config.link.max_list_mb * 1024 * 1024),
+                                      config.link.max_inbound_bytes)  # fmt: skip
             self.link = CentreLink(
                 config.broker, config.box, config.link, self.outbox, key, self.on_command, self.list_sync
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from edge.comms import topics
+from edge.comms.bounded_json import JsonRefused, check_json_bounds
 from edge.comms.messages import Command, Receipt
 from edge.comms.mqtt import make_client
 from edge.comms.outbox import Outbox
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Command], None]
 MAX_EVENTS_PER_ROUND = 2000
+MAX_INBOUND_DEPTH = 16  # receipts and command envelopes nest 2 deep; anything far deeper is an attack
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class CentreLink:
         self._inflight: dict[int, tuple[str, bool]] = {}  # mid -> (event_id, needs_receipt)
         self.connected = threading.Event()
         self.bad_input: Counter[str] = Counter()
+        self._failures_logged: set[type[BaseException] | None] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="centre-link", daemon=True)
 
@@ -170,7 +174,10 @@ class CentreLink:
                 if event_id is not None and not needs_receipt:
                     delivered.append(event_id)
             elif kind == "message":
-                delivered += self._inbound(value)  # type: ignore[arg-type]
+                try:
+                    delivered += self._inbound(value)  # type: ignore[arg-type]
+                except Exception:  # one message must not cost the receipts and PUBACKs around it
+                    self._failed(value)  # type: ignore[arg-type]
         if delivered:
             self._outbox.remove(delivered)
 
@@ -190,10 +197,12 @@ class CentreLink:
     def _inbound(self, message: _Inbound) -> list[str]:
         """Handle a receipt, command or list message; returns the event ids a receipt confirmed."""
         if self._list_sync and self._list_sync.handles(message.topic):
-            self._list_sync.on_message(message.topic, message.payload)  # chunks have their own size limit
+            self._list_sync.on_message(message.topic, message.payload)  # it bounds chunks and manifests itself
             return []
-        if len(message.payload) > self._link.max_inbound_bytes:
-            return self._reject("oversized", message, f"{len(message.payload)} bytes")
+        try:  # before any parser sees it: json recurses once per level and 30,000 levels raise RecursionError
+            check_json_bounds(message.payload, self._link.max_inbound_bytes, MAX_INBOUND_DEPTH)
+        except JsonRefused as e:
+            return self._reject(e.reason, message, str(e))
         if message.topic == self._receipt_topic:
             try:
                 return Receipt.model_validate_json(message.payload).event_ids
@@ -219,6 +228,18 @@ class CentreLink:
         self.bad_input[reason] += 1
         log.warning("rejected message on %s (%s): %s", message.topic, reason, detail[:200])
         return []
+
+    def _failed(self, message: _Inbound) -> None:
+        """Handling a message raised: counted (`bad_input.failed`), its traceback logged once per
+        exception type, and the link carries on with the next message."""
+        kind = sys.exc_info()[0]
+        self.bad_input["failed"] += 1
+        if kind not in self._failures_logged:
+            self._failures_logged.add(kind)
+            log.exception("message on %s could not be handled; further %s errors are only counted", message.topic,
+                          getattr(kind, "__name__", kind))  # fmt: skip
+        else:
+            log.warning("message on %s could not be handled (%s)", message.topic, getattr(kind, "__name__", kind))
 
 
 def stamp(payload: bytes, age_s: float) -> bytes:

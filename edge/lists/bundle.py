@@ -19,7 +19,7 @@ import hashlib
 import json
 import struct
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,8 @@ from edge.recognition.embedder import EMBEDDING_SIZE
 
 MAGIC = b"GBL1"
 CHUNK_BYTES = 256 * 1024
+MAX_CHUNKS = 4096  # 1 GiB of data in 256 KiB chunks; a box's `link.max_list_mb` may allow less
+MAX_VERSION = 2**63 - 1  # versions are SQLite integers, at the centre and on the box
 PLATE_PATTERN = r"^[A-Z0-9\u4e00-\u9fff]{4,10}$"  # normalised: upper case, no spaces or separators
 
 
@@ -58,12 +60,19 @@ class Manifest(BaseModel):
     schema_: Literal["gatebox.list/1"] = Field("gatebox.list/1", alias="schema")
     list: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     kind: Literal["full", "delta"]
-    version: int = Field(ge=1)
-    base_version: int | None = Field(None, ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
+    base_version: int | None = Field(None, ge=1, le=MAX_VERSION)
     entries: int = Field(ge=0)
-    size: int = Field(ge=0)
-    chunks: builtins.list[str]  # sha256 hex of each chunk, in order (`list` is a field name here)
+    size: int = Field(ge=0, le=MAX_CHUNKS * CHUNK_BYTES)
+    # sha256 hex of each chunk, in order (`list` is a field name here)
+    chunks: builtins.list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(min_length=1, max_length=MAX_CHUNKS)
     created_at: datetime
+
+    @model_validator(mode="after")
+    def _chunks_can_hold_the_data(self) -> Manifest:
+        if self.size > len(self.chunks) * CHUNK_BYTES:
+            raise ValueError(f"{len(self.chunks)} chunks of at most {CHUNK_BYTES} bytes cannot hold {self.size} bytes")
+        return self
 
     def chunk_topic(self, prefix: str, index: int) -> str:
         return f"{prefix}/lists/{self.list}/{self.kind}/{self.version}/{index}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +14,21 @@ from edge.comms.wire import MAX_SAFE_INT, PanicSnapshot, Seconds
 from edge.config import Slug
 
 SignalKind = Literal["press", "long_press", "cancel", "heartbeat"]
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]  # as `panic.devices[].device_id`
+MAX_SIGNAL_BYTES = 4096  # an MQTT signal larger than this is refused unread (HTTP: `max_body_bytes`)
+MAX_SIGNAL_DEPTH = 4  # a signal is one flat object; deeper JSON is refused before it is parsed
+
+
+class SignalMessage(BaseModel):
+    """What an IP button (HTTP body) or a radio bridge (MQTT payload) sends: a flat JSON object,
+    validated with these bounds before anything else reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    device_id: DeviceId | None = Field(
+        None, description="The button (HTTP: required; MQTT: the topic's last level names it instead)."
+    )
+    event: SignalKind = Field("press", description="What happened.")
+    battery: int | None = Field(None, ge=0, le=100, strict=True, description="Battery level in percent.")
 
 
 @dataclass(frozen=True)

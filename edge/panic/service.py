@@ -55,14 +55,22 @@ class PanicService:
         self._reported: set[tuple[str, str]] = set()  # (device, notice kind) already raised
         self._lock = threading.Lock()
         self.rejected: Counter[str] = Counter()
+        self._rejected_lock = threading.Lock()
         box = config.box
         self._location = Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon,
                                   grid_cell=box.grid_cell)  # fmt: skip
 
     def reject(self, reason: str, detail: str) -> None:
-        """Receivers report input they refused here: counted (heartbeat `panic_rejected`) and logged."""
-        self.rejected[reason] += 1
-        log.warning("panic receiver refused input (%s): %s", reason, detail[:200])
+        """Receivers report input they refused here: counted (heartbeat `panic_rejected`) and logged,
+        as a warning the first time per reason only: whoever floods a receiver must not flood the log."""
+        with self._rejected_lock:  # not `_lock`: receivers may refuse input while a press holds that
+            self.rejected[reason] += 1
+            first = self.rejected[reason] == 1
+        if first:
+            log.warning("panic receiver refused input (%s): %s; more of this kind are only counted (heartbeat "
+                        "panic_rejected)", reason, detail[:200])  # fmt: skip
+        else:
+            log.debug("panic receiver refused input (%s): %s", reason, detail[:200])
 
     def submit(self, signal: ButtonSignal) -> bool:
         """Accept a signal; True once any resulting panic is durably queued."""

@@ -27,15 +27,24 @@ def free_port() -> int:
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
+def _password_file(workdir: Path, passwords: dict[str, str]) -> Path:
+    path = workdir / "passwd"
+    path.write_text("")
+    for user, password in passwords.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(path), user, password], check=True)
+    return path
+
+
 class Mosquitto:
-    """Plain (anonymous) by default; with `secure`, the project's own config/mosquitto setup:
-    TLS only, a password per user, config/mosquitto/acl and the shipped limits. `port` is the boxes'
-    listener (client id = login) and `centre_port` the centre's own (client ids as chosen); without
-    `secure` both are the one anonymous listener."""
+    """Plain (anonymous) by default; plain with `passwords` alone: only those logins, no ACL; with
+    `secure`, the project's own config/mosquitto setup: TLS only, a password per user,
+    config/mosquitto/acl (or `acl`) and the shipped limits. `port` is the boxes' listener (client id =
+    login) and `centre_port` the centre's own (client ids as chosen); without `secure` both are the one
+    listener."""
 
     def __init__(
         self, workdir: Path, port: int | None = None, secure: Certificates | None = None,
-        passwords: dict[str, str] | None = None, centre_port: int | None = None,
+        passwords: dict[str, str] | None = None, centre_port: int | None = None, acl: Path | None = None,
     ) -> None:  # fmt: skip
         binary = find_mosquitto()
         if binary is None:
@@ -55,21 +64,22 @@ class Mosquitto:
         )
         if secure is None:
             self.centre_port = self.port
+        if secure is None and passwords is None:
             self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{common}")
+        elif secure is None:
+            self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                                 f"password_file {_password_file(workdir, passwords)}\n{common}")  # fmt: skip
         else:
             self.centre_port = centre_port or free_port()
-            self.password_file = workdir / "passwd"
-            self.password_file.write_text("")
-            for user, password in (passwords or {}).items():
-                self.set_password(user, password)
-            self.conf.write_text(self._secure_config(secure) + common)
+            self.password_file = _password_file(workdir, passwords or {})
+            self.conf.write_text(self._secure_config(secure, acl) + common)
         self.process: subprocess.Popen[bytes] | None = None
 
-    def _secure_config(self, secure: Certificates) -> str:
+    def _secure_config(self, secure: Certificates, acl: Path | None) -> str:
         """config/mosquitto/gatebox.conf line by line, in its order (listener options belong to the
         listener line above them): its listeners moved to loopback test ports, its paths to the test's."""
         ports = iter([self.port, self.centre_port])
-        paths = {"password_file": self.password_file, "acl_file": REPO / "config" / "mosquitto" / "acl",
+        paths = {"password_file": self.password_file, "acl_file": acl or REPO / "config" / "mosquitto" / "acl",
                  "cafile": secure.ca, "certfile": secure.server_cert, "keyfile": secure.server_key}  # fmt: skip
         lines = []
         for line in (REPO / "config" / "mosquitto" / "gatebox.conf").read_text().splitlines():
