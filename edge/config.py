@@ -269,6 +269,39 @@ class TrackingConfig(StrictModel):
     )
 
 
+class OnnxEmbedderConfig(StrictModel):
+    model: Path = Field(
+        description="The ArcFace-style ONNX face-embedding model the deployment supplies: one float input "
+        "N x 3 x 112 x 112 (the face aligned to the standard ArcFace 112x112 landmarks), one output N x D "
+        "(any width D; L2-normalised and compared by cosine distance). Its sha256 is the embedder id that "
+        "galleries and list bundles carry: the centre must build lists with the same file.",
+        examples=["/etc/gatebox/face_embedding.onnx"],
+    )
+    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
+        default_factory=lambda: ["cpu"],
+        description="ONNX Runtime execution providers in order of preference (CPU is the fallback).",
+    )
+    threads: int = Field(1, ge=1, le=16, description="ONNX Runtime threads per embedding process.")
+    input_mean: float = Field(127.5, description="Each input value is (pixel - input_mean) / input_std.")
+    input_std: float = Field(128.0, gt=0, description="Each input value is (pixel - input_mean) / input_std.")
+    channels: Literal["rgb", "bgr"] = Field("rgb", description="Channel order the model was trained on.")
+    match_distance: float = Field(
+        0.60,
+        gt=0,
+        lt=2,
+        description="Cosine distance (1 - cos) below which a face matches a subject: this embedder's own "
+        "threshold, in place of the dlib `match_distance`. Fit it to your model on your own photos "
+        "(`benchmarks/embedders.py --onnx MODEL` prints the genuine/impostor distances and the EER).",
+    )
+    strong_distance: float = Field(
+        0.45,
+        gt=0,
+        lt=2,
+        description="Cosine distance at which a single frame is enough evidence on its own (this embedder's "
+        "`strong_distance`).",
+    )
+
+
 class RecognitionConfig(StrictModel):
     match_distance: float = Field(
         0.50,
@@ -322,6 +355,29 @@ class RecognitionConfig(StrictModel):
         description="`HH:MM-HH:MM` (box local time, may wrap midnight): alert on at-risk elders leaving only "
         "then; always when unset.",
     )
+    embedder: Literal["dlib", "onnx"] = Field(
+        "dlib",
+        description="Face embedder: `dlib` (dlib's 128-d ResNet, Euclidean distance; `match_distance` and "
+        "`strong_distance` above are its thresholds) or `onnx` (a model you supply, set under `onnx`, with "
+        "its own cosine-distance thresholds there). Enrolled faces and centre lists must be made with the "
+        "same embedder: the box refuses to start on a gallery, and refuses a list, made with another.",
+    )
+    onnx: OnnxEmbedderConfig | None = Field(None, description="The ONNX embedder, used with `embedder: onnx`.")
+
+    @model_validator(mode="after")
+    def _onnx_has_a_model(self) -> RecognitionConfig:
+        if self.embedder == "onnx" and self.onnx is None:
+            raise ValueError("embedder: onnx needs an `onnx:` section naming the model file")
+        return self
+
+    def with_embedder_thresholds(self) -> RecognitionConfig:
+        """This config with `match_distance` and `strong_distance` of the configured embedder, so the
+        matching and decision stages need not know which embedder made the distances."""
+        if self.embedder == "dlib" or self.onnx is None:
+            return self
+        return self.model_copy(
+            update={"match_distance": self.onnx.match_distance, "strong_distance": self.onnx.strong_distance}
+        )
 
 
 class ObjectDetectorConfig(StrictModel):

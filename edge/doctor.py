@@ -18,6 +18,7 @@ from edge.comms.mqtt import make_client
 from edge.config import CameraConfig, GateboxConfig, load_config
 from edge.errors import GateboxError
 from edge.models import load_manifest, verify_models
+from edge.recognition.embedder import configured_embedder_id
 from edge.sources.video import open_capture
 from edge.store.lists import ListStore
 
@@ -138,9 +139,18 @@ def check_lists(config: GateboxConfig, data_dir: Path) -> Check:
     except GateboxError as e:
         return Check("lists", "FAIL", str(e), f"make {data_dir} writable by the gatebox user")
     try:
-        versions, subjects = store.versions(), store.subjects()
+        versions, subjects, embedders = store.versions(), store.subjects(), store.embedders(config.lists)
     finally:
         store.close()
+    try:
+        running = configured_embedder_id(config.recognition)
+    except GateboxError:
+        running = None  # the models check reports the missing model file
+    foreign = sorted({e for made in embedders.values() for e in made} - {running}) if running else []
+    if foreign:
+        return Check("lists", "FAIL", f"faces made by {', '.join(foreign)}, but recognition.embedder is {running}: "
+                     "the box will not start", "re-enrol those subjects and rebuild the centre's lists with the "
+                     "configured embedder, or set recognition.embedder back")  # fmt: skip
     counts = {name: sum(s.list_name == name for s in subjects) for name in config.lists}
     text = ", ".join(f"{n}: {c} ({'v' + str(versions[n]) if n in versions else 'local'})" for n, c in counts.items())
     if not subjects:

@@ -12,7 +12,7 @@ from edge.config import GateboxConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
 from edge.errors import InputError
 from edge.models import verify_models
-from edge.recognition.embedder import DlibFaceEmbedder
+from edge.recognition.embedder import FaceEmbedder, embedder_recipe
 from edge.store.lists import ListStore
 
 # Enrolment photos are few and matter: detect at full resolution up to this width, upsampled
@@ -20,12 +20,12 @@ from edge.store.lists import ListStore
 ENROL_DETECT_WIDTH = 1600
 
 
-def photo_embedder(config: GateboxConfig) -> DlibFaceEmbedder:
-    paths = verify_models(config.models_path)
-    return DlibFaceEmbedder(paths["face_landmarks_5"], paths["face_embedding"])
+def photo_embedder(config: GateboxConfig) -> FaceEmbedder:
+    """The configured embedder (recognition.embedder): enrolment and the centre's lists use the box's."""
+    return embedder_recipe(config.recognition, verify_models(config.models_path)).build()
 
 
-def embed_photo(embedder: DlibFaceEmbedder, photo: Path) -> np.ndarray:
+def embed_photo(embedder: FaceEmbedder, photo: Path) -> np.ndarray:
     """The embedding of the one face in `photo`; InputError naming the file otherwise."""
     image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
     if image is None:
@@ -58,7 +58,7 @@ def enroll_photos(
     embeddings = [embed_photo(embedder, photo) for photo in photos]
     store = ListStore(data_dir)
     try:
-        store.enroll(list_name, subject_id, name, np.stack(embeddings), [str(p) for p in photos])
+        store.enroll(list_name, subject_id, name, np.stack(embeddings), [str(p) for p in photos], embedder.spec)
     finally:
         store.close()
     return len(embeddings)

@@ -12,7 +12,6 @@ holds no image maths. Publishing (MQTT, events file) happens outside, in `edge.r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from edge.plates.finder import PlateFinder
 from edge.plates.matcher import PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.plates.stage import PassageRecord, PlateStage
-from edge.recognition.embedder import DlibFaceEmbedder
+from edge.recognition.embedder import EmbedderMismatch, FaceEmbedder, embedder_recipe
 from edge.recognition.gallery import Gallery
 from edge.recognition.sampler import FaceQuality, FaceSampler
 from edge.recognition.worker import Batch, EmbeddingRunner
@@ -42,8 +41,7 @@ class Models:
     """Loaded once per camera pipeline; verified against the manifest first."""
 
     detector: FaceDetector
-    embedder: DlibFaceEmbedder
-    model_paths: tuple[Path, Path]  # landmarks, embedding: for the embedding worker process
+    embedder: FaceEmbedder  # the configured one (recognition.embedder); workers rebuild it from its recipe
     plate_finder: PlateFinder | None = None
     plate_reader: PlateTextReader | None = None
     objects: OnnxObjectDetector | None = None
@@ -51,14 +49,13 @@ class Models:
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
         paths = verify_models(config.models_path)  # refuses to start on a missing or corrupt model
-        model_paths = (paths["face_landmarks_5"], paths["face_embedding"])
         finder = reader = None
         if config.plates.enabled:
             finder = PlateFinder.from_models(paths, config.plates.max_width)
             reader = PlateTextReader(paths["plate_text_recogniser"])
         detector = build_face_detector(config.detector, paths)
         objects = OnnxObjectDetector(config.objects) if config.objects else None
-        return cls(detector, DlibFaceEmbedder(*model_paths), model_paths, finder, reader, objects)
+        return cls(detector, embedder_recipe(config.recognition, paths).build(), finder, reader, objects)
 
 
 class CameraPipeline:
@@ -72,6 +69,8 @@ class CameraPipeline:
         gate_line: GateLineConfig | None = None,
         plates: PlateMatcher | None = None,
     ) -> None:
+        # Distances come from the configured embedder; so must the thresholds they are held to.
+        config = config.model_copy(update={"recognition": config.recognition.with_embedder_thresholds()})
         self._config = config
         self._plates = None
         if models.plate_finder and models.plate_reader:
@@ -80,16 +79,17 @@ class CameraPipeline:
                 models.plate_finder, models.plate_reader, matcher, config.plates, models.objects, gate_line
             )
         self._gate = LineCrossing(gate_line) if gate_line else None
-        self._gallery = gallery
+        self._embedder = models.embedder.spec
+        self._gallery = self._checked(gallery)
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None
         self._detection = RegionFaceDetection(models.detector, config.motion.region_padding)
         self._tracker = IouTracker(config.tracking.iou_threshold, config.tracking.max_missed)
         self._sampler = FaceSampler(FaceQuality(models.embedder.landmarks), config.recognition)
-        self._embedding = EmbeddingRunner(models.embedder, models.model_paths, config.recognition.embedding_workers)
+        self._embedding = EmbeddingRunner(models.embedder, config.recognition.embedding_workers)
         self._decider = AlertDecider(config.recognition)
 
     def set_gallery(self, gallery: Gallery, plates: PlateMatcher | None = None) -> None:
-        self._gallery = gallery
+        self._gallery = self._checked(gallery)
         if self._plates and plates is not None:
             self._plates.set_matcher(plates)
 
@@ -115,6 +115,12 @@ class CameraPipeline:
         self._sampler.forget(tracked.ended)
         self._decider.forget(tracked.ended)
         return alerts
+
+    def _checked(self, gallery: Gallery) -> Gallery:
+        if gallery.embedder != self._embedder:
+            raise EmbedderMismatch(f"a gallery of {gallery.embedder.id} embeddings cannot be searched with "
+                                   f"{self._embedder.id} embeddings")  # fmt: skip
+        return gallery
 
     def take_passages(self) -> list[PassageRecord]:
         """Vehicles whose pass ended since the last call (with `plates.passages` on)."""

@@ -27,6 +27,7 @@ from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, Models
 from edge.plates.matcher import PlateMatcher
+from edge.recognition.embedder import EmbedderSpec
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
 from edge.sources.latest import LatestFrames
@@ -42,10 +43,12 @@ STATS_INTERVAL_S = 60.0
 SNAPSHOT_PURGE_INTERVAL_S = 3600.0
 
 
-def load_gallery(config: GateboxConfig, data_dir: Path) -> Gallery:
+def load_gallery(config: GateboxConfig, data_dir: Path, embedder: EmbedderSpec) -> Gallery:
+    """The configured lists' faces; EmbedderMismatch (the box does not start) when `embedder`, the
+    configured one, did not make them all."""
     store = ListStore(data_dir)
     try:
-        gallery = store.gallery(config.lists)
+        gallery = store.gallery(config.lists, embedder)
     finally:
         store.close()
     if len(gallery) == 0:
@@ -115,15 +118,17 @@ def replay(
         raise GateboxError(f"--camera {camera}: no such camera in the config")
     source = VideoFile(video, camera or video.stem[:64] or "replay", start_frame, end_frame, realtime)
     gate_line = settings.gate_line if settings else None
-    pipeline = CameraPipeline(
-        config, Models.load(config), load_gallery(config, data_dir), gate_line, load_plates(config, data_dir)
-    )
+    models = Models.load(config)
+    gallery = load_gallery(config, data_dir, models.embedder.spec)
+    pipeline = CameraPipeline(config, models, gallery, gate_line, load_plates(config, data_dir))
     sinks: list[AlertSink] = []
     services = BoxServices(config, data_dir) if publish else None
     if services:
         sinks.append(services.emit)  # first: once in the outbox, an alert cannot be lost
         services.on_gallery_change(
-            lambda: pipeline.set_gallery(load_gallery(config, data_dir), load_plates(config, data_dir))
+            lambda: pipeline.set_gallery(
+                load_gallery(config, data_dir, models.embedder.spec), load_plates(config, data_dir)
+            )
         )
     events_file = EventsFile(events, faces=True) if events else None  # a tester's export: whole alerts
     if events_file:
@@ -247,12 +252,13 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
         raise GateboxError("no cameras configured: add at least one under `cameras:` in the config")
     first_models = Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
     started = time.monotonic()
-    gallery, plates = load_gallery(config, data_dir), load_plates(config, data_dir)
+    embedder = first_models.embedder.spec
+    gallery, plates = load_gallery(config, data_dir, embedder), load_plates(config, data_dir)
     services = BoxServices(config, data_dir, journal=data_dir / "events.jsonl")
     pipelines: list[CameraPipeline] = []
 
     def reload_gallery() -> None:  # a list update was stored: every camera matches against it from now on
-        fresh, fresh_plates = load_gallery(config, data_dir), load_plates(config, data_dir)
+        fresh, fresh_plates = load_gallery(config, data_dir, embedder), load_plates(config, data_dir)
         for pipeline in list(pipelines):
             pipeline.set_gallery(fresh, fresh_plates)
 

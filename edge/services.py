@@ -25,6 +25,7 @@ from edge.comms.messages import Command
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
 from edge.lists.sync import ListSync
+from edge.recognition.embedder import configured_embedder_id
 from edge.security.signing import load_public_key
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
@@ -59,7 +60,8 @@ class BoxServices:
             key = load_public_key(key_path) if key_path else None
             self.list_sync = ListSync(config.broker.topic_prefix, key, data_dir, config.lists, self.on_list_applied,
                                       config.link.list_timeout_s, int(config.link.max_list_mb * 1024 * 1024),
-                                      config.link.max_inbound_bytes)  # fmt: skip
+                                      config.link.max_inbound_bytes,
+                                      embedder_id=configured_embedder_id(config.recognition))  # fmt: skip
             self.link = CentreLink(
                 config.broker, config.box, config.link, self.outbox, key, self.on_command, self.list_sync
             )

@@ -3,7 +3,9 @@
     gatebox centre lists build --list missing_elders --version 3 --photos DIR [--meta META.csv] --out v3.gbl
     gatebox centre lists publish v3.gbl --key centre.pem [--delta-from v2.gbl]
 
-DIR holds one folder per subject (the folder name is the subject id) with that person's photos.
+DIR holds one folder per subject (the folder name is the subject id) with that person's photos,
+embedded with the configured `recognition.embedder`, whose id the bundle carries: a box running
+another embedder refuses the list.
 META.csv (optional): subject_id,name,category,priority,expires_at (ISO 8601, empty = never).
 A bundle file is one JSON header line `{"list", "version"}` followed by the data blob.
 """
@@ -23,6 +25,7 @@ from edge.enroll import embed_photo, photo_embedder
 from edge.errors import InputError
 from edge.lists.bundle import ListEntry, Manifest, decode, encode, sha256, split
 from edge.plates.grammar import plate_kind
+from edge.recognition.embedder import EmbedderSpec
 from edge.security.signing import load_private_key, seal
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -99,7 +102,7 @@ def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> i
             raise InputError(f"{plates_csv}:{number}: {e}") from None
     if not entries:
         raise InputError(f"{plates_csv}: no plates")
-    write_bundle(out, list_name, version, encode(entries, np.empty((0, 128), np.float32)))
+    write_bundle(out, list_name, version, encode(entries, np.empty((0, 0), np.float32)))  # no faces: any embedder
     return len(entries)
 
 
@@ -134,42 +137,61 @@ def build(
         except ValueError as e:
             raise InputError(f"{folder}: {e}") from None
         rows += [embed_photo(embedder, p) for p in pictures]
-    write_bundle(out, list_name, version, encode(entries, np.stack(rows).astype(np.float32)))
+    write_bundle(out, list_name, version, encode(entries, np.stack(rows).astype(np.float32), embedder=embedder.spec))
     return len(entries)
 
 
-def by_subject(blob: bytes) -> dict[str, tuple[ListEntry, bytes]]:
-    """A full list's entries by subject id, each with its embedding rows (raw float32 bytes)."""
+def by_subject(blob: bytes) -> tuple[EmbedderSpec | None, dict[str, tuple[ListEntry, bytes]]]:
+    """The embedder of a full list's faces (None: it has none) and its entries by subject id, each
+    with its embedding rows (raw float32 bytes)."""
     data, out, offset = decode(blob, "full"), {}, 0
     for entry in data.entries:
         out[entry.subject_id] = (entry, data.matrix[offset : offset + entry.embeddings].tobytes())
         offset += entry.embeddings
-    return out
+    return data.embedder, out
 
 
-def encode_subjects(subjects: list[tuple[ListEntry, bytes]], remove: list[str] | None = None) -> bytes:
-    rows = [np.frombuffer(raw, np.float32).reshape(-1, 128) for _, raw in subjects]
-    matrix = np.concatenate(rows) if rows else np.empty((0, 128), np.float32)
-    return encode([entry for entry, _ in subjects], matrix, remove=remove)
+def encode_subjects(
+    subjects: list[tuple[ListEntry, bytes]], embedder: EmbedderSpec | None, remove: list[str] | None = None
+) -> bytes:
+    dim = embedder.dim if embedder else 0
+    rows = [np.frombuffer(raw, np.float32).reshape(-1, dim) for _, raw in subjects if raw]
+    matrix = np.concatenate(rows) if rows else np.empty((0, dim), np.float32)
+    if embedder is None:
+        return encode([entry for entry, _ in subjects], matrix, remove=remove)
+    return encode([entry for entry, _ in subjects], matrix, remove=remove, embedder=embedder)
+
+
+def _one_embedder(old: EmbedderSpec | None, new: EmbedderSpec | None, what: str) -> EmbedderSpec | None:
+    """The embedder of two lists' faces together; InputError when they were made by two."""
+    if old is not None and new is not None and old != new:
+        raise InputError(
+            f"{what}: the published list's faces were embedded by {old.id}, the new ones by {new.id}; faces of two "
+            "embedders cannot share a list: publish the new version as a whole list, built with one embedder"
+        )
+    return new or old
 
 
 def delta_blob(old: bytes, new: bytes) -> bytes:
     """The delta that turns list data `old` into `new` (entries added or changed; subjects removed)."""
-    old_map, new_map = by_subject(old), by_subject(new)
+    (old_embedder, old_map), (new_embedder, new_map) = by_subject(old), by_subject(new)
+    embedder = _one_embedder(old_embedder, new_embedder, "a delta")
     changed = [new_map[s] for s in new_map if old_map.get(s) != new_map[s]]
-    return encode_subjects(changed, remove=[s for s in old_map if s not in new_map])
+    return encode_subjects(changed, embedder, remove=[s for s in old_map if s not in new_map])
 
 
 def merged_blob(base: bytes, update: bytes) -> bytes:
     """`base` with the subjects of `update` added (or replaced, when already listed)."""
-    return encode_subjects(list({**by_subject(base), **by_subject(update)}.values()))
+    (base_embedder, base_map), (update_embedder, update_map) = by_subject(base), by_subject(update)
+    embedder = _one_embedder(base_embedder, update_embedder, "adding to a list")
+    return encode_subjects(list({**base_map, **update_map}.values()), embedder)
 
 
 def without_subjects(base: bytes, subject_ids: set[str]) -> tuple[bytes, list[str]]:
     """`base` less `subject_ids`; also returns which of them were not listed."""
-    subjects = by_subject(base)
+    embedder, subjects = by_subject(base)
     missing = sorted(subject_ids - subjects.keys())
-    return encode_subjects([v for s, v in subjects.items() if s not in subject_ids]), missing
+    return encode_subjects([v for s, v in subjects.items() if s not in subject_ids], embedder), missing
 
 
 def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path | None = None) -> Manifest:

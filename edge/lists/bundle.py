@@ -5,11 +5,14 @@ its version (and, for a delta, the version it applies to), the number of chunks 
 each, so one Ed25519 signature over the manifest covers every byte of the data.
 
 Data blob: b"GBL1", a little-endian uint32 length, that many bytes of UTF-8 JSON metadata, then
-the float32 little-endian embedding matrix (128 columns). Metadata of a full list:
-`{"entries": [ENTRY...]}`; of a delta: `{"add": [ENTRY...], "remove": [subject_id...]}`. An ENTRY
-is `{subject_id, name, category, priority, expires_at, embeddings, plate}` where `embeddings` is how
-many consecutive matrix rows are its faces (0 for a plate entry, which has `plate` instead). Raw
-photos never travel.
+the float32 little-endian embedding matrix (one row per face, `embedder.dim` columns). Metadata of a
+full list: `{"entries": [ENTRY...], "embedder": EMBEDDER}`; of a delta: `{"add": [ENTRY...],
+"remove": [subject_id...], "embedder": EMBEDDER}`. An ENTRY is `{subject_id, name, category,
+priority, expires_at, embeddings, plate}` where `embeddings` is how many consecutive matrix rows are
+its faces (0 for a plate entry, which has `plate` instead). EMBEDDER is `{id, dim}`: which embedder
+made the rows (e.g. `dlib-resnet-v1`, 128; `onnx:<sha256 prefix of the model file>`, 512). It is
+there whenever the data holds face rows; data without it and with face rows predates embedder ids
+and is dlib's 128-d. Raw photos never travel.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge.recognition.embedder import EMBEDDING_SIZE
+from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderSpec
 
 MAGIC = b"GBL1"
 CHUNK_BYTES = 256 * 1024
@@ -78,6 +81,14 @@ class Manifest(BaseModel):
         return f"{prefix}/lists/{self.list}/{self.kind}/{self.version}/{index}"
 
 
+class BundleEmbedder(BaseModel):
+    """Which embedder made a bundle's face rows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[A-Za-z0-9:;._+-]{1,100}$")
+    dim: int = Field(ge=1, le=4096)
+
+
 class ListData(BaseModel):
     """Decoded data of a bundle."""
 
@@ -85,15 +96,26 @@ class ListData(BaseModel):
     entries: list[ListEntry]  # full: the whole list; delta: the entries to add or replace
     remove: list[str] = []
     matrix: object  # npt.NDArray[np.float32], rows follow the entries
+    embedder: EmbedderSpec | None = None  # None: no face rows (a plate list, a delta that only removes)
 
 
-def encode(entries: list[ListEntry], matrix: npt.NDArray[np.float32], remove: list[str] | None = None) -> bytes:
+def encode(
+    entries: list[ListEntry],
+    matrix: npt.NDArray[np.float32],
+    remove: list[str] | None = None,
+    embedder: EmbedderSpec = DLIB_EMBEDDER,
+) -> bytes:
+    """List data; `embedder` made the matrix rows (recorded when there are any)."""
     if sum(e.embeddings for e in entries) != len(matrix):
         raise ValueError("entries' embedding counts must add up to the matrix rows")
     key = "add" if remove is not None else "entries"
-    meta = {key: [e.model_dump(mode="json") for e in entries]}
+    meta: dict[str, object] = {key: [e.model_dump(mode="json") for e in entries]}
     if remove is not None:
         meta["remove"] = remove
+    if len(matrix):
+        if np.asarray(matrix).shape[1] != embedder.dim:
+            raise ValueError(f"{embedder.id} makes {embedder.dim}-d embeddings; the matrix is {np.shape(matrix)}")
+        meta["embedder"] = {"id": embedder.id, "dim": embedder.dim}
     text = json.dumps(meta, separators=(",", ":")).encode()
     return MAGIC + struct.pack("<I", len(text)) + text + np.asarray(matrix, "<f4").tobytes()
 
@@ -106,16 +128,19 @@ def decode(blob: bytes, kind: str) -> ListData:
         meta = json.loads(blob[8 : 8 + length])
         entries = [ListEntry.model_validate(e) for e in meta["add" if kind == "delta" else "entries"]]
         remove = [str(s) for s in meta.get("remove", [])] if kind == "delta" else []
+        made_by = BundleEmbedder.model_validate(meta["embedder"]) if "embedder" in meta else None
     except (ValueError, KeyError, TypeError, ValidationError) as e:
         raise BundleError(f"list metadata is invalid: {e}") from None
     raw = blob[8 + length :]
     rows = sum(e.embeddings for e in entries)
-    if len(raw) != rows * EMBEDDING_SIZE * 4:
-        raise BundleError(f"embedding matrix has {len(raw)} bytes, expected {rows} rows of {EMBEDDING_SIZE} floats")
-    matrix = np.frombuffer(raw, "<f4").reshape(rows, EMBEDDING_SIZE).astype(np.float32)
+    embedder = EmbedderSpec(made_by.id, made_by.dim) if made_by else DLIB_EMBEDDER if rows else None
+    dim = embedder.dim if embedder else 0
+    if len(raw) != rows * dim * 4:
+        raise BundleError(f"embedding matrix has {len(raw)} bytes, expected {rows} rows of {dim} floats")
+    matrix = np.frombuffer(raw, "<f4").reshape(rows, dim).astype(np.float32)
     if not np.isfinite(matrix).all():
         raise BundleError("embedding matrix holds non-finite values")
-    return ListData(entries=entries, remove=remove, matrix=matrix)
+    return ListData(entries=entries, remove=remove, matrix=matrix, embedder=embedder)
 
 
 def split(blob: bytes, chunk_bytes: int = CHUNK_BYTES) -> list[bytes]:

@@ -2,7 +2,8 @@
 
 Nothing is applied until the whole bundle is in and verified: the signature over the manifest,
 each chunk's sha256, the decoded data, and version continuity (a delta applies only on top of the
-version the box holds). Until then, and whenever a bundle is refused, the lists in force stay.
+version the box holds) and the embedder that made its faces (the one the box runs). Until then,
+and whenever a bundle is refused, the lists in force stay.
 Applying runs in its own thread, so a 100,000-entry list never holds up the link.
 
 Memory is bounded whatever arrives: a manifest is refused unread past `max_manifest_bytes` and at
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 
 from edge.comms.bounded_json import JsonRefused, check_json_bounds
 from edge.lists.bundle import CHUNK_BYTES, MAX_CHUNKS, MAX_VERSION, BundleError, Manifest, decode, sha256
+from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch
 from edge.security.signing import BadSignature, open_sealed
 from edge.store.lists import ListStore, VersionConflict
 
@@ -64,8 +66,10 @@ class ListSync:
         max_list_bytes: int = DEFAULT_MAX_LIST_BYTES,
         max_manifest_bytes: int = 65536,
         clock: Callable[[], float] = time.monotonic,
+        embedder_id: str = DLIB_EMBEDDER.id,
     ) -> None:
         self._prefix = f"{prefix}/lists/"
+        self._embedder_id = embedder_id  # the box's: a list of faces made by another cannot be matched
         self._key = centre_key
         self._data_dir = data_dir
         self._lists = set(lists)
@@ -200,12 +204,22 @@ class ListSync:
                 data = decode(blob, manifest.kind)
                 if manifest.kind == "full" and len(data.entries) != manifest.entries:
                     raise BundleError(f"{len(data.entries)} entries, manifest says {manifest.entries}")
+                if data.embedder is not None and data.embedder.id != self._embedder_id:
+                    raise EmbedderMismatch(
+                        f"its faces were embedded by {data.embedder.id} ({data.embedder.dim}-d), this box embeds "
+                        f"with {self._embedder_id}: build the list on a centre whose recognition.embedder (and "
+                        "model file) is the box's"
+                    )
                 store = ListStore(self._data_dir)
                 try:
                     store.apply_update(manifest.list, manifest.version, manifest.base_version, data.entries,
-                                       data.matrix, data.remove)  # fmt: skip
+                                       data.matrix, data.remove, data.embedder)  # fmt: skip
                 finally:
                     store.close()
+            except EmbedderMismatch as e:
+                self._reject("embedder_mismatch", f"list {manifest.list} v{manifest.version}: {e}; keeping what is "
+                             "in force", logging.ERROR)  # fmt: skip
+                return
             except (BundleError, VersionConflict) as e:
                 self._reject("invalid_data" if isinstance(e, BundleError) else "out_of_order",
                              f"list {manifest.list} v{manifest.version}: {e}")  # fmt: skip
@@ -248,6 +262,6 @@ class ListSync:
                 self._reject("truncated", f"list {key[0]} v{key[2]}: {got} of {want} chunks in "
                              f"{self._timeout_s:.0f} s; keeping what is in force")  # fmt: skip
 
-    def _reject(self, reason: str, detail: str) -> None:
+    def _reject(self, reason: str, detail: str, level: int = logging.WARNING) -> None:
         self.rejected[reason] += 1
-        log.warning("list update rejected (%s): %s", reason, detail)
+        log.log(level, "list update rejected (%s): %s", reason, detail)

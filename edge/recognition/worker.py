@@ -22,27 +22,26 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.recognition.embedder import EMBEDDING_SIZE, DlibFaceEmbedder
+from edge.recognition.embedder import EmbedderRecipe, FaceEmbedder
 from edge.types import FaceSample
 
 log = logging.getLogger(__name__)
 
 Batch = tuple[list[FaceSample], npt.NDArray[np.float32]]
 
-_worker_embedder: DlibFaceEmbedder | None = None
+_worker_embedder: FaceEmbedder | None = None
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PARENT_POLL_S = 1.0
 
 
-def _init_worker(parent_pid: int, landmarks_model: Path, embedding_model: Path) -> None:
+def _init_worker(parent_pid: int, recipe: EmbedderRecipe) -> None:
     global _worker_embedder
     die_with_parent(parent_pid)
-    _worker_embedder = DlibFaceEmbedder(landmarks_model, embedding_model)
+    _worker_embedder = recipe.build()
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -89,9 +88,8 @@ class EmbeddingRunner:
     its own job, so the faces of one pass are embedded in parallel across the workers.
     """
 
-    def __init__(self, embedder: DlibFaceEmbedder, model_paths: tuple[Path, Path], workers: int, lag: int = 2) -> None:
-        self._embedder = embedder
-        self._model_paths = model_paths
+    def __init__(self, embedder: FaceEmbedder, workers: int, lag: int = 2) -> None:
+        self._embedder = embedder  # the workers build the same one from its recipe
         self._workers = workers
         self._lag = lag if workers else 0
         self._pool: ProcessPoolExecutor | None = self._start_pool() if workers else None
@@ -102,7 +100,7 @@ class EmbeddingRunner:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
             initializer=_init_worker,
-            initargs=(os.getpid(), *self._model_paths),
+            initargs=(os.getpid(), self._embedder.recipe),
         )
         for ready in [pool.submit(_ready) for _ in range(self._workers)]:
             ready.result()  # pay the workers' start-up (~1 s) now, not on the first faces
@@ -143,5 +141,5 @@ class EmbeddingRunner:
             log.error("embedding worker died; restarting the pool")
             self._pool = self._start_pool()
             embeddings = self._embed_here(samples)
-        assert embeddings.shape == (len(samples), EMBEDDING_SIZE)
+        assert embeddings.shape == (len(samples), self._embedder.spec.dim)
         return [(samples, embeddings)]

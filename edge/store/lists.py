@@ -1,7 +1,9 @@
 """The box's local list store: enrolled subjects and their face embeddings, in SQLite.
 
 SQLite gives atomic multi-row writes, so an enrolment either lands whole or not at all and a
-power cut never leaves half a subject behind.
+power cut never leaves half a subject behind. Every face row records the embedder that made it
+(rows from before embedder ids are dlib's): a list never mixes two embedders, and a gallery is
+only ever built for the embedder the box runs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.lists.bundle import ListEntry
-from edge.recognition.embedder import EMBEDDING_SIZE
+from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
 from edge.recognition.gallery import Gallery
 from edge.store.sqlite import open_database
 
@@ -44,6 +46,7 @@ CREATE TABLE IF NOT EXISTS face_embeddings (
     subject_id  TEXT NOT NULL,
     embedding   BLOB NOT NULL,
     source      TEXT NOT NULL,
+    embedder    TEXT NOT NULL DEFAULT 'dlib-resnet-v1',  -- the EmbedderSpec id that made the row
     FOREIGN KEY (list_name, subject_id) REFERENCES subjects (list_name, subject_id) ON DELETE CASCADE
 );
 """
@@ -57,6 +60,7 @@ MIGRATIONS = {
     "expires_at": "REAL",
     "plate": "TEXT",
 }
+EMBEDDING_MIGRATIONS = {"embedder": f"TEXT NOT NULL DEFAULT '{DLIB_EMBEDDER.id}'"}
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class VersionConflict(ValueError):
 class ListStore:
     def __init__(self, data_dir: Path) -> None:
         self._db = open_database(data_dir / "lists.sqlite3", SCHEMA, "the list store", foreign_keys=True,
-                                 added_columns={"subjects": MIGRATIONS})  # fmt: skip
+                                 added_columns={"subjects": MIGRATIONS,
+                                                "face_embeddings": EMBEDDING_MIGRATIONS})  # fmt: skip
 
     def close(self) -> None:
         self._db.close()
@@ -88,17 +93,20 @@ class ListStore:
         name: str | None,
         embeddings: npt.NDArray[np.float32],
         sources: Sequence[str],
+        embedder: EmbedderSpec = DLIB_EMBEDDER,
     ) -> None:
-        """Add embeddings to a subject (created if new) in one transaction."""
+        """Add embeddings (made by `embedder`) to a subject (created if new) in one transaction."""
         embeddings = np.asarray(embeddings, np.float32)
-        if embeddings.ndim != 2 or embeddings.shape[1] != EMBEDDING_SIZE:
-            raise ValueError(f"embeddings must be (N, {EMBEDDING_SIZE}), got {embeddings.shape}")
+        if embeddings.ndim != 2 or embeddings.shape[1] != embedder.dim:
+            raise ValueError(f"embeddings of {embedder.id} must be (N, {embedder.dim}), got {embeddings.shape}")
         if len(embeddings) != len(sources):
             raise ValueError("one source per embedding")
         rows = [
-            (list_name, subject_id, np.asarray(e, "<f4").tobytes(), s) for e, s in zip(embeddings, sources, strict=True)
+            (list_name, subject_id, np.asarray(e, "<f4").tobytes(), s, embedder.id)
+            for e, s in zip(embeddings, sources, strict=True)
         ]
         with self._transaction():
+            self._refuse_other_embedders(list_name, embedder, "enrolling")
             self._db.execute(
                 "INSERT INTO subjects (list_name, subject_id, name, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (list_name, subject_id) DO UPDATE SET origin = 'local', "
@@ -106,7 +114,8 @@ class ListStore:
                 (list_name, subject_id, name, time.time()),
             )
             self._db.executemany(
-                "INSERT INTO face_embeddings (list_name, subject_id, embedding, source) VALUES (?, ?, ?, ?)",
+                "INSERT INTO face_embeddings (list_name, subject_id, embedding, source, embedder) "
+                "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -147,17 +156,22 @@ class ListStore:
         entries: Sequence[ListEntry],
         matrix: npt.NDArray[np.float32],
         remove: Sequence[str] = (),
+        embedder: EmbedderSpec | None = DLIB_EMBEDDER,
     ) -> None:
         """Apply a centre list (full when `base_version` is None, else a delta) in one transaction.
 
         A full list replaces every centre entry of the list; a delta adds/replaces `entries` and
         drops `remove`, and only applies on top of `base_version`. Locally enrolled subjects stay.
+        `embedder` made the face rows (None when there are none); EmbedderMismatch, and nothing
+        changes, when what stays of the list was made by another.
         """
         now = time.time()
+        made_by = embedder or DLIB_EMBEDDER
         rows, offset = [], 0
         for entry in entries:
             for e in matrix[offset : offset + entry.embeddings]:
-                rows.append((list_name, entry.subject_id, np.asarray(e, "<f4").tobytes(), f"centre:v{version}"))
+                rows.append((list_name, entry.subject_id, np.asarray(e, "<f4").tobytes(), f"centre:v{version}",
+                             made_by.id))  # fmt: skip
             offset += entry.embeddings
         with self._transaction():
             current = self._db.execute("SELECT version FROM list_versions WHERE list_name = ?", (list_name,)).fetchone()
@@ -179,16 +193,46 @@ class ListStore:
                 [(list_name, e.subject_id, e.name, now, e.category, e.priority,
                   e.expires_at.timestamp() if e.expires_at else None, e.plate) for e in entries],
             )  # fmt: skip
+            if rows:
+                self._refuse_other_embedders(list_name, made_by, f"applying v{version} of")
             self._db.executemany(
-                "INSERT INTO face_embeddings (list_name, subject_id, embedding, source) VALUES (?, ?, ?, ?)", rows
-            )
+                "INSERT INTO face_embeddings (list_name, subject_id, embedding, source, embedder) "
+                "VALUES (?, ?, ?, ?, ?)", rows,
+            )  # fmt: skip
             self._db.execute(
                 "INSERT OR REPLACE INTO list_versions (list_name, version, applied_at) VALUES (?, ?, ?)",
                 (list_name, version, now),
             )
 
-    def gallery(self, lists: Sequence[str] | None = None) -> Gallery:
-        """All unexpired embeddings of the given lists (all lists when None) as one matrix."""
+    def embedders(self, lists: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """Face rows per list and embedder id: {list: {embedder id: rows}}."""
+        query = "SELECT list_name, embedder, COUNT(*) FROM face_embeddings"
+        params: tuple[object, ...] = ()
+        if lists is not None:
+            query += f" WHERE list_name IN ({','.join('?' * len(lists))})"
+            params = tuple(lists)
+        out: dict[str, dict[str, int]] = {}
+        for list_name, embedder, count in self._db.execute(query + " GROUP BY list_name, embedder", params):
+            out.setdefault(list_name, {})[embedder] = count
+        return out
+
+    def gallery(self, lists: Sequence[str] | None = None, embedder: EmbedderSpec = DLIB_EMBEDDER) -> Gallery:
+        """All unexpired embeddings of the given lists (all lists when None) as one matrix, for the
+        box's `embedder`; EmbedderMismatch when any of those lists holds faces made by another."""
+        foreign = {
+            name: {e: n for e, n in counts.items() if e != embedder.id}
+            for name, counts in self.embedders(lists).items()
+        }
+        foreign = {name: counts for name, counts in foreign.items() if counts}
+        if foreign:
+            held = "; ".join(f"{name}: " + ", ".join(f"{n} made by {e}" for e, n in sorted(counts.items()))
+                             for name, counts in sorted(foreign.items()))  # fmt: skip
+            raise EmbedderMismatch(
+                f"the list store holds faces embedded by another embedder than the configured one ({embedder.id}): "
+                f"{held}. Embeddings of two embedders cannot be compared. Either set recognition.embedder back, "
+                "or re-enrol those subjects with this embedder (gatebox lists remove, then gatebox enroll) and "
+                "have the centre rebuild its lists with it"
+            )
         query = (
             "SELECT e.list_name, e.subject_id, e.embedding, s.origin, v.version FROM face_embeddings e "
             "JOIN subjects s USING (list_name, subject_id) LEFT JOIN list_versions v USING (list_name) "
@@ -200,14 +244,31 @@ class ListStore:
             params += tuple(lists)
         rows = self._db.execute(query + " ORDER BY e.id", params).fetchall()
         if not rows:
-            return Gallery()
-        matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f4").reshape(-1, EMBEDDING_SIZE)
+            return Gallery(np.empty((0, embedder.dim), np.float32), embedder=embedder)
+        raw = b"".join(r[2] for r in rows)
+        if len(raw) != len(rows) * embedder.dim * 4:
+            raise EmbedderMismatch(f"the list store's face rows are not all {embedder.dim}-d, as {embedder.id} makes")
+        matrix = np.frombuffer(raw, "<f4").reshape(-1, embedder.dim)
         return Gallery(
             matrix.astype(np.float32),
             tuple(r[0] for r in rows),
             tuple(r[1] for r in rows),
             tuple("local" if r[3] == "local" else f"v{r[4]}" for r in rows),
+            embedder,
         )
+
+    def _refuse_other_embedders(self, list_name: str, embedder: EmbedderSpec, doing: str) -> None:
+        """EmbedderMismatch when `list_name` holds face rows made by another embedder (in a transaction)."""
+        other = self._db.execute(
+            "SELECT embedder, COUNT(*) FROM face_embeddings WHERE list_name = ? AND embedder != ? GROUP BY embedder",
+            (list_name, embedder.id),
+        ).fetchall()
+        if other:
+            held = ", ".join(f"{n} made by {e}" for e, n in other)
+            raise EmbedderMismatch(
+                f"{doing} {list_name} with embedder {embedder.id}: the list holds faces {held}; one list never mixes "
+                "embedders (remove those subjects, or rebuild them all with one embedder)"
+            )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

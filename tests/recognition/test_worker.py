@@ -32,8 +32,8 @@ def test_worker_process_matches_inline_in_order(samples: list[FaceSample]) -> No
     paths = verify_models(GateboxConfig().models_path)
     model_paths = (paths["face_landmarks_5"], paths["face_embedding"])
     embedder = DlibFaceEmbedder(*model_paths)
-    inline = EmbeddingRunner(embedder, model_paths, workers=0)
-    worker = EmbeddingRunner(embedder, model_paths, workers=2, lag=2)
+    inline = EmbeddingRunner(embedder, workers=0)
+    worker = EmbeddingRunner(embedder, workers=2, lag=2)
     batches = [samples[i : i + 2] for i in range(0, len(samples), 2)] + [[]]
     try:
         expected = [b for batch in batches for b in inline.submit(batch)]
