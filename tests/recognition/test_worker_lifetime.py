@@ -33,7 +33,7 @@ if __name__ == "__main__":
 
     paths = verify_models(GateboxConfig().models_path)
     model_paths = (paths["face_landmarks_5"], paths["face_embedding"])
-    runner = worker.EmbeddingRunner(DlibFaceEmbedder(*model_paths), model_paths, workers=2)
+    runner = worker.EmbeddingRunner(DlibFaceEmbedder(*model_paths), workers=2)
     helpers = [*runner._pool._processes, tracker._resource_tracker._pid]
     print(json.dumps([pid for pid in helpers if pid]), flush=True)
     sys.stdin.read()
