@@ -113,7 +113,8 @@ def test_every_track_ends_at_the_cut_and_none_spans_it(
     assert len(alive_at_cut) >= 3  # the crowd's faces were being tracked when the scene changed
     assert {tracker.ended_at.get(t) for t in alive_at_cut} == {CUT_AT}
     assert all(max(tracker.ids[t]) < CUT_AT for t in before)
-    assert any(min(frames) >= CUT_AT for frames in tracker.ids.values()) or "campus" in shot
+    if "mirrored" in shot:  # the faces after the cut are tracked afresh
+        assert any(min(frames) >= CUT_AT for frames in tracker.ids.values())
 
 
 @pytest.fixture(scope="module")
