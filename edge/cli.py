@@ -39,10 +39,16 @@ def _config_path(arg: Path | None) -> Path | None:
 
 
 def _cmd_enroll(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.enroll import enroll_photos
+    from edge.enroll import RECOMMENDED_PHOTOS, enroll_photos
+    from edge.store.lists import ListStore
 
     stored = enroll_photos(config, data_dir, args.list, args.subject, args.name, args.photos)
     print(f"enrolled {args.subject} in {args.list}: {stored} face embedding(s) stored in {data_dir}")
+    with closing(ListStore(data_dir)) as store:
+        total = next(s.embeddings for s in store.subjects() if (s.list_name, s.subject_id) == (args.list, args.subject))
+    if total < RECOMMENDED_PHOTOS:
+        print(f"hint: {args.subject} has {total} photo(s); enrol {RECOMMENDED_PHOTOS} or more, from different days "
+              "and angles: one photo is one lighting and one pose, and recognition on other days suffers")  # fmt: skip
     return 0
 
 
@@ -98,7 +104,7 @@ def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) 
         subjects, versions = store.subjects(), store.versions()
     for s in subjects:
         origin = "local" if s.origin == "local" else f"centre v{versions.get(s.list_name)}"
-        what = f"plate {s.plate}" if s.plate else f"{s.embeddings} embedding(s)"
+        what = f"plate {s.plate}" if s.plate else f"{s.embeddings} usable embedding(s)"
         print(f"{s.list_name}\t{s.subject_id}\t{s.name or ''}\t{what}\t{origin}")
     if not subjects:
         print(f"no subjects enrolled in {data_dir}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
 
@@ -267,6 +267,51 @@ class TrackingConfig(StrictModel):
     max_missed: int = Field(
         4, ge=0, description="A track survives this many detection passes without its face before it ends."
     )
+    max_size_ratio: float = Field(
+        1.4,
+        gt=1,
+        description="A detection continues a track only if its width is within this ratio of the track's last "
+        "(between two detection passes a face grew at most 18% on the crowd clip); overlap alone never does.",
+    )
+    scene_cut_correlation: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A frame whose grid cells correlate with the previous frame's below this (median) is a scene "
+        "cut (camera moved, PTZ preset, an edit) and ends every track. Measured: consecutive frames of the shared "
+        "clips >= 0.857 (0.738 with two frames dropped), 600 cuts between them <= 0.333.",
+    )
+
+
+class OperatingPoint(StrictModel):
+    """How much evidence a track needs before it alerts for a subject of one list; unset fields take the
+    `recognition` defaults."""
+
+    match_distance: float | None = Field(
+        None, gt=0, lt=1.5, description="A sample counts for a subject when its distance is below this."
+    )
+    strong_distance: float | None = Field(
+        None, gt=0, lt=1.5, description="A single sample this close (with the margin) decides on its own."
+    )
+    min_matching_frames: int | None = Field(
+        None, ge=1, description="Samples of the track that must count for the subject within the evidence window."
+    )
+    evidence_window: int | None = Field(None, ge=1, description="The track's last this many samples are weighed.")
+    min_margin: float | None = Field(
+        None,
+        ge=0,
+        description="A sample counts only if the next-nearest other subject is at least this much farther.",
+    )
+
+
+# Per-list operating points, chosen on measured distances (README "Recognition policy"): a missing
+# elder's sighting is confirmed by an operator, so it favours recall; a watchlist alert must be right.
+DEFAULT_OPERATING_POINTS: dict[str, dict[str, float | int]] = {
+    "missing_elders": {"match_distance": 0.56, "strong_distance": 0.45, "min_matching_frames": 2,
+                       "evidence_window": 8, "min_margin": 0.03},
+    "watchlist": {"match_distance": 0.54, "strong_distance": 0.40, "min_matching_frames": 3,
+                  "evidence_window": 6, "min_margin": 0.05},
+}  # fmt: skip
 
 
 class OnnxEmbedderConfig(StrictModel):
@@ -303,37 +348,80 @@ class OnnxEmbedderConfig(StrictModel):
 
 
 class RecognitionConfig(StrictModel):
+    # The defaults below are the operating point of every list without its own in `operating_points`
+    # (the watchlist's: precision). dlib distances, measured (README "Recognition policy"):
+    # - ../shared/data/faces/identities, 41 photos of 9 people taken on different days: genuine pairs
+    #   0.24-0.61 (median 0.37), impostor pairs >= 0.63;
+    # - the same photos as gate video (face shrunk to 30/40/60/90 px, blur, noise, JPEG) against the
+    #   person's other photos: genuine medians 0.60/0.53/0.48/0.42, impostors >= 0.59 (5,816 pairs);
+    # - the crowd clip (enrolled from one of its frames): strangers' faces >= 0.575 from the enrolled.
     match_distance: float = Field(
-        0.50,
+        0.54,
         gt=0,
         lt=1.5,
-        description="A face matches a subject when its embedding distance is below this. dlib's usual 0.6 "
-        "lets strangers through on gate video; measured on the shared crowd clip, the enrolled person sits "
-        "at 0.21-0.55 and the nearest stranger at 0.54 (docs/benchmarks.md).",
+        description="A sample counts for a subject when its embedding distance is below this. Measured on gate-"
+        "like 40/60/90 px faces of people photographed on other days: 53/91/95% of genuine samples below 0.54; "
+        "no impostor sample below 0.59 (photos) or 0.575 (strangers on the crowd clip).",
     )
     strong_distance: float = Field(
-        0.40, gt=0, lt=1.5, description="A single frame this close is enough evidence on its own."
+        0.40,
+        gt=0,
+        lt=1.5,
+        description="A single sample this close (and clear of every other subject) is enough evidence on its own: "
+        "no impostor sample was measured below 0.575.",
     )
     min_matching_frames: int = Field(
-        3, ge=1, description="Frames of a track that must match the same subject before it alerts."
+        3,
+        ge=1,
+        description="Samples within the evidence window that must count for the same subject (and more than for "
+        "any other) before the track alerts; a lone fluke sample never does.",
     )
-    embed_every_n_frames: int = Field(
-        2, ge=1, description="At least this many frames between two embeddings of the same track."
+    evidence_window: int = Field(
+        6, ge=1, description="A track's last this many samples are weighed (k of n: min_matching_frames of these)."
     )
-    max_embeddings_per_track: int = Field(
-        8, ge=1, description="A track is embedded at most this many times (each costs ~60 ms of CPU)."
+    min_margin: float = Field(
+        0.05,
+        ge=0,
+        description="A sample counts for a subject only if the next-nearest other subject is at least this much "
+        "farther (ambiguous samples count for nobody); genuine samples measured >= 0.11 clear at >= 40 px.",
+    )
+    operating_points: dict[Slug, OperatingPoint] = Field(
+        default_factory=lambda: {name: dict(point) for name, point in DEFAULT_OPERATING_POINTS.items()},
+        validate_default=True,
+        description="Per-list operating points over the defaults above: `missing_elders` favours recall (an "
+        "operator confirms the sighting), `watchlist` precision. Entries given here replace the built-in entry of "
+        "that list (`{}`: the defaults above); other lists keep theirs.",
+    )
+    min_looks_per_second: float = Field(
+        2.0,
+        gt=0,
+        description="Coverage floor: every undecided face in view is embedded at least this often for as long as "
+        "it is visible (a first look side-on proves nothing). When the budget is short, every face is looked at "
+        "less often, none is dropped.",
+    )
+    max_looks_per_second: float = Field(
+        5.0,
+        gt=0,
+        description="The most often one face is embedded (a clearly better view or a promising match may use spare "
+        "budget up to this).",
+    )
+    embeddings_per_second: float = Field(
+        12.0,
+        gt=0,
+        description="Per-camera CPU budget of face embeddings (~60 ms each on one core), on the camera's clock, "
+        "shared round-robin between the faces in view (least recently looked at first).",
     )
     max_embeddings_per_pass: int = Field(
         3,
         ge=1,
-        description="Faces embedded per detection pass at most (each ~60 ms on one core): keeps the embedding "
-        "worker in real time when a crowd arrives; promising and least-seen tracks go first.",
+        description="Faces embedded per detection pass at most: keeps the embedding worker, and so alert latency, "
+        "from falling behind when a crowd arrives.",
     )
     min_quality_gain: float = Field(
         0.25,
         ge=0,
-        description="Past the first few looks, an unpromising track is embedded again only when its face "
-        "quality (size x sharpness x frontal pose) beats its best so far by this fraction.",
+        description="A view whose face quality (size x sharpness x frontal pose) beats the track's best so far by "
+        "this fraction jumps the queue.",
     )
     embedding_workers: int = Field(
         2,
@@ -378,6 +466,35 @@ class RecognitionConfig(StrictModel):
         return self.model_copy(
             update={"match_distance": self.onnx.match_distance, "strong_distance": self.onnx.strong_distance}
         )
+
+    @field_validator("operating_points", mode="before")
+    @classmethod
+    def _over_the_built_in_points(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {**{name: dict(point) for name, point in DEFAULT_OPERATING_POINTS.items()}, **value}
+
+    def operating_point(self, list_name: str) -> ResolvedOperatingPoint:
+        """The evidence rule for subjects of `list_name`: its own entry over the defaults."""
+        point = self.operating_points.get(list_name) or OperatingPoint()
+        values = {name: getattr(point, name) for name in OperatingPoint.model_fields}
+        return ResolvedOperatingPoint(**{k: getattr(self, k) if v is None else v for k, v in values.items()})
+
+    @property
+    def max_match_distance(self) -> float:
+        """The farthest any list counts a sample: how far the gallery is searched."""
+        points = [self.operating_point(name) for name in self.operating_points]
+        return max([self.match_distance, self.strong_distance, *(p.match_distance for p in points)])
+
+
+class ResolvedOperatingPoint(StrictModel):
+    """An operating point with every value filled in (see `OperatingPoint`)."""
+
+    match_distance: float
+    strong_distance: float
+    min_matching_frames: int
+    evidence_window: int
+    min_margin: float
 
 
 class ObjectDetectorConfig(StrictModel):
@@ -554,7 +671,9 @@ def _yaml_scalar(value: Any) -> str:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model class of `Model` or `Model | None` annotations."""
+    """The model class of `Model` or `Model | None` annotations (a mapping of models is shown as one value)."""
+    if typing.get_origin(annotation) is dict:
+        return None
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate

@@ -1,16 +1,28 @@
-"""Decision stage: turns per-sample matches of a track into at most one alert per person per pass."""
+"""Decision stage: weighs every sample of a track and raises at most one alert per person per pass.
+
+Each sample (one embedded view of the track) counts for the subject it is nearest to when it is
+within that subject's list's `match_distance` and clear of every other subject by `min_margin`;
+otherwise it counts for nobody. A track alerts for a subject when, among its last
+`evidence_window` samples, at least `min_matching_frames` count for that subject and more than for
+any other (k of n), or when one sample is within `strong_distance`. Each list has its own
+operating point (`recognition.operating_points`): missing elders favour recall, the watchlist
+precision. A lone fluke sample never alerts, and a track that matched early but has since been
+seen clearly not to match does not alert on its old samples.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from edge.config import RecognitionConfig
+from edge.config import RecognitionConfig, ResolvedOperatingPoint
 from edge.types import AlertDecision, FaceObservation, Match
 
 MAX_REMEMBERED_ENDS = 4096
+MAX_WINDOW = 64  # samples kept per track: the longest evidence window any list may ask for
+PROMISING_WINDOW = 8  # a track with a counting sample among its last this many is worth extra looks
 AT_RISK_LIST = "at_risk_elders"
 
 
@@ -29,20 +41,33 @@ def _within(hours: tuple[int, int], ts: float) -> bool:
     return start <= minute < end if start <= end else minute >= start or minute < end
 
 
+Subject = tuple[str, str]  # (list name, subject id)
+
+
 @dataclass
 class _Evidence:
-    matching_frames: Counter[tuple[str, str]] = field(default_factory=Counter)
-    best: dict[tuple[str, str], Match] = field(default_factory=dict)
+    counted: deque[Subject | None] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW))  # per sample
+    distances: dict[Subject, list[float]] = field(default_factory=dict)  # every sample nearest to a subject
+    best: dict[Subject, Match] = field(default_factory=dict)
+
+    def count(self, subject: Subject, window: int) -> tuple[int, int]:
+        """Samples counting for `subject` among the last `window`, and the most for any other subject."""
+        recent = list(self.counted)[-window:]
+        others: dict[Subject, int] = {}
+        for key in recent:
+            if key is not None and key != subject:
+                others[key] = others.get(key, 0) + 1
+        return recent.count(subject), max(others.values(), default=0)
 
 
 class AlertDecider:
-    """A track alerts once, when `min_matching_frames` of its samples matched the same subject or
-    one matched within `strong_distance`; a lone fluke frame never alerts. A subject that alerted
-    on this camera does not alert again within `subject_cooldown_s` (a track broken by an
-    occluder is still the same pass)."""
+    """Track-level evidence to alerts (see the module docstring). A subject that alerted on this
+    camera does not alert again within `subject_cooldown_s` (a track broken by an occluder is
+    still the same pass)."""
 
     def __init__(self, config: RecognitionConfig) -> None:
         self._config = config
+        self._points: dict[str, ResolvedOperatingPoint] = {}
         self._hours = _parse_hours(config.at_risk_hours)
         self._evidence: dict[int, _Evidence] = {}
         # At-risk elders alert only on leaving: identity and an outward crossing of the same track,
@@ -55,26 +80,41 @@ class AlertDecider:
         self._ended: dict[int, None] = {}
         self._last_alert_ts: dict[tuple[str, str], float] = {}
 
+    def _point(self, list_name: str) -> ResolvedOperatingPoint:
+        if list_name not in self._points:
+            self._points[list_name] = self._config.operating_point(list_name)
+        return self._points[list_name]
+
     def update(self, observations: Sequence[FaceObservation]) -> list[AlertDecision]:
+        """Weigh new samples (every one embedded, matched or not); returns the alerts they decide."""
         decisions = []
         for obs in observations:
             sample, match = obs.sample, obs.match
-            if match is None or sample.track_id in self._decided or sample.track_id in self._ended:
+            if sample.track_id in self._decided or sample.track_id in self._ended:
+                continue
+            evidence = self._evidence.setdefault(sample.track_id, _Evidence())
+            if match is None:
+                evidence.counted.append(None)  # looked at, nobody near: weighs against every subject
                 continue
             key = (match.list_name, match.subject_id)
-            evidence = self._evidence.setdefault(sample.track_id, _Evidence())
-            evidence.matching_frames[key] += 1
+            point = self._point(match.list_name)
+            evidence.distances.setdefault(key, []).append(match.distance)
+            counts = match.distance < point.match_distance and (
+                match.runner_up_distance - match.distance >= point.min_margin
+            )
+            evidence.counted.append(key if counts else None)
+            if not counts:
+                continue
             if key not in evidence.best or match.distance < evidence.best[key].distance:
                 evidence.best[key] = match
-            (leader, count), *rest = evidence.matching_frames.most_common(2)
-            runner_up = rest[0][1] if rest else 0
-            confident = count >= self._config.min_matching_frames and count > runner_up
-            strong = match.distance <= self._config.strong_distance
-            if not (confident or (strong and leader == key)):
+            hits, others = evidence.count(key, point.evidence_window)
+            confident = hits >= point.min_matching_frames and hits > others
+            strong = match.distance <= point.strong_distance and hits > others
+            if not (confident or strong):
                 continue
             self._decided.add(sample.track_id)
             del self._evidence[sample.track_id]
-            decision = AlertDecision(sample, evidence.best[key], count)
+            decision = AlertDecision(sample, evidence.best[key], hits)
             if match.list_name == AT_RISK_LIST:
                 self._identified_at_risk[sample.track_id] = decision
                 if sample.track_id in self._crossed_out:
@@ -113,8 +153,10 @@ class AlertDecider:
 
     @property
     def promising_tracks(self) -> frozenset[int]:
-        """Undecided tracks with at least one matching sample: worth looking at again soon."""
-        return frozenset(self._evidence)
+        """Undecided tracks with a sample counting for someone among their recent ones: worth looking at again soon."""
+        return frozenset(
+            track for track, evidence in self._evidence.items() if any(list(evidence.counted)[-PROMISING_WINDOW:])
+        )
 
     def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:

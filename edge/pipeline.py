@@ -1,8 +1,10 @@
 """The whole per-camera flow on one screen.
 
     Frame → motion gate → (plates: find + read in moving regions → track → vote → match plate lists)
-          → detect faces (in moving/tracked regions, every n-th frame) → track
-          → sample best faces → embed (worker process) → 1:N match → decide → Alert
+          → scene-cut check (a cut ends every track)
+          → detect faces (in moving/tracked regions, every n-th frame) → track (overlap + size + looks)
+          → sample (every face in view, steadily, within a budget) → embed (worker process)
+          → 1:N match → weigh the track's evidence (per-list operating point) → Alert
                                                      track → gate-line crossings ↗ (elder leaving)
 
 Each stage is its own module with one typed input and output; this file only wires them and
@@ -22,18 +24,20 @@ from edge.detectors import FaceDetector, build_face_detector
 from edge.detectors.onnx_objects import OnnxObjectDetector
 from edge.detectors.regions import RegionFaceDetection
 from edge.models import verify_models
-from edge.motion.detector import MotionDetector
+from edge.motion.detector import MotionDetector, small_gray
+from edge.motion.scene_cut import SceneCutDetector
 from edge.plates.finder import PlateFinder
 from edge.plates.matcher import PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.plates.stage import PassageRecord, PlateStage
 from edge.recognition.embedder import EmbedderMismatch, FaceEmbedder, embedder_recipe
 from edge.recognition.gallery import Gallery
+from edge.recognition.matching import nearest_subjects
 from edge.recognition.sampler import FaceQuality, FaceSampler
 from edge.recognition.worker import Batch, EmbeddingRunner
-from edge.tracking.iou_tracker import IouTracker
+from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import FaceObservation, Frame
+from edge.types import FaceDetections, FaceObservation, Frame
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,10 @@ class CameraPipeline:
         self._gallery = self._checked(gallery)
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None
         self._detection = RegionFaceDetection(models.detector, config.motion.region_padding)
-        self._tracker = IouTracker(config.tracking.iou_threshold, config.tracking.max_missed)
+        self._cuts = SceneCutDetector(config.tracking.scene_cut_correlation)
+        self._tracker = IouTracker(
+            config.tracking.iou_threshold, config.tracking.max_missed, config.tracking.max_size_ratio
+        )
         self._sampler = FaceSampler(FaceQuality(models.embedder.landmarks), config.recognition)
         self._embedding = EmbeddingRunner(models.embedder, config.recognition.embedding_workers)
         self._decider = AlertDecider(config.recognition)
@@ -97,6 +104,9 @@ class CameraPipeline:
         """Feed one frame; returns the alerts decided so far (embeddings lag a couple of frames)."""
         whole_frame = np.array([[0, 0, frame.image.shape[1], frame.image.shape[0]]], np.float32)
         moving = self._motion.update(frame.image) if self._motion else whole_frame
+        gray = self._motion.gray if self._motion else small_gray(frame.image, self._config.motion.width)
+        if self._cuts.update(gray):  # every frame: a cut between two detection passes still ends the tracks
+            self._end_tracks(self._tracker.end_all(), frame.image.shape)
         alerts = []
         if self._plates and frame.index % self._config.plates.every_n_frames == 0:
             alerts += [build_plate_alert(self._config.box, d) for d in self._plates.process(frame, moving)]
@@ -106,7 +116,7 @@ class CameraPipeline:
         faces = self._detection.detect(frame.image, regions)
         if faces is None:  # nothing moved and nobody is tracked: skip the frame
             return alerts
-        tracked = self._tracker.update(faces, frame.index)
+        tracked = self._tracker.update(faces, frame.index, frame.image)
         samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
         alerts += self._decide(self._embedding.submit(samples))
         if self._gate:
@@ -121,6 +131,13 @@ class CameraPipeline:
             raise EmbedderMismatch(f"a gallery of {gallery.embedder.id} embeddings cannot be searched with "
                                    f"{self._embedder.id} embeddings")  # fmt: skip
         return gallery
+
+    def _end_tracks(self, ended: tuple[int, ...], frame_shape: tuple[int, ...]) -> None:
+        """Tracks ended outside a tracker update (a scene cut): every stage forgets them at once."""
+        if self._gate:
+            self._gate.update(TrackerUpdate(FaceDetections(), ended), frame_shape)
+        self._sampler.forget(ended)
+        self._decider.forget(ended)
 
     def take_passages(self) -> list[PassageRecord]:
         """Vehicles whose pass ended since the last call (with `plates.passages` on)."""
@@ -141,7 +158,7 @@ class CameraPipeline:
     def _decide(self, batches: list[Batch]) -> list[Alert]:
         alerts = []
         for samples, embeddings in batches:
-            matches = self._gallery.nearest(embeddings, self._config.recognition.match_distance)
+            matches = nearest_subjects(self._gallery, embeddings, self._config.recognition.max_match_distance)
             observations = [FaceObservation(s, m) for s, m in zip(samples, matches, strict=True)]
             alerts += [build_alert(self._config.box, d) for d in self._decider.update(observations)]
         return alerts

@@ -81,6 +81,7 @@ class Match:
     subject_id: str
     distance: float
     list_version: str = "local"  # "local" (enrolled on the box) or "v<N>" (the centre's version)
+    runner_up_distance: float = float("inf")  # the nearest *other* subject (any list): how unambiguous this is
 
 
 @dataclass(frozen=True, slots=True)

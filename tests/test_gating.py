@@ -15,7 +15,14 @@ from tests.support import crowd
 UNGATED = {
     "motion": {"enabled": False},
     "detector": {"every_n_frames": 1},
-    "recognition": {"embedding_workers": 0, "embed_every_n_frames": 1, "max_embeddings_per_pass": 100},
+    # Every face looked at ~10 times a second (on every 2nd-3rd frame) with no budget to share.
+    "recognition": {
+        "embedding_workers": 0,
+        "min_looks_per_second": 10,
+        "max_looks_per_second": 25,
+        "embeddings_per_second": 1000,
+        "max_embeddings_per_pass": 100,
+    },
 }
 CLIPS = [  # clip, frames to replay, expected (list, subject) alerts
     ("crowd_toward_camera.mp4", None, [("missing_elders", "woman"), ("watchlist", "boy")]),

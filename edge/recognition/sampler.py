@@ -1,8 +1,13 @@
-"""Sampling stage: picks which tracked faces are worth an embedding (~60 ms each) and crops them.
+"""Sampling stage: picks which tracked faces to embed (~60 ms each) and crops them.
 
-A track is embedded on its best frames only: at first sight, then whenever its face quality
-(size x sharpness x frontal pose) clearly beats the best it was embedded at, and steadily while
-its evidence is promising. It is never embedded again once the decision stage has settled it.
+Coverage first: every undecided track in view is embedded steadily for as long as it is visible,
+at least `min_looks_per_second` (a person seen side-on at first is looked at again when they turn;
+an unlucky first look proves nothing). Embeddings are paid from a per-camera budget of
+`embeddings_per_second` (a token bucket on the camera's clock), shared round-robin: the track
+looked at least recently goes first, so when many people are in view every one of them is looked
+at less often, and none is dropped. A clearly better view (face quality up by `min_quality_gain`)
+jumps the queue; spare budget goes to tracks whose evidence is promising. A track is never
+embedded again once the decision stage has settled it.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from edge.config import RecognitionConfig
 from edge.tracking.iou_tracker import TrackerUpdate
 from edge.types import FaceSample, Frame
 
+BURST_S = 1.0  # the budget saves up at most this many seconds of embeddings: a crowd walking in gets first looks
 CROP_MARGIN = 0.5  # of the face size on each side: room for alignment and a useful snapshot
 
 
 @dataclass
 class _TrackState:
-    embeddings: int = 0
-    last_embed_frame: int = -(10**9)
+    looks: int = 0
+    last_look_ts: float = float("-inf")
+    next_due_ts: float = float("-inf")  # the floor's schedule: looked at again by then
     best_quality: float = 0.0
 
 
@@ -42,6 +49,15 @@ def crop_face(
     return crop, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1)
 
 
+def face_yaw(points: dlib.points) -> float:
+    """How far a face is turned, from dlib's 5 landmarks (eye corners, nose): the nose's offset from
+    the middle of the eyes, in eye distances. 0 looks at the camera; ~0.6 tan(angle) when turned."""
+    eye_right = np.mean([(points[0].x, points[0].y), (points[1].x, points[1].y)], axis=0)
+    eye_left = np.mean([(points[2].x, points[2].y), (points[3].x, points[3].y)], axis=0)
+    eye_distance = max(1.0, float(np.linalg.norm(eye_left - eye_right)))
+    return abs(points[4].x - (eye_left[0] + eye_right[0]) / 2) / eye_distance
+
+
 class FaceQuality:
     """Size x sharpness x frontal pose, from the face crop and dlib's 5 landmarks (~1 ms)."""
 
@@ -55,12 +71,7 @@ class FaceQuality:
         # Laplacian variance on a fixed-size face: blur from motion or focus lowers it.
         sharpness = min(1.0, cv2.Laplacian(face, cv2.CV_32F).var() / 400.0)
         points = self._landmarks(gray, dlib.rectangle(int(x1), int(y1), int(x2), int(y2))).parts()
-        eye_right = np.mean([(points[0].x, points[0].y), (points[1].x, points[1].y)], axis=0)
-        eye_left = np.mean([(points[2].x, points[2].y), (points[3].x, points[3].y)], axis=0)
-        eye_distance = max(1.0, float(np.linalg.norm(eye_left - eye_right)))
-        # The nose sits between the eyes when the face looks at the camera; its offset is yaw.
-        yaw = abs(points[4].x - (eye_left[0] + eye_right[0]) / 2) / eye_distance
-        frontal = max(0.0, 1.0 - 2.0 * yaw)
+        frontal = max(0.0, 1.0 - 2.0 * face_yaw(points))
         return (x2 - x1) * (0.25 + 0.75 * sharpness) * (0.25 + 0.75 * frontal)
 
 
@@ -69,6 +80,8 @@ class FaceSampler:
         self._quality = quality
         self._config = config
         self._tracks: dict[int, _TrackState] = {}
+        self._tokens = config.embeddings_per_second * BURST_S
+        self._last_pass_ts: float | None = None
 
     def select(
         self,
@@ -77,39 +90,51 @@ class FaceSampler:
         decided: Collection[int],
         promising: Collection[int],
     ) -> list[FaceSample]:
-        """The faces to embed this pass: at most `max_embeddings_per_pass`, most useful first."""
-        cfg = self._config
-        candidates: list[tuple[tuple[bool, int, float], FaceSample]] = []
+        """The faces to embed this pass, most urgent first, within the budget."""
+        cfg, now = self._config, frame.ts
+        gap = 0.0 if self._last_pass_ts is None else max(0.0, now - self._last_pass_ts)
+        self._last_pass_ts = now
+        self._tokens = min(cfg.embeddings_per_second * BURST_S, self._tokens + gap * cfg.embeddings_per_second)
+        period, min_interval = 1.0 / cfg.min_looks_per_second, 1.0 / cfg.max_looks_per_second
+        candidates: list[tuple[tuple[int, float, float], FaceSample]] = []
         faces = tracked.detections
         for box, track_id in zip(faces.xyxy, faces.tracker_id.tolist(), strict=True):
             if track_id in decided or box[2] - box[0] < cfg.min_face_px:
                 continue
             state = self._tracks.setdefault(track_id, _TrackState())
-            if (
-                state.embeddings >= cfg.max_embeddings_per_track
-                or frame.index - state.last_embed_frame < cfg.embed_every_n_frames
-            ):
+            # Due for the floor when this pass is nearer the scheduled time than the next pass would be.
+            due = now + gap / 2 >= state.next_due_ts
+            if not due and now - state.last_look_ts < min_interval:
                 continue
             crop, crop_box = crop_face(frame.image, box)
             quality = self._quality(crop, crop_box)
-            wanted = (
-                state.embeddings < cfg.min_matching_frames  # a first look, enough to decide on
-                or track_id in promising  # some frames matched: keep looking until decided
-                or quality >= state.best_quality * (1.0 + cfg.min_quality_gain)  # a clearly better view
-            )
-            if wanted:
-                sample = FaceSample(
-                    frame.camera, frame.index, frame.ts, track_id, tuple(map(float, box)), crop, crop_box, quality
-                )  # fmt: skip
-                # Promising tracks first (an alert may be one look away), then the least-seen, then the best view.
-                candidates.append(((track_id not in promising, state.embeddings, -quality), sample))
-        # The embedding worker does ~16 faces a second: a budget per pass keeps it, and so alert
-        # latency, from falling behind when a crowd walks in.
-        chosen = [sample for _, sample in sorted(candidates, key=lambda c: c[0])[: cfg.max_embeddings_per_pass]]
+            better_view = state.looks > 0 and quality >= state.best_quality * (1.0 + cfg.min_quality_gain)
+            if state.looks == 0 or better_view:
+                urgency = 0  # a first look, or a clearly better view than any so far: jumps the queue
+            elif due:
+                urgency = 1  # the floor: round-robin, least recently looked at first
+            elif track_id in promising:
+                urgency = 2  # spare budget: some samples matched, an alert may be a look or two away
+            else:
+                continue
+            sample = FaceSample(
+                frame.camera, frame.index, now, track_id, tuple(map(float, box)), crop, crop_box, quality
+            )  # fmt: skip
+            candidates.append(((urgency, state.last_look_ts, -quality), sample))  # ties: the better view
+        budget = min(cfg.max_embeddings_per_pass, int(self._tokens))
+        chosen = [sample for _, sample in sorted(candidates, key=lambda c: c[0])[:budget]]
+        self._tokens -= len(chosen)
         for sample in chosen:
             state = self._tracks[sample.track_id]
-            state.embeddings += 1
-            state.last_embed_frame = frame.index
+            state.looks += 1
+            state.last_look_ts = now
+            if now + gap / 2 >= state.next_due_ts > float("-inf"):
+                # A look the floor was owed: keep the schedule (passes are discrete, so a look a little
+                # late does not push every later one back), with at most half a period of catching up
+                # after the budget ran short, so no burst of stale looks follows.
+                state.next_due_ts = max(state.next_due_ts + period, now + period / 2)
+            else:
+                state.next_due_ts = now + period
             state.best_quality = max(state.best_quality, sample.quality)
         return chosen
 

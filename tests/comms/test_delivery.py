@@ -24,7 +24,8 @@ from tests.support.waiting import wait_for
 # cooldown. It turns the 105-frame crowd clip into ~58 alerts.
 EVERY_SIGHTING = {
     "recognition": {"min_matching_frames": 1, "subject_cooldown_s": 0, "strong_distance": 0.5,
-                    "max_embeddings_per_pass": 10},
+                    "max_embeddings_per_pass": 10, "embeddings_per_second": 1000,
+                    "operating_points": {"watchlist": {}, "missing_elders": {}}},
     "tracking": {"max_missed": 3, "iou_threshold": 0.999},
 }  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Which tracked faces get an embedding: first looks, clearly better views, promising tracks."""
+"""What the sampler hands to the embedder: big enough faces, padded crops; and how it rates a face."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from edge.config import GateboxConfig, RecognitionConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
@@ -16,13 +15,7 @@ from edge.recognition.sampler import FaceQuality, FaceSampler, crop_face
 from edge.tracking.iou_tracker import TrackerUpdate
 from edge.types import FaceDetections, Frame
 
-CONFIG = RecognitionConfig(
-    min_matching_frames=3,
-    embed_every_n_frames=1,
-    max_embeddings_per_track=6,
-    min_quality_gain=0.25,
-    min_face_px=40,
-)
+CONFIG = RecognitionConfig(min_face_px=40)
 IMAGE = np.zeros((400, 400, 3), np.uint8)
 
 
@@ -31,31 +24,7 @@ def one_face(width: float = 80.0, track: int = 1) -> TrackerUpdate:
     return TrackerUpdate(faces.with_tracker_ids(np.array([track])), ())
 
 
-def run(qualities: list[float], promising_from: int | None = None, decided_from: int | None = None) -> list[int]:
-    """Frames (indices into `qualities`) at which the sampler asks for an embedding."""
-    sampler = FaceSampler(lambda crop, box: qualities[run.frame], CONFIG)
-    chosen = []
-    for run.frame in range(len(qualities)):
-        promising = {1} if promising_from is not None and run.frame >= promising_from else set()
-        decided = {1} if decided_from is not None and run.frame >= decided_from else set()
-        frame = Frame("gate", run.frame, float(run.frame), IMAGE)
-        chosen += [s.frame_index for s in sampler.select(frame, one_face(), decided, promising)]
-    return chosen
-
-
-@pytest.mark.parametrize(
-    ("qualities", "promising_from", "decided_from", "expected"),
-    [
-        ([10] * 10, None, None, [0, 1, 2]),  # a stranger of steady quality: three looks, then no more
-        ([10, 10, 10, 11, 12, 12, 20, 20, 26], None, None, [0, 1, 2, 6, 8]),  # clearly better views only
-        ([10] * 10, 4, None, [0, 1, 2, 4, 5, 6]),  # promising: keep looking, up to the cap of 6
-        ([10] * 10, None, 1, [0]),  # decided: never again
-    ],
-)
-def test_sampling_policy(
-    qualities: list[float], promising_from: int | None, decided_from: int | None, expected: list[int]
-) -> None:
-    assert run(qualities, promising_from, decided_from) == expected
+# When tracks are looked at (floor, budget, better views, decided tracks): test_sampling_floor.py.
 
 
 def test_small_faces_are_not_embedded() -> None:
