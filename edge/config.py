@@ -390,7 +390,8 @@ class RecognitionConfig(StrictModel):
         validate_default=True,
         description="Per-list operating points over the defaults above: `missing_elders` favours recall (an "
         "operator confirms the sighting), `watchlist` precision. Entries given here replace the built-in entry of "
-        "that list (`{}`: the defaults above); other lists keep theirs.",
+        "that list (`{}`: the defaults above); other lists keep theirs. Distances here are dlib's: with "
+        "`embedder: onnx` every list takes the `onnx` thresholds (k of n, window and margin still apply).",
     )
     min_looks_per_second: float = Field(
         2.0,
@@ -463,9 +464,16 @@ class RecognitionConfig(StrictModel):
         matching and decision stages need not know which embedder made the distances."""
         if self.embedder == "dlib" or self.onnx is None:
             return self
+        # Per-list distances are dlib (Euclidean) figures: meaningless for cosine distances, so every
+        # list takes the ONNX thresholds; its k of n, window and margin still apply.
+        points = {
+            name: point.model_copy(update={"match_distance": None, "strong_distance": None})
+            for name, point in self.operating_points.items()
+        }
         return self.model_copy(
-            update={"match_distance": self.onnx.match_distance, "strong_distance": self.onnx.strong_distance}
-        )
+            update={"match_distance": self.onnx.match_distance, "strong_distance": self.onnx.strong_distance,
+                    "operating_points": points}
+        )  # fmt: skip
 
     @field_validator("operating_points", mode="before")
     @classmethod

@@ -116,3 +116,15 @@ def test_matching_reports_the_nearest_other_subject() -> None:
     assert nearest_subjects(gallery, -a[None] * 3, 0.6) == [None]
     (alone,) = nearest_subjects(Gallery(a[None], ("watchlist",), ("A",)), a[None], 0.6)
     assert alone.runner_up_distance == float("inf")
+
+
+def test_with_an_onnx_embedder_every_list_takes_its_cosine_thresholds_and_keeps_its_k_of_n() -> None:
+    """Per-list distances are dlib's (Euclidean): an ONNX model's cosine distances must not be judged by them."""
+    dlib_points = RecognitionConfig()
+    onnx_points = RecognitionConfig(embedder="onnx", onnx={"model": "/x.onnx"}).with_embedder_thresholds()
+    for list_name in ("missing_elders", "watchlist", "another_list"):
+        point, before = onnx_points.operating_point(list_name), dlib_points.operating_point(list_name)
+        assert (point.match_distance, point.strong_distance) == (0.60, 0.45)
+        assert (point.min_matching_frames, point.evidence_window, point.min_margin) == (
+            before.min_matching_frames, before.evidence_window, before.min_margin,
+        )  # fmt: skip
