@@ -122,14 +122,13 @@ def replay(
     gallery = load_gallery(config, data_dir, models.embedder.spec)
     pipeline = CameraPipeline(config, models, gallery, gate_line, load_plates(config, data_dir))
     sinks: list[AlertSink] = []
-    services = BoxServices(config, data_dir) if publish else None
+    services = (
+        BoxServices(config, data_dir, on_gallery_change=lambda: pipeline.set_gallery(
+            load_gallery(config, data_dir, models.embedder.spec), load_plates(config, data_dir)))
+        if publish else None
+    )  # fmt: skip
     if services:
         sinks.append(services.emit)  # first: once in the outbox, an alert cannot be lost
-        services.on_gallery_change(
-            lambda: pipeline.set_gallery(
-                load_gallery(config, data_dir, models.embedder.spec), load_plates(config, data_dir)
-            )
-        )
     events_file = EventsFile(events, faces=True) if events else None  # a tester's export: whole alerts
     if events_file:
         sinks.append(events_file)
@@ -182,21 +181,44 @@ def replay(
     return result
 
 
+class CurrentLists:
+    """The gallery and plate list in force, and every camera's pipeline that matches against them.
+
+    A list can be applied at any moment, also while a camera is still starting: a pipeline joins and
+    a list update swaps under one lock, so no camera ever keeps matching against a list replaced
+    before it joined."""
+
+    def __init__(self, gallery: Gallery, plates: PlateMatcher) -> None:
+        self._lock = threading.Lock()
+        self._gallery, self._plates = gallery, plates
+        self._pipelines: list[CameraPipeline] = []
+
+    def join(self, make: Callable[[Gallery, PlateMatcher], CameraPipeline]) -> CameraPipeline:
+        with self._lock:
+            pipeline = make(self._gallery, self._plates)
+            self._pipelines.append(pipeline)
+        return pipeline
+
+    def replace(self, gallery: Gallery, plates: PlateMatcher) -> None:
+        with self._lock:
+            self._gallery, self._plates = gallery, plates
+            for pipeline in self._pipelines:
+                pipeline.set_gallery(gallery, plates)
+
+
 def _camera_loop(
     config: GateboxConfig,
     camera: LiveCamera,
-    gallery: Gallery,
+    lists: CurrentLists,
     emit: AlertSink,
     status: CameraStatus,
-    pipelines: list[CameraPipeline],
-    plates: PlateMatcher,
     passages: Callable[[list], None],
     latest: LatestFrames,
     models: Models | None = None,
 ) -> None:
     models = models or Models.load(config)  # each camera its own: cv2.dnn nets are not thread-safe
-    pipeline = CameraPipeline(config, models, gallery, camera.config.gate_line, plates)
-    pipelines.append(pipeline)
+    pipeline = lists.join(lambda gallery, plates: CameraPipeline(config, models, gallery, camera.config.gate_line,
+                                                                 plates))  # fmt: skip
     # Live: a small queue that drops the oldest frame, so a slow pipeline never stalls the decoder.
     reader = FrameReader(camera.frames(), maxsize=2, drop_oldest=True)
     name = camera.config.name
@@ -254,15 +276,13 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     started = time.monotonic()
     embedder = first_models.embedder.spec
     gallery, plates = load_gallery(config, data_dir, embedder), load_plates(config, data_dir)
-    services = BoxServices(config, data_dir, journal=data_dir / "events.jsonl")
-    pipelines: list[CameraPipeline] = []
+    lists = CurrentLists(gallery, plates)
 
-    def reload_gallery() -> None:  # a list update was stored: every camera matches against it from now on
-        fresh, fresh_plates = load_gallery(config, data_dir, embedder), load_plates(config, data_dir)
-        for pipeline in list(pipelines):
-            pipeline.set_gallery(fresh, fresh_plates)
+    # Registered before the link connects: a list applied from the first retained message on is in force.
+    def reload_lists() -> None:  # a list update was stored: every camera matches against it from now on
+        lists.replace(load_gallery(config, data_dir, embedder), load_plates(config, data_dir))
 
-    services.on_gallery_change(reload_gallery)
+    services = BoxServices(config, data_dir, journal=data_dir / "events.jsonl", on_gallery_change=reload_lists)
     statuses = [CameraStatus(cam.name) for cam in config.cameras]
     latest = LatestFrames()
     threads = [
@@ -271,11 +291,9 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             args=(
                 config,
                 LiveCamera(cam, stop, status),
-                gallery,
+                lists,
                 services.emit,
                 status,
-                pipelines,
-                plates,
                 services.passages,
                 latest,
                 first_models if i == 0 else None,  # the models loaded to fail fast serve camera 0

@@ -38,9 +38,12 @@ URGENT_LISTS = frozenset({"missing_elders", "at_risk_elders"})
 
 class BoxServices:
     def __init__(
-        self, config: GateboxConfig, data_dir: Path, connect: bool = True, journal: Path | None = None
-    ) -> None:
-        """`journal`: the box's events file (`gatebox run`: DATA_DIR/events.jsonl), faces left out."""
+        self, config: GateboxConfig, data_dir: Path, connect: bool = True, journal: Path | None = None,
+        on_gallery_change: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
+        """`journal`: the box's events file (`gatebox run`: DATA_DIR/events.jsonl), faces left out.
+        `on_gallery_change`: runs after every list update is stored; given here, it is in place before
+        the link starts, so not even a list applied from the first retained message is missed."""
         self._config = config
         self.states = AlertStates(data_dir)
         self.purge_snapshots()
@@ -51,7 +54,7 @@ class BoxServices:
         self._recover()  # before the link starts: nothing half-raised may leave
         self.link: CentreLink | None = None
         self.list_sync: ListSync | None = None
-        self._gallery_listeners: list[Callable[[], None]] = []
+        self._gallery_listeners: list[Callable[[], None]] = [on_gallery_change] if on_gallery_change else []
         self._data_dir = data_dir
         if connect:
             key_path = config.link.centre_public_key
@@ -168,10 +171,6 @@ class BoxServices:
                 "%d message(s) not yet confirmed by the centre; kept in the outbox for the next start",
                 self.outbox.stats().depth,
             )
-
-    def on_gallery_change(self, listener: Callable[[], None]) -> None:
-        """`listener` runs (in the list-apply thread) after a list update is stored."""
-        self._gallery_listeners.append(listener)
 
     def on_list_applied(self, list_name: str, version: int, entries: int) -> None:
         for listener in self._gallery_listeners:

@@ -174,7 +174,10 @@ def test_enrol_and_replay_with_the_onnx_embedder(tmp_path: Path, crowd_clip: Pat
         "--config", loose, "--data-dir", data, "enroll", "--list", "watchlist", "--subject", "boy", photo
     )
     assert enrolled.returncode == 0, enrolled.stderr
-    assert "watchlist\tboy\t\t1 embedding(s)\tlocal" in run_cli("--config", loose, "--data-dir", data, "lists").stdout
+    assert (
+        "watchlist\tboy\t\t1 usable embedding(s)\tlocal"
+        in run_cli("--config", loose, "--data-dir", data, "lists").stdout
+    )
     store = ListStore(data)
     try:
         assert store.embedders() == {"watchlist": {build(tiny).spec.id: 1}}
