@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -116,7 +117,9 @@ def replay(
     settings = next((c for c in config.cameras if c.name == camera), None)
     if camera is not None and settings is None:
         raise GateboxError(f"--camera {camera}: no such camera in the config")
-    source = VideoFile(video, camera or video.stem[:64] or "replay", start_frame, end_frame, realtime)
+    # A camera name travels in every alert and must be a slug: the file's name is made one.
+    name = camera or re.sub(r"[^A-Za-z0-9_-]", "-", video.stem)[:64] or "replay"
+    source = VideoFile(video, name, start_frame, end_frame, realtime)
     gate_line = settings.gate_line if settings else None
     models = Models.load(config)
     gallery = load_gallery(config, data_dir, models.embedder.spec)
