@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import time
@@ -19,6 +18,8 @@ from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
+
+from edge.comms.bounded_json import JsonRefused, parse_bounded_json
 
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024  # an alert's face is a few kB; a panic's camera view ≤ ~330 kB as base64
 MAX_DEPTH = 10  # the deepest honest message (a heartbeat) nests 3 levels
@@ -70,54 +71,17 @@ PanicSnapshot = Annotated[
 ]
 
 
-def nests_deeper(payload: bytes, limit: int) -> bool:
-    """Whether `payload`'s arrays and objects nest deeper than `limit` (brackets inside strings
-    don't count), found in one pass without recursion: json.loads recurses once per level and
-    can blow the stack first."""
-    if payload.count(b"[") + payload.count(b"{") <= limit:  # the common case: too few brackets to nest that deep
-        return False
-    depth = 0
-    in_string = escaped = False
-    for byte in payload:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400: SQLite and the page's JSON have no infinity
-        raise ValueError(f"number out of range: {text[:20]}")
-    return value
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
+# What `edge.comms.bounded_json` calls a refusal, as the centre's counters name it.
+_REASONS = {"oversized": "too_large", "too_deep": "too_deep", "malformed": "not_json"}
 
 
 def load_json(payload: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict:
-    """One JSON object from the wire, size and nesting checked first; raises Refused."""
-    if len(payload) > max_bytes:
-        raise Refused("too_large", f"{len(payload)} bytes, over the limit of {max_bytes}")
-    if nests_deeper(payload, max_depth):
-        raise Refused("too_deep", f"nested deeper than the limit of {max_depth}")
+    """One JSON object from the wire, size and nesting checked before it is parsed (the same bounds
+    as the box's inbound messages: `edge.comms.bounded_json`); raises Refused."""
     try:
-        body = json.loads(payload, parse_float=_finite, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as e:  # RecursionError: cannot happen after the depth check; kept as a net
-        raise Refused("not_json", f"not JSON: {str(e)[:100]}") from None
+        body = parse_bounded_json(payload, max_bytes, max_depth)
+    except JsonRefused as e:
+        raise Refused(_REASONS[e.reason], str(e)) from None
     if not isinstance(body, dict):
         raise Refused("not_json", f"expected a JSON object, got {type(body).__name__}")
     return body

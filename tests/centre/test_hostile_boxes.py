@@ -447,6 +447,7 @@ def test_centre_record_keeps_its_session_so_what_boxes_send_while_it_is_down_wai
         box.close()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dies on purpose
 def test_a_dead_receiver_turns_the_console_red(
     tmp_path: Path, broker: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
