@@ -35,10 +35,12 @@ def _parse_hours(text: str | None) -> tuple[int, int] | None:
 
 
 def _within(hours: tuple[int, int], ts: float) -> bool:
+    """Whether `ts` (box local time) falls in `hours`. Both ends are whole minutes and included, as a
+    person reads `22:00-06:00` or `00:00-23:59` (all day); a start after the end wraps midnight."""
     local = time.localtime(ts)
     minute = local.tm_hour * 60 + local.tm_min
     start, end = hours
-    return start <= minute < end if start <= end else minute >= start or minute < end
+    return start <= minute <= end if start <= end else minute >= start or minute <= end
 
 
 Subject = tuple[str, str]  # (list name, subject id)
