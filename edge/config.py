@@ -441,8 +441,8 @@ class RecognitionConfig(StrictModel):
     at_risk_hours: str | None = Field(
         None,
         pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
-        description="`HH:MM-HH:MM` (box local time, both minutes included, may wrap midnight): alert on at-risk elders leaving only "
-        "then; always when unset.",
+        description="`HH:MM-HH:MM` (box local time, both minutes included, may wrap midnight): alert on at-risk "
+        "elders leaving only then; always when unset.",
     )
     embedder: Literal["dlib", "onnx"] = Field(
         "dlib",
