@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import serial
 
 from edge.comms.mqtt import make_client
 from edge.config import CameraConfig, GateboxConfig, load_config
 from edge.errors import GateboxError
 from edge.models import load_manifest, verify_models
+from edge.panic.receivers import read_token
 from edge.recognition.embedder import configured_embedder_id
+from edge.security.signing import load_public_key
 from edge.sources.video import open_capture
 from edge.store.lists import ListStore
 
@@ -159,6 +162,38 @@ def check_lists(config: GateboxConfig, data_dir: Path) -> Check:
     return Check("lists", "OK", text)
 
 
+def check_centre_key(config: GateboxConfig) -> Check:
+    """The key that commands and lists from the centre are checked against (what `run` loads)."""
+    path = config.link.centre_public_key
+    if path is None:
+        return Check("centre key", "WARN", "link.centre_public_key is not set: acks and lists from the centre "
+                     "are refused", "copy the centre's public key (centre keygen) and name its file there")  # fmt: skip
+    try:
+        load_public_key(path)
+    except GateboxError as e:
+        return Check("centre key", "FAIL", str(e), "copy the centre's public key file again")
+    return Check("centre key", "OK", str(path))
+
+
+def check_panic_receivers(config: GateboxConfig) -> list[Check]:
+    """Each panic receiver's own prerequisites, as `run` checks them when it starts the receiver."""
+    checks = []
+    if config.panic.http:
+        try:
+            read_token(config.panic.http)
+            checks.append(Check("panic http", "OK", f"token {config.panic.http.token_file}"))
+        except GateboxError as e:
+            checks.append(Check("panic http", "FAIL", str(e), "write a random token of 16+ characters to that file"))
+    for receiver in config.panic.serial:
+        try:
+            serial.serial_for_url(receiver.port, baudrate=receiver.baudrate, timeout=0.5).close()
+            checks.append(Check(f"panic serial {receiver.port}", "OK", f"{receiver.baudrate} baud"))
+        except (serial.SerialException, ValueError) as e:
+            checks.append(Check(f"panic serial {receiver.port}", "FAIL", f"cannot open it: {e}",
+                                "plug in the radio receiver, or fix panic.serial[].port"))  # fmt: skip
+    return checks
+
+
 def diagnose(config_path: Path | None, data_dir: Path | None) -> list[Check]:
     try:
         config = load_config(config_path)
@@ -168,7 +203,14 @@ def diagnose(config_path: Path | None, data_dir: Path | None) -> list[Check]:
     data = data_dir or config.data_dir
     checks += check_models(config)
     checks += [check_camera(c) for c in config.cameras] or [
-        Check("cameras", "WARN", "no camera configured", "add the gate camera under cameras:")]  # fmt: skip
+        Check(
+            "cameras",
+            "FAIL",
+            "no camera configured: gatebox run refuses to start",
+            "add the gate camera under cameras:",
+        )
+    ]
+    checks += [check_centre_key(config), *check_panic_receivers(config)]
     checks += [check_broker(config), check_clock(), check_disk(config, data), check_lists(config, data)]
     return checks
 

@@ -56,6 +56,16 @@ def _missing_model(tmp_path: Path, config: dict) -> None:
     config["models_dir"] = str(models)
 
 
+def _short_panic_token(tmp_path: Path, config: dict) -> None:
+    (tmp_path / "token").write_text("short-token\n")  # 11 characters: the receiver refuses to start
+    config["panic"] = {"http": {"port": 18099, "token_file": str(tmp_path / "token")}}
+
+
+def _not_a_key(tmp_path: Path, config: dict) -> None:
+    (tmp_path / "centre.pub.pem").write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    config["link"] = {"centre_public_key": str(tmp_path / "centre.pub.pem")}
+
+
 @pytest.mark.parametrize(
     ("fault", "check", "fix"),
     [
@@ -68,8 +78,15 @@ def _missing_model(tmp_path: Path, config: dict) -> None:
         (lambda tmp, c: c.update(link={"outbox_budget_mb": 10**9}), "disk",
          "free disk space, or lower link.outbox_budget_mb to what the disk can hold"),
         (lambda tmp, c: c.update(surprise=1), "config", "fix the fields named above"),
+        # What `gatebox run` refuses at start must not pass the doctor:
+        (lambda tmp, c: c.update(cameras=[]), "cameras", "add the gate camera under cameras:"),
+        (_short_panic_token, "panic http", "write a random token of 16+ characters to that file"),
+        (lambda tmp, c: c.update(panic={"serial": [{"port": str(tmp / "ttyUSB-unplugged")}]}),
+         "panic serial", "plug in the radio receiver, or fix panic.serial[].port"),
+        (_not_a_key, "centre key", "copy the centre's public key file again"),
     ],
-    ids=["missing-model", "wrong-password", "unreachable-camera", "disk-budget", "bad-config"],
+    ids=["missing-model", "wrong-password", "unreachable-camera", "disk-budget", "bad-config", "no-camera",
+         "short-panic-token", "unplugged-radio", "bad-centre-key"],
 )  # fmt: skip
 def test_each_fault_is_reported_with_its_fix(tmp_path: Path, good: dict, fault, check: str, fix: str) -> None:
     fault(tmp_path, good)

@@ -246,15 +246,21 @@ class _PanicHttpServer(ThreadingHTTPServer):
         self.sink.reject("error", f"http from {client_address[0]}: {error!r}")
 
 
+def read_token(config: HttpReceiverConfig) -> str:
+    """The IP buttons' bearer token; ConfigError when it cannot be read or is too short to guess."""
+    try:
+        token = config.token_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise ConfigError(f"panic.http.token_file: cannot read {config.token_file}: {reason}") from None
+    if len(token) < 16:
+        raise ConfigError("panic.http.token_file: the token must be at least 16 characters")
+    return token
+
+
 class HttpReceiver:
     def __init__(self, config: HttpReceiverConfig, sink: Sink) -> None:
-        try:
-            token = config.token_file.read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ConfigError(f"panic.http.token_file: cannot read {config.token_file}: {e.strerror}") from None
-        if len(token) < 16:
-            raise ConfigError("panic.http.token_file: the token must be at least 16 characters")
-        expected = f"Bearer {token}".encode()
+        expected = f"Bearer {read_token(config)}".encode()
         limit = config.max_body_bytes
         idle_timeout_s = config.idle_timeout_s
 
