@@ -110,21 +110,29 @@ class LiveCamera:
         cfg = self.config
         backoff = cfg.reconnect.initial_backoff_s
         index = 0
+        replaying = False  # a file camera starting over
         while not self._stop.is_set():
             self._status.alive()
             capture = open_capture(cfg.url, cfg.open_timeout_s, cfg.read_timeout_s, cfg.hw_decode)
             if not capture.isOpened():
                 capture.release()
+                replaying = False
+                self._status.connected = False
                 log.warning("camera %s: cannot open stream; retrying in %.1f s", cfg.name, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, cfg.reconnect.max_backoff_s)
                 continue
-            self.connects += 1
-            self._status.connected = True
-            log.info("camera %s: connected (connection %d)", cfg.name, self.connects)
+            if not replaying:
+                self.connects += 1
+                self._status.connected = True
+                log.info("camera %s: connected (connection %d)", cfg.name, self.connects)
+            replaying = False
             received = 0
-            # A file configured as a camera is played at its own frame rate, as a camera would.
-            pace = 1.0 / fps if Path(cfg.url).is_file() and 0 < (fps := capture.get(cv2.CAP_PROP_FPS)) < 1000 else 0.0
+            # A file configured as a camera is played at its own frame rate, as a camera would, and
+            # loops: its end is not a lost camera.
+            is_file = Path(cfg.url).is_file()
+            pace = 1.0 / fps if is_file and 0 < (fps := capture.get(cv2.CAP_PROP_FPS)) < 1000 else 0.0
+            ran_out = looping = False
             next_due = time.monotonic()
             try:
                 while not self._stop.is_set():
@@ -138,11 +146,18 @@ class LiveCamera:
                         self._stop.wait(max(0.0, next_due - time.monotonic()))
                     yield Frame(cfg.name, index, time.time(), image)
                     index += 1
+                ran_out = True  # not closed by the consumer
             finally:
                 capture.release()
-                self._status.connected = False
+                looping = ran_out and is_file and received > 0 and not self._stop.is_set()
+                if not looping:
+                    self._status.connected = False
             if self._stop.is_set():
                 return
+            if looping:
+                log.debug("camera %s: file ended after %d frames; playing it again", cfg.name, received)
+                replaying = True  # the same camera going on: no reconnection to count or log
+                continue
             log.warning(
                 "camera %s: stream lost after %d frames (ended, dropped or silent for %.0f s); "
                 "reconnecting in %.1f s",
