@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from edge.lists.bundle import Manifest
-from edge.security.signing import generate_keypair, load_public_key, open_sealed
+from edge.security.signing import load_public_key, open_sealed
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto
 from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
@@ -43,13 +43,6 @@ PROTECTED = [
     ("GET", "/api/stream"),
     ("POST", "/api/logout"),
 ]
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("keys")
-    generate_keypair(folder / "centre.pem", folder / "centre.pub.pem")
-    return folder / "centre.pem", folder / "centre.pub.pem"
 
 
 @pytest.fixture(scope="module")

@@ -24,20 +24,12 @@ import pytest
 from edge.centre.lists import by_subject, read_bundle
 from edge.centre.uploads import ZipLimits, unzip_photos
 from edge.errors import InputError
-from edge.security.signing import generate_keypair
 from tests.conftest import run_cli
 from tests.support.broker import Mosquitto
 from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD, ConsoleServer
 
 PROXY_ORIGIN = "https://centre.example"  # the console's address behind its HTTPS proxy (configured)
 UPLOAD_MB = 1
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("keys")
-    generate_keypair(folder / "centre.pem", folder / "centre.pub.pem")
-    return folder / "centre.pem", folder / "centre.pub.pem"
 
 
 @pytest.fixture(scope="module")

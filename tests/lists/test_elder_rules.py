@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from edge.alerts import Alert
 from edge.comms.outbox import Priority
 from edge.config import GateboxConfig
 from edge.services import BoxServices
 from tests.conftest import run_cli, write_config
 from tests.support import crowd
+from tests.support.alerts import sample_alert as alert
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +60,6 @@ def test_at_risk_elder_alerts_only_when_leaving(
     assert [a["kind"] for a in alerts] == expected
     for a in alerts:
         assert (a["list"], a["subject_id"], a["camera"]) == ("at_risk_elders", "boy", "gate")
-
-
-def alert(event_id: str, list_name: str) -> Alert:
-    return Alert(
-        event_id=event_id, kind="face_match", list=list_name, subject_id="s", site="x", box_id="b", camera="gate",
-        ts=datetime.now(timezone.utc), frame=1, track_id=1, score=0.6, distance=0.4, matching_frames=3,
-        bbox=(0, 0, 1, 1), snapshot_jpeg_b64="/9j/AA==",
-    )  # fmt: skip
 
 
 def test_missing_elder_goes_before_watchlist_in_the_outbox(tmp_path: Path) -> None:

@@ -2,21 +2,12 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from edge.alerts import Alert
 from edge.store.alert_states import AlertStates
-
-
-def alert(event_id: str) -> Alert:
-    return Alert(
-        event_id=event_id, kind="face_match", list="watchlist", subject_id="s1", site="x", box_id="b",
-        camera="gate", ts=datetime(2026, 11, 30, tzinfo=timezone.utc), frame=1, track_id=1, score=0.6,
-        distance=0.4, matching_frames=3, bbox=(0, 0, 1, 1), snapshot_jpeg_b64="/9j/AA==",
-    )  # fmt: skip
+from tests.support.alerts import sample_alert as alert
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,11 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 import edge.store.sqlite as sqlite_module
-from edge.alerts import Alert
 from edge.centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
@@ -29,6 +27,7 @@ from edge.store.lists import ListStore
 from edge.store.sqlite import open_database
 from tests.conftest import REPO, write_config
 from tests.support import crowd
+from tests.support.alerts import sample_alert as alert
 from tests.support.broker import Mosquitto
 
 FACE = b"\xff\xd8\xff-a-face-that-must-not-stay-" * 40
@@ -42,14 +41,6 @@ def shell_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
-
-
-def alert(event_id: str) -> Alert:
-    return Alert(
-        event_id=event_id, kind="face_match", list="watchlist", subject_id="s1", site="x", box_id="b",
-        camera="gate", ts=datetime(2026, 11, 30, tzinfo=timezone.utc), frame=1, track_id=1, score=0.6,
-        distance=0.4, matching_frames=3, bbox=(0, 0, 1, 1), snapshot_jpeg_b64="/9j/AA==",
-    )  # fmt: skip
 
 
 def loose(root: Path, made_by_the_test: bool = False) -> list[str]:
