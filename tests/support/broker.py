@@ -109,7 +109,8 @@ class Mosquitto:
 
     def start(self) -> Mosquitto:
         self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE)
-        wait_listening(self.process, self.port, 10, "mosquitto", lambda: self.process.stderr.read().decode())
+        for port in dict.fromkeys((self.port, self.centre_port)):  # every listener: they open one after another
+            wait_listening(self.process, port, 10, "mosquitto", lambda: self.process.stderr.read().decode())
         return self
 
     def kill(self) -> None:
