@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -106,15 +107,17 @@ class Refusals:
         self._clock = clock
         self._next_report: dict[str, float] = {}
         self._unreported: Counter[str] = Counter()
+        self._lock = threading.Lock()  # receivers may report from several threads
 
     def note(self, kind: str, detail: str, level: int = logging.WARNING, exc_info: bool = False) -> None:
-        self.counts[kind] += 1
-        now = self._clock()
-        if now < self._next_report.get(kind, -math.inf):
-            self._unreported[kind] += 1
-            return
-        self._next_report[kind] = now + self._every_s
-        also = self._unreported.pop(kind, 0)
+        with self._lock:
+            self.counts[kind] += 1
+            now = self._clock()
+            if now < self._next_report.get(kind, -math.inf):
+                self._unreported[kind] += 1
+                return
+            self._next_report[kind] = now + self._every_s
+            also = self._unreported.pop(kind, 0)
         line = f"{detail[:300]}{f' (and {also} more like it since the last report)' if also else ''} [{kind}]"
         if self._say:
             self._say(line)

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from edge.alerts import Location
 from edge.comms import topics
 from edge.comms.outbox import OutgoingMessage, Priority
+from edge.comms.wire import Refusals
 from edge.config import GateboxConfig, PanicDevice
 from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
 from edge.services import BoxServices
@@ -54,23 +55,20 @@ class PanicService:
         self._last_seen: dict[str, float] = dict.fromkeys(self._devices, time.monotonic())
         self._reported: set[tuple[str, str]] = set()  # (device, notice kind) already raised
         self._lock = threading.Lock()
-        self.rejected: Counter[str] = Counter()
-        self._rejected_lock = threading.Lock()
+        # Refused input is counted (heartbeat `panic_rejected`) and logged at most once a minute per
+        # reason: whoever floods a receiver must not flood the log.
+        self._refusals = Refusals(log)
         box = config.box
         self._location = Location(site_name=box.site_name, gate=box.gate, lat=box.lat, lon=box.lon,
                                   grid_cell=box.grid_cell)  # fmt: skip
 
+    @property
+    def rejected(self) -> Counter[str]:
+        return self._refusals.counts
+
     def reject(self, reason: str, detail: str) -> None:
-        """Receivers report input they refused here: counted (heartbeat `panic_rejected`) and logged,
-        as a warning the first time per reason only: whoever floods a receiver must not flood the log."""
-        with self._rejected_lock:  # not `_lock`: receivers may refuse input while a press holds that
-            self.rejected[reason] += 1
-            first = self.rejected[reason] == 1
-        if first:
-            log.warning("panic receiver refused input (%s): %s; more of this kind are only counted (heartbeat "
-                        "panic_rejected)", reason, detail[:200])  # fmt: skip
-        else:
-            log.debug("panic receiver refused input (%s): %s", reason, detail[:200])
+        """Receivers report input they refused here (from their own threads)."""
+        self._refusals.note(reason, f"panic receiver refused input: {detail[:200]}")
 
     def submit(self, signal: ButtonSignal) -> bool:
         """Accept a signal; True once any resulting panic is durably queued."""
