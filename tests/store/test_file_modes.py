@@ -24,7 +24,7 @@ from edge.services import BoxServices
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 from edge.store.lists import ListStore
-from edge.store.sqlite import open_database
+from edge.store.sqlite import Migration, Schema, open_database
 from tests.conftest import REPO, write_config
 from tests.support import crowd
 from tests.support.alerts import sample_alert as alert
@@ -84,7 +84,7 @@ def test_files_an_earlier_version_left_readable_are_tightened(tmp_path: Path, sh
     old.commit()  # old stays open, so its -wal and -shm stay on disk, 0644 like the database
     assert stat.S_IMODE(path.with_name("outbox.sqlite3-wal").stat().st_mode) == 0o644
     (tmp_path / "events.jsonl").write_text("")
-    db = open_database(path, "CREATE TABLE IF NOT EXISTS t (x);", "the test store")
+    db = open_database(path, Schema(Migration("t", "CREATE TABLE IF NOT EXISTS t (x);")), "the test store")
     EventsFile(tmp_path / "events.jsonl", faces=False).close()
     try:
         assert loose(tmp_path, made_by_the_test=True) == []
