@@ -28,7 +28,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from edge.errors import GateboxError
-from edge.store.sqlite import connect, open_database
+from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Priority(IntEnum):
     PANIC = 30
 
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id      TEXT NOT NULL UNIQUE,
@@ -70,6 +70,12 @@ CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (priority DESC, seq) WHERE se
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# Versions before schema versions added columns in place: an unversioned database may lack them.
+SCHEMA = Schema(
+    Migration("the outbox", TABLES),
+    Migration("a monotonic age", add_columns("outbox", {"created_mono": "REAL", "boot_id": "TEXT"})),
+    Migration("held messages", add_columns("outbox", {"held": "INTEGER NOT NULL DEFAULT 0"})),
+)
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,7 @@ class Outbox:
     def __init__(self, path: Path, budget_bytes: int, on_confirmed: Callable[[list[str]], None] | None = None) -> None:
         """`on_confirmed(event_ids)`: the centre confirmed these alerts; called before they leave the outbox."""
         # FULL: a message reported stored survives a power cut, not only a process crash.
-        self._db = open_database(path, SCHEMA, "the outbox", full_sync=True, added_columns={
-            "outbox": {"created_mono": "REAL", "boot_id": "TEXT", "held": "INTEGER NOT NULL DEFAULT 0"},
-        })  # fmt: skip
+        self._db = open_database(path, SCHEMA, "the outbox", full_sync=True)
         self._on_confirmed = on_confirmed
         try:
             # Bookkeeping (sent, delivered) goes through a second connection without the fsync: losing
@@ -119,20 +123,14 @@ class Outbox:
     def put(self, message: OutgoingMessage, held: bool = False) -> None:
         """Store durably (idempotent on event_id), then trim to the budget. `held`: not sent before
         `release`, so the caller can record the message elsewhere first."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, needs_receipt, "
-                    "created_at, created_mono, boot_id, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (message.event_id, message.kind, int(message.priority), message.topic, message.payload,
-                     int(message.needs_receipt), time.time(), time.monotonic(), BOOT_ID, int(held)),
-                )  # fmt: skip
-                self._trim()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._db):
+            self._db.execute(
+                "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, needs_receipt, "
+                "created_at, created_mono, boot_id, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.event_id, message.kind, int(message.priority), message.topic, message.payload,
+                 int(message.needs_receipt), time.time(), time.monotonic(), BOOT_ID, int(held)),
+            )  # fmt: skip
+            self._trim()
 
     def release(self, event_id: str) -> None:
         """A held message may leave now. Not fsynced: a release lost to a power cut leaves the message
@@ -191,13 +189,11 @@ class Outbox:
         ]
 
     def mark_sent(self, event_ids: Iterable[str], now: float) -> None:
-        with self._lock:
-            self._bookkeeping.execute("BEGIN")
+        with self._lock, transaction(self._bookkeeping):
             self._bookkeeping.executemany(
                 "UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE event_id = ?",
                 [(now, e) for e in event_ids],
             )
-            self._bookkeeping.execute("COMMIT")
 
     def remove(self, event_ids: Iterable[str]) -> int:
         """Delivered (receipt, or PUBACK for messages that need none): gone for good. Alerts among
@@ -214,10 +210,8 @@ class Outbox:
                 ]  # fmt: skip
             if alerts:
                 self._on_confirmed(alerts)
-        with self._lock:
-            self._bookkeeping.execute("BEGIN")
+        with self._lock, transaction(self._bookkeeping):
             cursor = self._bookkeeping.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in event_ids])
-            self._bookkeeping.execute("COMMIT")
             return cursor.rowcount
 
     def requeue_unconfirmed(self, now: float, resend_after_s: float) -> int:

@@ -20,9 +20,9 @@ from pathlib import Path
 from edge.alerts import Alert
 from edge.errors import GateboxError
 from edge.store.private import private_dir, write_private
-from edge.store.sqlite import open_database
+from edge.store.sqlite import Migration, Schema, add_columns, open_database, transaction
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS alerts (
     event_id    TEXT PRIMARY KEY,
     kind        TEXT NOT NULL,
@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS alerts (
     confirmed_at REAL           -- the centre's receipt; 0: raised before receipts were tracked
 );
 """
-# Records an earlier version made read 0 ("unknown") rather than NULL ("not yet").
-ADDED_COLUMNS = {"alerts": {"confirmed_at": "REAL DEFAULT 0"}}
+SCHEMA = Schema(
+    Migration("the alert records", TABLES),
+    # Records an earlier version made read 0 ("unknown") rather than NULL ("not yet").
+    Migration("receipts", add_columns("alerts", {"confirmed_at": "REAL DEFAULT 0"})),
+)
 ORDER = {"new": 0, "acked": 1, "closed": 2}
 COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL"
 
@@ -65,8 +68,7 @@ class AlertStates:
         except OSError as e:
             raise GateboxError(f"cannot create {self.snapshots}: {e}") from None
         # FULL: a record is on disk before its alert is released to the centre, even across a power cut.
-        self._db = open_database(data_dir / "alerts.sqlite3", SCHEMA, "the alert store", full_sync=True,
-                                 added_columns=ADDED_COLUMNS)  # fmt: skip
+        self._db = open_database(data_dir / "alerts.sqlite3", SCHEMA, "the alert store", full_sync=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -99,13 +101,11 @@ class AlertStates:
     def confirm(self, event_ids: Iterable[str]) -> None:
         """The centre's receipt for these alerts arrived."""
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._lock, transaction(self._db):
             self._db.executemany(
                 "UPDATE alerts SET confirmed_at = ? WHERE event_id = ? AND confirmed_at IS NULL",
                 [(now, e) for e in event_ids],
             )
-            self._db.execute("COMMIT")
 
     def unconfirmed_alerts(self) -> list[str]:
         """Alerts (not panics: those are confirmed per message, in the outbox) with no receipt yet."""

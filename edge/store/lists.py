@@ -8,7 +8,6 @@ only ever built for the embedder the box runs.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ import numpy.typing as npt
 from edge.lists.bundle import ListEntry
 from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
 from edge.recognition.gallery import Gallery
-from edge.store.sqlite import open_database
+from edge.store.sqlite import Migration, Schema, add_columns, open_database, transaction
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS subjects (
     list_name   TEXT NOT NULL,
     subject_id  TEXT NOT NULL,
@@ -52,15 +51,21 @@ CREATE TABLE IF NOT EXISTS face_embeddings (
 """
 
 
-# Columns added to `subjects` after the first release: name -> declaration for ALTER TABLE.
-MIGRATIONS = {
-    "origin": "TEXT NOT NULL DEFAULT 'local'",
-    "category": "TEXT",
-    "priority": "INTEGER NOT NULL DEFAULT 0",
-    "expires_at": "REAL",
-    "plate": "TEXT",
-}
-EMBEDDING_MIGRATIONS = {"embedder": f"TEXT NOT NULL DEFAULT '{DLIB_EMBEDDER.id}'"}
+# Versions before schema versions added columns in place: an unversioned database may lack them.
+SCHEMA = Schema(
+    Migration("the list store", TABLES),
+    Migration("synced and plate lists", add_columns("subjects", {
+        "origin": "TEXT NOT NULL DEFAULT 'local'",
+        "category": "TEXT",
+        "priority": "INTEGER NOT NULL DEFAULT 0",
+        "expires_at": "REAL",
+        "plate": "TEXT",
+    })),
+    # Rows from before embedder ids are dlib's.
+    Migration("embedder ids", add_columns("face_embeddings", {
+        "embedder": f"TEXT NOT NULL DEFAULT '{DLIB_EMBEDDER.id}'",
+    })),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,7 @@ class VersionConflict(ValueError):
 
 class ListStore:
     def __init__(self, data_dir: Path) -> None:
-        self._db = open_database(data_dir / "lists.sqlite3", SCHEMA, "the list store", foreign_keys=True,
-                                 added_columns={"subjects": MIGRATIONS,
-                                                "face_embeddings": EMBEDDING_MIGRATIONS})  # fmt: skip
+        self._db = open_database(data_dir / "lists.sqlite3", SCHEMA, "the list store", foreign_keys=True)
 
     def close(self) -> None:
         self._db.close()
@@ -105,7 +108,7 @@ class ListStore:
             (list_name, subject_id, np.asarray(e, "<f4").tobytes(), s, embedder.id)
             for e, s in zip(embeddings, sources, strict=True)
         ]
-        with self._transaction():
+        with transaction(self._db):
             self._refuse_other_embedders(list_name, embedder, "enrolling")
             self._db.execute(
                 "INSERT INTO subjects (list_name, subject_id, name, updated_at) VALUES (?, ?, ?, ?) "
@@ -120,7 +123,7 @@ class ListStore:
             )
 
     def remove(self, list_name: str, subject_id: str) -> bool:
-        with self._transaction():
+        with transaction(self._db):
             cur = self._db.execute(
                 "DELETE FROM subjects WHERE list_name = ? AND subject_id = ?", (list_name, subject_id)
             )
@@ -173,7 +176,7 @@ class ListStore:
                 rows.append((list_name, entry.subject_id, np.asarray(e, "<f4").tobytes(), f"centre:v{version}",
                              made_by.id))  # fmt: skip
             offset += entry.embeddings
-        with self._transaction():
+        with transaction(self._db):
             current = self._db.execute("SELECT version FROM list_versions WHERE list_name = ?", (list_name,)).fetchone()
             if base_version is not None and (current is None or current[0] != base_version):
                 raise VersionConflict(
@@ -269,17 +272,3 @@ class ListStore:
                 f"{doing} {list_name} with embedder {embedder.id}: the list holds faces {held}; one list never mixes "
                 "embedders (remove those subjects, or rebuild them all with one embedder)"
             )
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
