@@ -28,9 +28,8 @@ from edge.alerts import Alert
 from edge.comms import topics
 from edge.comms.messages import AlertState, Heartbeat, ListAck
 from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
-from edge.errors import GateboxError
 from edge.panic.models import PanicEvent
-from edge.store.sqlite import connect, open_database
+from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +70,7 @@ EVENT_INDEXES = (
     "WHERE kind IN ('panic', 'long_press', 'cancel') AND state != 'closed'",
     "CREATE INDEX IF NOT EXISTS events_id ON events (event_id)",  # the console looks events up by id
 )
-SCHEMA_VERSION = 1
-SCHEMA = f"""
+TABLES = f"""
 {EVENTS_TABLE.format(name="events")};
 {";".join(EVENT_INDEXES)};
 CREATE TABLE IF NOT EXISTS boxes (
@@ -121,7 +119,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at  REAL NOT NULL
 );
 """
-# Columns added after the first release of the store; older databases get them on open.
+# Columns added after the first release of the store; older databases get them when migrated.
 ADDED_COLUMNS = {
     "events": {"requested_state": "TEXT", "note": "TEXT", "acted_by": "TEXT", "acted_at": "REAL"},
     "actions": {"site": "TEXT", "box_id": "TEXT"},
@@ -168,12 +166,7 @@ class EventFilter:
 
 class CentreStore:
     def __init__(self, path: Path, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
-        self._db = open_database(path, SCHEMA, "the centre store", full_sync=True, added_columns=ADDED_COLUMNS)
-        try:
-            _migrate(self._db)
-        except sqlite3.Error as e:
-            self._db.close()
-            raise GateboxError(f"cannot bring the centre store {path} up to date: {e}") from None
+        self._db = open_database(path, SCHEMA, "the centre store", full_sync=True)
         self._path = path
         self._max_message_bytes = max_message_bytes
         self._lock = threading.Lock()
@@ -537,34 +530,29 @@ def _heartbeat(text: str | None) -> dict[str, object] | None:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a database an earlier version made up to SCHEMA_VERSION (PRAGMA user_version), in
-    one transaction: events keyed per box, actions naming their event's box."""
-    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-        return
-    db.execute("BEGIN IMMEDIATE")  # another process opening the same database waits here, then finds it done
-    try:
-        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-            db.execute("COMMIT")
-            return
-        key = [row[1] for row in sorted(db.execute("PRAGMA table_info(events)"), key=lambda r: r[5]) if row[5]]
-        if key != ["site", "box_id", "event_id"]:  # keyed by event_id alone: rebuild the table
-            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(events)"))
-            db.execute(EVENTS_TABLE.format(name="events_per_box"))
-            db.execute(f"INSERT INTO events_per_box ({columns}) SELECT {columns} FROM events")
-            db.execute("DROP TABLE events")
-            db.execute("ALTER TABLE events_per_box RENAME TO events")
-            for index in EVENT_INDEXES:
-                db.execute(index)
-            log.info("centre store: events are now keyed per box (site, box_id, event_id)")
-        db.execute(
-            "UPDATE actions SET (site, box_id) = (SELECT site, box_id FROM events WHERE events.event_id = "
-            "actions.event_id) WHERE site IS NULL"
-        )
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    """Bring a database an earlier version made (user_version 0) to events keyed per box and
+    actions naming their event's box; in the migration's transaction."""
+    key = [row[1] for row in sorted(db.execute("PRAGMA table_info(events)"), key=lambda r: r[5]) if row[5]]
+    if key != ["site", "box_id", "event_id"]:  # keyed by event_id alone: rebuild the table
+        columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(events)"))
+        db.execute(EVENTS_TABLE.format(name="events_per_box"))
+        db.execute(f"INSERT INTO events_per_box ({columns}) SELECT {columns} FROM events")
+        db.execute("DROP TABLE events")
+        db.execute("ALTER TABLE events_per_box RENAME TO events")
+        for index in EVENT_INDEXES:
+            db.execute(index)
+        log.info("centre store: events are now keyed per box (site, box_id, event_id)")
+    db.execute(
+        "UPDATE actions SET (site, box_id) = (SELECT site, box_id FROM events WHERE events.event_id = "
+        "actions.event_id) WHERE site IS NULL"
+    )
+
+
+# Version 1 (the store's own migration before the shared helper) is everything up to events keyed
+# per box; later changes are later migrations.
+SCHEMA = Schema(
+    Migration("events keyed per box", TABLES, *(add_columns(t, c) for t, c in ADDED_COLUMNS.items()), _migrate),
+)
 
 
 def _event_row(row: tuple) -> dict[str, object]:
