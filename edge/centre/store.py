@@ -29,7 +29,7 @@ from edge.comms import topics
 from edge.comms.messages import AlertState, Heartbeat, ListAck
 from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
 from edge.panic.models import PanicEvent
-from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database
+from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ class CentreStore:
         rank = STATE_RANK[state]
         ranks = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATE_RANK.items())
         now = time.time()
-        with self._lock:
+        with self._lock, transaction(self._db):
             cursor = self._db.execute(
                 f"UPDATE events SET requested_state = ?, note = COALESCE(?, note), acted_by = ?, acted_at = ? "
                 f"WHERE {EVENT_KEY} AND (CASE state {ranks} END) < ? AND ("
@@ -419,7 +419,7 @@ class CentreStore:
 
     def release_action(self, key: tuple[str, str], event_id: str, state: str) -> None:
         """The command could not be sent: forget that attempt, so an operator can try again."""
-        with self._lock:
+        with self._lock, transaction(self._db):
             self._db.execute(
                 f"DELETE FROM actions WHERE rowid = (SELECT MAX(rowid) FROM actions WHERE {EVENT_KEY} AND state = ?)",
                 (*key, event_id, state),
@@ -470,7 +470,7 @@ class CentreStore:
     # --- operators and sessions ----------------------------------------------------------------
 
     def set_operator(self, name: str, password_hash: str) -> None:
-        with self._lock:
+        with self._lock, transaction(self._db):
             self._db.execute(
                 "INSERT INTO operators VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET password = excluded.password",
                 (name, password_hash, time.time()),
@@ -478,7 +478,7 @@ class CentreStore:
             self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))  # a new password ends old sessions
 
     def remove_operator(self, name: str) -> bool:
-        with self._lock:
+        with self._lock, transaction(self._db):
             self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))
             return self._db.execute("DELETE FROM operators WHERE name = ?", (name,)).rowcount == 1
 
@@ -490,7 +490,7 @@ class CentreStore:
         return rows[0][0] if rows else None
 
     def start_session(self, token_hash: str, name: str, expires_at: float) -> None:
-        with self._lock:
+        with self._lock, transaction(self._db):
             self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
             self._db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, name, expires_at))
 

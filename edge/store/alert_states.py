@@ -117,7 +117,7 @@ class AlertStates:
 
     def set_state(self, event_id: str, state: str, note: str | None, by: str | None) -> bool:
         """Move an alert forward (never back); False when the alert is unknown or already further on."""
-        with self._lock:
+        with self._lock, transaction(self._db):  # read, then write: nothing else writes in between
             row = self._db.execute("SELECT state FROM alerts WHERE event_id = ?", (event_id,)).fetchone()
             if row is None or ORDER[row[0]] >= ORDER[state]:
                 return False

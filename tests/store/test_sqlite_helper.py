@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.errors import GateboxError
 from edge.store.alert_states import AlertStates
@@ -232,3 +233,20 @@ def test_files_stay_private_through_migrations(tmp_path: Path) -> None:
             assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     finally:
         os.umask(previous)
+
+
+def test_an_operator_action_that_fails_to_record_leaves_the_event_as_it_was(tmp_path: Path) -> None:
+    """The centre's ack/close is two writes (the event's requested state, the action's record): half of
+    it used to stay, and a retry then found the event `already` acked."""
+    store = CentreStore(tmp_path / "centre.sqlite3")
+    try:
+        store.ingest("gatebox/x/b/alert", alert("e1", site="x", box_id="b").to_json().encode())
+        store._db.execute("CREATE TRIGGER full BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+            store.claim_action(("x", "b"), "e1", "acked", "patrol sent", "op1", 60)
+        event = store.event("e1")
+        assert event is not None and (event["requested_state"], event["acted_by"], event["actions"]) == (None, None, [])
+        store._db.execute("DROP TRIGGER full")
+        assert store.claim_action(("x", "b"), "e1", "acked", "patrol sent", "op1", 60) == "ok"
+    finally:
+        store.close()
