@@ -37,7 +37,7 @@ from edge.recognition.sampler import FaceQuality, FaceSampler
 from edge.recognition.worker import Batch, EmbeddingRunner
 from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import FaceDetections, FaceObservation, Frame
+from edge.types import Detections, FaceObservation, Frame
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class CameraPipeline:
     def _end_tracks(self, ended: tuple[int, ...], frame_shape: tuple[int, ...]) -> None:
         """Tracks ended outside a tracker update (a scene cut): every stage forgets them at once."""
         if self._gate:
-            self._gate.update(TrackerUpdate(FaceDetections(), ended), frame_shape)
+            self._gate.update(TrackerUpdate(Detections(), ended), frame_shape)
         self._sampler.forget(ended)
         self._decider.forget(ended)
 
@@ -143,8 +143,7 @@ class CameraPipeline:
         """Vehicles whose pass ended since the last call (with `plates.passages` on)."""
         if not self._plates:
             return []
-        passages, self._plates.passages = self._plates.passages, []
-        return passages
+        return self._plates.take_passages()
 
     def finish(self, camera: str = "") -> list[Alert]:
         """End of stream: decide on the embeddings still in flight; close the vehicles' passages."""
