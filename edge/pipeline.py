@@ -156,8 +156,8 @@ class CameraPipeline:
 
     def _decide(self, batches: list[Batch]) -> list[Alert]:
         alerts = []
-        for samples, embeddings in batches:
-            matches = nearest_subjects(self._gallery, embeddings, self._config.recognition.max_match_distance)
-            observations = [FaceObservation(s, m) for s, m in zip(samples, matches, strict=True)]
+        for batch in batches:
+            matches = nearest_subjects(self._gallery, batch.embeddings, self._config.recognition.max_match_distance)
+            observations = [FaceObservation(s, m) for s, m in zip(batch.samples, matches, strict=True)]
             alerts += [build_alert(self._config.box, d) for d in self._decider.update(observations)]
         return alerts
