@@ -27,7 +27,7 @@ from edge.health import CameraStatus, Watchdog, software_version
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, FrameResult, Models
-from edge.plates.matcher import PlateMatcher
+from edge.plates.matcher import ListedPlate, PlateMatcher
 from edge.recognition.embedder import EmbedderSpec
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
@@ -61,7 +61,7 @@ def load_plates(config: GateboxConfig, data_dir: Path) -> PlateMatcher:
     with closing(ListStore(data_dir)) as store:
         versions = store.versions()
         plates = {
-            plate: (list_name, subject, f"v{versions[list_name]}" if list_name in versions else "local")
+            plate: ListedPlate(list_name, subject, f"v{versions[list_name]}" if list_name in versions else "local")
             for plate, (list_name, subject) in store.plates(config.lists).items()
         }
     return PlateMatcher(plates, config.plates.max_fuzzy_distance)

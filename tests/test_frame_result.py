@@ -14,7 +14,7 @@ import pytest
 from edge.config import GateboxConfig
 from edge.pipeline import CameraPipeline, FrameResult, Models
 from edge.plates.finder import CROP
-from edge.plates.matcher import PlateMatcher
+from edge.plates.matcher import ListedPlate, PlateMatcher
 from edge.plates.reader import PlateRead
 from edge.plates.stage import PassageRecord
 from edge.recognition.embedder import DLIB_EMBEDDER
@@ -58,7 +58,7 @@ def pipeline() -> CameraPipeline:
         "plates": {"enabled": True, "passages": True, "every_n_frames": 1, "min_reads": 2},
     })  # fmt: skip
     models = Models(NoFaces(), NoEmbeddings(), CarFinder(), Reader())  # type: ignore[arg-type]
-    listed = PlateMatcher({PLATE: ("plate_watchlist", "car-7", "v3")}, 0)
+    listed = PlateMatcher({PLATE: ListedPlate("plate_watchlist", "car-7", "v3")}, 0)
     return CameraPipeline(config, models, Gallery(), plates=listed)
 
 
