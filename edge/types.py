@@ -59,10 +59,12 @@ class Detections:
         n = len(self.xyxy)
         if self.xyxy.shape != (n, 4):
             raise ValueError(f"Detections.xyxy must be (N, 4); got {self.xyxy.shape}")
-        for name, array in [("confidence", self.confidence), ("class_id", self.class_id),
-                            ("tracker_id", self.tracker_id)]:  # fmt: skip
-            if array.shape != (n,):
-                raise ValueError(f"Detections.{name} must be ({n},) like xyxy; got {array.shape}")
+        columns: dict[str, npt.NDArray[Any]] = {
+            "confidence": self.confidence, "class_id": self.class_id, "tracker_id": self.tracker_id
+        }  # fmt: skip
+        for name, column in columns.items():
+            if column.shape != (n,):
+                raise ValueError(f"Detections.{name} must be ({n},) like xyxy; got {column.shape}")
         for name, array in self.data.items():
             if array.ndim == 0 or len(array) != n:
                 raise ValueError(f"Detections.data[{name!r}] must have {n} rows like xyxy; got {array.shape}")
