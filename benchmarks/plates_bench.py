@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 from edge.config import GateboxConfig  # noqa: E402
 from edge.models import verify_models  # noqa: E402
-from edge.plates.finder import PlateFinder  # noqa: E402
+from edge.plates.finder import CROP, PlateFinder  # noqa: E402
 from edge.plates.grammar import normalise  # noqa: E402
 from edge.plates.reader import PlateTextReader  # noqa: E402
 
@@ -41,7 +41,7 @@ def main() -> None:
     stock = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
     def ours_scene(image):
-        return [reader.read(p.crop).text for p in finder.find(image)]
+        return [reader.read(crop).text for crop in finder.find(image).data[CROP]]
 
     def stock_scene(image):
         result, _ = stock(image)

@@ -267,7 +267,7 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
     reader = PlateTextReader(paths["plate_text_recogniser"])
     finder = None
     if not args.crop:
-        from edge.plates.finder import PlateFinder
+        from edge.plates.finder import CROP, PlateFinder
 
         finder = PlateFinder.from_models(paths)
     failed = 0
@@ -281,8 +281,11 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         elif image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        found = [(None, image)] if finder is None else [(p.box, p.crop) for p in finder.find(image)]
-        for box, crop in found:
+        boxes, crops = [None], [image]  # --crop: the image is the plate
+        if finder is not None:
+            plates = finder.find(image)
+            boxes, crops = plates.xyxy.astype(int).tolist(), list(plates.data[CROP])
+        for box, crop in zip(boxes, crops, strict=True):
             read = reader.read_with_colour(crop)
             if finder is not None and not read.valid:
                 continue  # in a scene, only grammatical reads are plates

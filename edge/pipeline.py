@@ -6,9 +6,11 @@
           → sample (every face in view, steadily, within a budget) → embed (worker process)
           → 1:N match → weigh the track's evidence (per-list operating point) → Alert
                                                      track → gate-line crossings ↗ (elder leaving)
+    Each frame → FrameResult(alerts, passages)
 
-Each stage is its own module with one typed input and output; this file only wires them and
-holds no image maths. Publishing (MQTT, events file) happens outside, in `edge.runner`.
+Each stage is its own module with one typed input and output (`edge.types.Detections` from the
+detectors through tracking); this file only wires them and holds no image maths. Publishing
+(MQTT, events file) happens outside, in `edge.runner`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.alerts import Alert, build_alert, build_plate_alert
 from edge.config import GateboxConfig, GateLineConfig
@@ -37,7 +40,7 @@ from edge.recognition.sampler import FaceQuality, FaceSampler
 from edge.recognition.worker import Batch, EmbeddingRunner
 from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import FaceDetections, FaceObservation, Frame
+from edge.types import Detections, FaceObservation, Frame
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ class Models:
         detector = build_face_detector(config.detector, paths)
         objects = OnnxObjectDetector(config.objects) if config.objects else None
         return cls(detector, embedder_recipe(config.recognition, paths).build(), finder, reader, objects)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame (or the end of the stream) produced, for `edge.runner` to publish."""
+
+    alerts: list[Alert]  # faces and plates on a list, elders leaving
+    passages: list[PassageRecord]  # vehicles whose pass ended (with `plates.passages` on)
 
 
 class CameraPipeline:
@@ -100,25 +111,29 @@ class CameraPipeline:
         if self._plates and plates is not None:
             self._plates.set_matcher(plates)
 
-    def process(self, frame: Frame) -> list[Alert]:
-        """Feed one frame; returns the alerts decided so far (embeddings lag a couple of frames)."""
+    def process(self, frame: Frame) -> FrameResult:
+        """Feed one frame: the alerts decided so far (embeddings lag a couple of frames) and the
+        vehicles whose pass ended."""
         whole_frame = np.array([[0, 0, frame.image.shape[1], frame.image.shape[0]]], np.float32)
         moving = self._motion.update(frame.image) if self._motion else whole_frame
         gray = self._motion.gray if self._motion else small_gray(frame.image, self._config.motion.width)
         if self._cuts.update(gray):  # every frame: a cut between two detection passes still ends the tracks
             self._end_tracks(self._tracker.end_all(), frame.image.shape)
-        alerts = []
+        alerts: list[Alert] = []
         if self._plates and frame.index % self._config.plates.every_n_frames == 0:
             alerts += [build_plate_alert(self._config.box, d) for d in self._plates.process(frame, moving)]
-        if frame.index % self._config.detector.every_n_frames:
-            return alerts
+        if frame.index % self._config.detector.every_n_frames == 0:
+            alerts += self._faces(frame, moving)
+        return FrameResult(alerts, self._passages())
+
+    def _faces(self, frame: Frame, moving: npt.NDArray[np.float32]) -> list[Alert]:
         regions = np.concatenate([moving, self._tracker.predicted_boxes(frame.index)])
         faces = self._detection.detect(frame.image, regions)
         if faces is None:  # nothing moved and nobody is tracked: skip the frame
-            return alerts
+            return []
         tracked = self._tracker.update(faces, frame.index, frame.image)
         samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
-        alerts += self._decide(self._embedding.submit(samples))
+        alerts = self._decide(self._embedding.submit(samples))
         if self._gate:
             crossed = self._gate.update(tracked, frame.image.shape)
             alerts += [build_alert(self._config.box, d) for d in self._decider.crossings(crossed)]
@@ -126,39 +141,35 @@ class CameraPipeline:
         self._decider.forget(tracked.ended)
         return alerts
 
-    def _checked(self, gallery: Gallery) -> Gallery:
-        if gallery.embedder != self._embedder:
-            raise EmbedderMismatch(f"a gallery of {gallery.embedder.id} embeddings cannot be searched with "
-                                   f"{self._embedder.id} embeddings")  # fmt: skip
-        return gallery
-
-    def _end_tracks(self, ended: tuple[int, ...], frame_shape: tuple[int, ...]) -> None:
-        """Tracks ended outside a tracker update (a scene cut): every stage forgets them at once."""
-        if self._gate:
-            self._gate.update(TrackerUpdate(FaceDetections(), ended), frame_shape)
-        self._sampler.forget(ended)
-        self._decider.forget(ended)
-
-    def take_passages(self) -> list[PassageRecord]:
-        """Vehicles whose pass ended since the last call (with `plates.passages` on)."""
-        if not self._plates:
-            return []
-        passages, self._plates.passages = self._plates.passages, []
-        return passages
-
-    def finish(self, camera: str = "") -> list[Alert]:
+    def finish(self, camera: str = "") -> FrameResult:
         """End of stream: decide on the embeddings still in flight; close the vehicles' passages."""
         if self._plates:
             self._plates.flush(camera)
-        return self._decide(self._embedding.drain())
+        return FrameResult(self._decide(self._embedding.drain()), self._passages())
 
     def close(self) -> None:
         self._embedding.close()
 
     def _decide(self, batches: list[Batch]) -> list[Alert]:
         alerts = []
-        for samples, embeddings in batches:
-            matches = nearest_subjects(self._gallery, embeddings, self._config.recognition.max_match_distance)
-            observations = [FaceObservation(s, m) for s, m in zip(samples, matches, strict=True)]
+        for batch in batches:
+            matches = nearest_subjects(self._gallery, batch.embeddings, self._config.recognition.max_match_distance)
+            observations = [FaceObservation(s, m) for s, m in zip(batch.samples, matches, strict=True)]
             alerts += [build_alert(self._config.box, d) for d in self._decider.update(observations)]
         return alerts
+
+    def _end_tracks(self, ended: tuple[int, ...], frame_shape: tuple[int, ...]) -> None:
+        """Tracks ended outside a tracker update (a scene cut): every stage forgets them at once."""
+        if self._gate:
+            self._gate.update(TrackerUpdate(Detections(), ended), frame_shape)
+        self._sampler.forget(ended)
+        self._decider.forget(ended)
+
+    def _passages(self) -> list[PassageRecord]:
+        return self._plates.take_passages() if self._plates else []
+
+    def _checked(self, gallery: Gallery) -> Gallery:
+        if gallery.embedder != self._embedder:
+            raise EmbedderMismatch(f"a gallery of {gallery.embedder.id} embeddings cannot be searched with "
+                                   f"{self._embedder.id} embeddings")  # fmt: skip
+        return gallery

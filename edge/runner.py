@@ -26,8 +26,8 @@ from edge.errors import GateboxError
 from edge.health import CameraStatus, Watchdog, software_version
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
-from edge.pipeline import CameraPipeline, Models
-from edge.plates.matcher import PlateMatcher
+from edge.pipeline import CameraPipeline, FrameResult, Models
+from edge.plates.matcher import ListedPlate, PlateMatcher
 from edge.recognition.embedder import EmbedderSpec
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
@@ -61,7 +61,7 @@ def load_plates(config: GateboxConfig, data_dir: Path) -> PlateMatcher:
     with closing(ListStore(data_dir)) as store:
         versions = store.versions()
         plates = {
-            plate: (list_name, subject, f"v{versions[list_name]}" if list_name in versions else "local")
+            plate: ListedPlate(list_name, subject, f"v{versions[list_name]}" if list_name in versions else "local")
             for plate, (list_name, subject) in store.plates(config.lists).items()
         }
     return PlateMatcher(plates, config.plates.max_fuzzy_distance)
@@ -142,9 +142,9 @@ def replay(
     reader = FrameReader(source.frames(), maxsize=8, drop_oldest=False)
     started, cpu_started = time.monotonic(), time.process_time()
 
-    def emit(alerts: list[Alert]) -> None:
+    def emit(out: FrameResult) -> None:
         now = time.monotonic()
-        for alert in alerts:
+        for alert in out.alerts:
             log.info(
                 "ALERT %s/%s frame %d track %d score %.2f",
                 alert.list, alert.subject_id, alert.frame, alert.track_id, alert.score,
@@ -154,21 +154,19 @@ def replay(
             result.alert_times_s.append(now - source.due(source.start_frame))
             for sink in sinks:
                 sink(alert)
+        if services:
+            services.passages(out.passages)
 
     try:
         for frame in reader:
             began = time.perf_counter()
             emit(pipeline.process(frame))
-            if services:
-                services.passages(pipeline.take_passages())
             result.frame_costs_ms.append((time.perf_counter() - began) * 1000)
             if realtime:
                 result.max_lag_s = max(result.max_lag_s, time.monotonic() - source.due(frame.index))
             result.frames += 1
             bar.update()
         emit(pipeline.finish(source.camera))
-        if services:
-            services.passages(pipeline.take_passages())
     finally:
         reader.close()
         pipeline.close()
@@ -230,14 +228,14 @@ def _camera_loop(
         for frame in reader:
             latest.put(frame)
             try:
-                alerts = pipeline.process(frame)
+                out = pipeline.process(frame)
             except Exception:  # one bad frame must not take the camera (or the box) down
                 log.exception("camera %s: frame %d failed; continuing", name, frame.index)
                 continue
-            for alert in alerts:
+            for alert in out.alerts:
                 log.info("ALERT %s/%s on camera %s", alert.list, alert.subject_id, alert.camera)
                 emit(alert)
-            passages(pipeline.take_passages())
+            passages(out.passages)
             status.dropped = reader.dropped
             status.frame_done()
             if time.monotonic() >= report_at:

@@ -11,11 +11,11 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import DetectorConfig
-from edge.types import FaceDetections
+from edge.types import Detections
 
 
 class FaceDetector(Protocol):
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         """Faces in a BGR image, boxes in that image's pixels."""
         ...
 

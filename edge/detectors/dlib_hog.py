@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.detectors import downscale, to_frame
-from edge.types import FaceDetections
+from edge.types import Detections
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,14 @@ class DlibHogFaceDetector:
         self._detect_width = detect_width
         self._upsample = upsample
 
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         small, scale = downscale(image_bgr, self._detect_width)
         # dlib's HOG runs on grayscale internally; handing it gray saves its own conversion.
         rects, scores, _ = self._detector.run(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), self._upsample, 0.0)
         if not rects:
-            return FaceDetections()
+            return Detections()
         boxes = [[r.left(), r.top(), r.right(), r.bottom()] for r in rects]
-        return FaceDetections.from_boxes(to_frame(boxes, scale, image_bgr.shape), scores)
+        return Detections.from_boxes(to_frame(boxes, scale, image_bgr.shape), scores)
 
 
 class DlibCnnFaceDetector:
@@ -49,10 +49,10 @@ class DlibCnnFaceDetector:
         self._detect_width = detect_width
         self._upsample = upsample
 
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         small, scale = downscale(image_bgr, self._detect_width)
         found = self._detector(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), self._upsample)
         if not found:
-            return FaceDetections()
+            return Detections()
         boxes = [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in found]
-        return FaceDetections.from_boxes(to_frame(boxes, scale, image_bgr.shape), [d.confidence for d in found])
+        return Detections.from_boxes(to_frame(boxes, scale, image_bgr.shape), [d.confidence for d in found])

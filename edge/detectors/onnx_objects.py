@@ -10,7 +10,6 @@ lacks is skipped with a warning, and the CPU is always the last resort.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -20,6 +19,7 @@ import onnxruntime as ort
 
 from edge.config import ObjectDetectorConfig
 from edge.errors import ModelError
+from edge.types import Detections
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,7 @@ PROVIDERS = {
 }
 
 
-@dataclass(frozen=True)
-class ObjectDetections:
-    xyxy: npt.NDArray[np.float32]  # (N, 4) frame pixels
-    confidence: npt.NDArray[np.float32]
-    class_name: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.xyxy)
+CLASS_NAME = "class_name"  # `Detections.data` key: each object's class, as named in `objects.class_names`
 
 
 def choose_providers(wanted: list[str]) -> list[str]:
@@ -66,7 +59,8 @@ class OnnxObjectDetector:
         self._input = self._session.get_inputs()[0].name
         self._wanted = {i for i, name in config.class_names.items() if name in config.classes}
 
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> ObjectDetections:
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
+        """The wanted classes' objects in frame pixels, with the model's class ids and `CLASS_NAME`s."""
         width_in, height_in = self._config.input_size
         height, width = image_bgr.shape[:2]
         scale = min(width_in / width, height_in / height)
@@ -86,7 +80,7 @@ class OnnxObjectDetector:
         keep = (scores >= self._config.min_confidence) & np.isin(class_ids, list(self._wanted))
         rows, scores, class_ids = rows[keep], scores[keep], class_ids[keep]
         if not len(rows):
-            return ObjectDetections(np.empty((0, 4), np.float32), np.empty(0, np.float32), ())
+            return Detections(data={CLASS_NAME: np.empty(0, str)})
         boxes_xywh = np.stack([rows[:, 0] - rows[:, 2] / 2, rows[:, 1] - rows[:, 3] / 2, rows[:, 2], rows[:, 3]], 1)
         chosen = cv2.dnn.NMSBoxesBatched(boxes_xywh.tolist(), scores.tolist(), class_ids.tolist(),
                                          self._config.min_confidence, self._config.nms_iou)  # fmt: skip
@@ -94,5 +88,5 @@ class OnnxObjectDetector:
         xyxy = boxes_xywh[chosen].copy()
         xyxy[:, 2:] += xyxy[:, :2]
         xyxy = (xyxy / scale).clip(0, [width, height, width, height]).astype(np.float32)
-        names = tuple(self._config.class_names[int(c)] for c in class_ids[chosen])
-        return ObjectDetections(xyxy, scores[chosen].astype(np.float32), names)
+        names = [self._config.class_names[int(c)] for c in class_ids[chosen]]
+        return Detections.from_boxes(xyxy, scores[chosen], class_ids[chosen], {CLASS_NAME: np.array(names, str)})

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.detectors import FaceDetector
-from edge.types import FaceDetections
+from edge.types import Detections
 
 # Past this share of the frame, one full-frame pass is as cheap as the crop and simpler.
 FULL_FRAME_SHARE = 0.8
@@ -37,14 +37,10 @@ class RegionFaceDetection:
         self._detector = detector
         self._padding = padding
 
-    def detect(self, image_bgr: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]) -> FaceDetections | None:
+    def detect(self, image_bgr: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]) -> Detections | None:
         """Faces inside the window around `regions`, in frame pixels; None when nothing to look at."""
         window = detection_window(regions, image_bgr.shape, self._padding)
         if window is None:
             return None
         x1, y1, x2, y2 = window
-        faces = self._detector.detect(image_bgr[y1:y2, x1:x2])
-        if len(faces) == 0:
-            return faces
-        offset = np.array([x1, y1, x1, y1], np.float32)
-        return FaceDetections.from_boxes(faces.xyxy + offset, faces.confidence)
+        return self._detector.detect(image_bgr[y1:y2, x1:x2]).moved_by(x1, y1)

@@ -25,7 +25,7 @@ from retinaface.preprocess import preprocess
 
 from edge.detectors import downscale, to_frame
 from edge.detectors.onnx_objects import choose_providers
-from edge.types import FaceDetections
+from edge.types import Detections
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,13 @@ class RetinaFaceDetector:
         self._detect_width = detect_width
         self._min_confidence = min_confidence
 
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> FaceDetections:
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         small, scale = downscale(image_bgr, self._detect_width)
         batch = preprocess(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
         (faces,) = postprocess(
             self._session.run(None, {"input": batch}), *batch.shape, score_threshold=self._min_confidence
         )
         if not faces:
-            return FaceDetections()
+            return Detections()
         raw = np.array([[f.x, f.y, f.x + f.width, f.y + f.height] for f in faces], np.float32)
-        return FaceDetections.from_boxes(to_frame(to_dlib_boxes(raw), scale, image_bgr.shape), [f.score for f in faces])
+        return Detections.from_boxes(to_frame(to_dlib_boxes(raw), scale, image_bgr.shape), [f.score for f in faces])

@@ -8,23 +8,19 @@ used (it stops after the first plate of a scene).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.types import Detections
+
 PLATE_ASPECT = 120 / 48
 SSD_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # RGB, as the SSD was trained
 SSD_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-@dataclass(frozen=True)
-class FoundPlate:
-    box: tuple[int, int, int, int]  # xyxy in the scene
-    score: float
-    crop: npt.NDArray[np.uint8]  # rectified plate, 136x36 BGR
+CROP = "crop"  # `Detections.data` key: each plate cut out and rectified, (N, 36, 136, 3) BGR
+CROP_SIZE = (136, 36)
 
 
 class PlateFinder:
@@ -42,14 +38,15 @@ class PlateFinder:
         return cls((paths["plate_ssd_prototxt"], paths["plate_ssd"]),
                    (paths["plate_refine_prototxt"], paths["plate_refine"]), max_width)  # fmt: skip
 
-    def find(self, image_bgr: npt.NDArray[np.uint8]) -> list[FoundPlate]:
+    def find(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
+        """Plates in a BGR scene: boxes in its pixels (whole ones), SSD scores, and each plate's `CROP`."""
         height, width = image_bgr.shape[:2]
         scale = min(1.0, self._max_width / width)
         small = image_bgr if scale == 1.0 else cv2.resize(image_bgr, None, fx=scale, fy=scale,
                                                            interpolation=cv2.INTER_AREA)  # fmt: skip
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
         self._ssd.setInput(((rgb - SSD_MEAN) / SSD_STD).transpose(2, 0, 1)[None])
-        plates = []
+        boxes, scores, crops = [], [], []
         for detection in self._ssd.forward()[0, 0]:
             score = float(detection[2])
             if score < self._min_score:
@@ -61,8 +58,11 @@ class PlateFinder:
             loose = self._loose_crop(image_bgr, (x1, y1, x2, y2))
             if loose.size == 0:
                 continue
-            plates.append(FoundPlate((int(x1), int(y1), int(x2), int(y2)), score, self._rectify(loose)))
-        return plates
+            boxes.append((x1, y1, x2, y2))
+            scores.append(score)
+            crops.append(self._rectify(loose))
+        crop_rows = np.stack(crops) if crops else np.empty((0, CROP_SIZE[1], CROP_SIZE[0], 3), np.uint8)
+        return Detections.from_boxes(boxes, scores, data={CROP: crop_rows})
 
     @staticmethod
     def _loose_crop(image: npt.NDArray[np.uint8], box: tuple[int, int, int, int], padding: float = 1.7) -> np.ndarray:
@@ -88,8 +88,9 @@ class PlateFinder:
         centre = np.array([[32, 12], [96, 12], [96, 36], [32, 36]], np.float32)  # a 64x24 plate centred in 128x48
         matrix, _ = cv2.estimateAffinePartial2D(self._corners(loose).astype(np.float32), centre * scale, True)
         if matrix is None:
-            return cv2.resize(loose, (136, 36))
+            return cv2.resize(loose, CROP_SIZE)
         canvas = cv2.warpAffine(loose, matrix, (int(120 * scale), int(48 * scale)))
         corners = self._corners(canvas).astype(np.float32)
-        target = np.array([[0, 0], [136, 0], [136, 36], [0, 36]], np.float32)
-        return cv2.warpPerspective(canvas, cv2.getPerspectiveTransform(corners, target), (136, 36))
+        width, height = CROP_SIZE
+        target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+        return cv2.warpPerspective(canvas, cv2.getPerspectiveTransform(corners, target), CROP_SIZE)

@@ -20,6 +20,15 @@ def distance(read: str, listed: str) -> float:
 
 
 @dataclass(frozen=True)
+class ListedPlate:
+    """Whose a listed plate is: the list, the subject on it, and the list's version."""
+
+    list_name: str
+    subject_id: str
+    list_version: str  # "local" or "v<N>" (the centre's version)
+
+
+@dataclass(frozen=True)
 class PlateMatch:
     list_name: str
     subject_id: str
@@ -27,14 +36,18 @@ class PlateMatch:
     plate: str  # as listed
     distance: float  # 0 for an exact match
 
+    @classmethod
+    def of(cls, listed: ListedPlate, plate: str, distance: float) -> PlateMatch:
+        return cls(listed.list_name, listed.subject_id, listed.list_version, plate, distance)
+
     @property
     def fuzzy(self) -> bool:
         return self.distance > 0
 
 
 class PlateMatcher:
-    def __init__(self, plates: Mapping[str, tuple[str, str, str]], max_distance: float) -> None:
-        """`plates`: listed plate -> (list name, subject id, list version)."""
+    def __init__(self, plates: Mapping[str, ListedPlate], max_distance: float) -> None:
+        """`plates`: each listed plate (normalised) and whose it is."""
         self._plates = dict(plates)
         self._max_distance = max_distance
 
@@ -43,10 +56,10 @@ class PlateMatcher:
 
     def match(self, read: str) -> PlateMatch | None:
         if read in self._plates:
-            return PlateMatch(*self._plates[read], read, 0.0)
+            return PlateMatch.of(self._plates[read], read, 0.0)
         if self._max_distance <= 0:
             return None
         best = min(((distance(read, p), p) for p in self._plates), default=(float("inf"), ""))
         if best[0] > self._max_distance:
             return None
-        return PlateMatch(*self._plates[best[1]], best[1], best[0])
+        return PlateMatch.of(self._plates[best[1]], best[1], best[0])

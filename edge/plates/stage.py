@@ -10,16 +10,20 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import GateLineConfig, PlatesConfig
-from edge.detectors.onnx_objects import OnnxObjectDetector
+from edge.detectors.onnx_objects import CLASS_NAME, OnnxObjectDetector
 from edge.detectors.regions import detection_window
-from edge.plates.finder import PlateFinder
+from edge.plates.finder import CROP, PlateFinder
 from edge.plates.matcher import PlateMatch, PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.tracking.iou_tracker import IouTracker
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import FaceDetections, Frame
+from edge.types import Detections, Frame
 
 VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
+# `Detections.data` keys the stage adds to each plate found: what the reader made of it.
+TEXT = "text"
+COLOUR = "colour"
+READ_CONFIDENCE = "read_confidence"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,15 @@ class PlateDecision:
     colour: str | None = None
 
 
+@dataclass(frozen=True)
+class _Settled:
+    """A vehicle's plate once its reads agreed; it becomes a passage record when the vehicle has gone."""
+
+    plate: str
+    colour: str | None
+    ts: float
+
+
 class PlateStage:
     def __init__(
         self,
@@ -66,8 +79,8 @@ class PlateStage:
         self._vehicles = vehicles
         self._gate = LineCrossing(gate_line) if gate_line else None
         self._direction: dict[int, str] = {}
-        self._settled: dict[int, tuple[str, str | None, float]] = {}  # track -> (plate, colour, ts) for passages
-        self.passages: list[PassageRecord] = []
+        self._settled: dict[int, _Settled] = {}  # track -> its voted plate, for the passage log
+        self._passages: list[PassageRecord] = []
         self._reader = reader
         self._matcher = matcher
         self._config = config
@@ -83,32 +96,28 @@ class PlateStage:
     def process(self, frame: Frame, moving: npt.NDArray[np.float32]) -> list[PlateDecision]:
         if len(moving) and self._vehicles is not None:  # something moved: look only where the vehicles are
             found = self._vehicles.detect(frame.image)
-            moving = found.xyxy[[name in VEHICLES for name in found.class_name]]
+            moving = found.xyxy[np.isin(found.data[CLASS_NAME], sorted(VEHICLES))]
         window = detection_window(moving, frame.image.shape, padding=0.05)
         if window is None:
             return []
         x1, y1, x2, y2 = window
-        found = self._finder.find(frame.image[y1:y2, x1:x2])
-        reads = [(p, self._reader.read_with_colour(p.crop)) for p in found]
-        reads = [(p, r) for p, r in reads if r.valid]
-        boxes = np.array([[p.box[0] + x1, p.box[1] + y1, p.box[2] + x1, p.box[3] + y1] for p, _ in reads], np.float32)
-        tracked = self._tracker.update(
-            FaceDetections.from_boxes(boxes.reshape(-1, 4), np.ones(len(reads))), frame.index
-        )
+        plates = self._read(self._finder.find(frame.image[y1:y2, x1:x2]).moved_by(x1, y1))
+        tracked = self._tracker.update(plates, frame.index)
+        plates = tracked.detections
         decisions = []
-        colours: dict[int, str | None] = {}
-        for (plate, read), box, track_id in zip(reads, boxes, tracked.detections.tracker_id.tolist(), strict=True):
+        for i, track_id in enumerate(plates.tracker_id.tolist()):
             if track_id in self._decided:
                 continue
+            text, colour = str(plates.data[TEXT][i]), plates.data[COLOUR][i]
             votes = self._votes[track_id]
-            votes[read.text] += 1
-            colours[track_id] = read.colour
-            self._confidence[track_id][read.text] = max(self._confidence[track_id].get(read.text, 0), read.confidence)
+            votes[text] += 1
+            confidence = self._confidence[track_id]
+            confidence[text] = max(confidence.get(text, 0), float(plates.data[READ_CONFIDENCE][i]))
             (leader, count), *_ = votes.most_common(1)
             if count < self._config.min_reads:
                 continue
             self._decided.add(track_id)
-            self._settled[track_id] = (leader, read.colour, frame.ts)
+            self._settled[track_id] = _Settled(leader, colour, frame.ts)
             match = self._matcher.match(leader)
             if match is None:
                 continue  # read and settled, but on no list
@@ -116,10 +125,10 @@ class PlateStage:
             if last is not None and frame.ts - last < self._config.cooldown_s:
                 continue
             self._last_alert_ts[match.plate] = frame.ts
-            decisions.append(PlateDecision(frame.camera, frame.index, frame.ts, track_id,
-                                           tuple(int(v) for v in box), plate.crop, leader,
-                                           self._confidence[track_id][leader], count, match,
-                                           colours.get(track_id)))  # fmt: skip
+            left, top, right, bottom = (int(v) for v in plates.xyxy[i])
+            decisions.append(PlateDecision(frame.camera, frame.index, frame.ts, track_id, (left, top, right, bottom),
+                                           plates.data[CROP][i], leader, confidence[leader], count, match,
+                                           colour))  # fmt: skip
         if self._gate:
             self._direction.update(self._gate.update(tracked, frame.image.shape))
         for track_id in tracked.ended:
@@ -128,6 +137,21 @@ class PlateStage:
             self._decided.discard(track_id)
             self._end_passage(frame.camera, track_id)  # the vehicle has gone: its passage is complete
         return decisions
+
+    def _read(self, found: Detections) -> Detections:
+        """The plates whose text reads as a plate, with their `TEXT`, `COLOUR` and `READ_CONFIDENCE`."""
+        reads = [self._reader.read_with_colour(crop) for crop in found.data[CROP]]
+        read = found.with_data({
+            TEXT: np.array([r.text for r in reads], str),
+            COLOUR: np.array([r.colour for r in reads], object),  # None where no colour was told
+            READ_CONFIDENCE: np.array([r.confidence for r in reads], np.float64),
+        })  # fmt: skip
+        return read[np.array([r.valid for r in reads], bool)]
+
+    def take_passages(self) -> list[PassageRecord]:
+        """Vehicles whose pass ended since the last call (with `plates.passages` on)."""
+        passages, self._passages = self._passages, []
+        return passages
 
     def flush(self, camera: str) -> None:
         """End of the stream: every vehicle still in view has finished its passage."""
@@ -138,5 +162,4 @@ class PlateStage:
         settled = self._settled.pop(track_id, None)
         direction = self._direction.pop(track_id, None)
         if settled and self._config.passages:
-            plate, colour, ts = settled
-            self.passages.append(PassageRecord(camera, ts, plate, colour, direction))
+            self._passages.append(PassageRecord(camera, settled.ts, settled.plate, settled.colour, direction))

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,22 @@ from edge.types import FaceSample
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[list[FaceSample], npt.NDArray[np.float32]]
+
+@dataclass(frozen=True)
+class Batch:
+    """Face samples and their embeddings, row for row, in the order they were submitted."""
+
+    samples: list[FaceSample]
+    embeddings: npt.NDArray[np.float32]  # (len(samples), the embedder's dim)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """One submission the workers are embedding: a future per sample."""
+
+    samples: list[FaceSample]
+    futures: list[Future[npt.NDArray[np.float32]]]
+
 
 _worker_embedder: FaceEmbedder | None = None
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -93,7 +109,7 @@ class EmbeddingRunner:
         self._workers = workers
         self._lag = lag if workers else 0
         self._pool: ProcessPoolExecutor | None = self._start_pool() if workers else None
-        self._pending: deque[tuple[list[FaceSample], list[Future]]] = deque()
+        self._pending: deque[_InFlight] = deque()
 
     def _start_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
@@ -109,19 +125,19 @@ class EmbeddingRunner:
     def submit(self, samples: Sequence[FaceSample]) -> list[Batch]:
         samples = list(samples)
         if self._pool is None:
-            return [(samples, self._embed_here(samples))] if samples else []
+            return [Batch(samples, self._embed_here(samples))] if samples else []
         futures = [self._pool.submit(_embed_in_worker, [s.crop], [s.crop_xyxy]) for s in samples]
-        self._pending.append((samples, futures))
+        self._pending.append(_InFlight(samples, futures))
         done = []
         while len(self._pending) > self._lag:
-            done.extend(self._collect(*self._pending.popleft()))
+            done.extend(self._collect(self._pending.popleft()))
         return done
 
     def drain(self) -> list[Batch]:
         """Wait for everything submitted (end of a replay)."""
         done = []
         while self._pending:
-            done.extend(self._collect(*self._pending.popleft()))
+            done.extend(self._collect(self._pending.popleft()))
         return done
 
     def close(self) -> None:
@@ -131,15 +147,16 @@ class EmbeddingRunner:
     def _embed_here(self, samples: list[FaceSample]) -> npt.NDArray[np.float32]:
         return self._embedder.embed_crops([s.crop for s in samples], [s.crop_xyxy for s in samples])
 
-    def _collect(self, samples: list[FaceSample], futures: list[Future]) -> list[Batch]:
+    def _collect(self, submitted: _InFlight) -> list[Batch]:
+        samples = submitted.samples
         if not samples:
             return []
         try:
-            embeddings = np.concatenate([f.result() for f in futures])
+            embeddings = np.concatenate([f.result() for f in submitted.futures])
         except BrokenProcessPool:
             # A worker died (OOM killer, a native crash): embed this batch here, restart the pool.
             log.error("embedding worker died; restarting the pool")
             self._pool = self._start_pool()
             embeddings = self._embed_here(samples)
         assert embeddings.shape == (len(samples), self._embedder.spec.dim)
-        return [(samples, embeddings)]
+        return [Batch(samples, embeddings)]

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.types import FaceDetections
+from edge.types import Detections
 
 # Appearance gates, measured on the crowd clip (every RetinaFace detection >= 30 px, every 3rd
 # frame: 130 continuations of a track vs 283 pairs of two different faces in one frame):
@@ -77,7 +77,7 @@ class _Track:
 
 @dataclass(frozen=True)
 class TrackerUpdate:
-    detections: FaceDetections  # the input detections, with tracker ids set
+    detections: Detections  # the input detections, with tracker ids set
     ended: tuple[int, ...]  # tracks that ended at this update
 
 
@@ -107,7 +107,7 @@ class IouTracker:
         return np.stack([t.xyxy + t.velocity * (frame_index - t.last_frame) for t in self._tracks]).astype(np.float32)
 
     def update(
-        self, detections: FaceDetections, frame_index: int, image: npt.NDArray[np.uint8] | None = None
+        self, detections: Detections, frame_index: int, image: npt.NDArray[np.uint8] | None = None
     ) -> TrackerUpdate:
         """Associate `detections` (found in `image`, when given: then appearance is checked too)."""
         looks = [Appearance.of(image, box) if image is not None else None for box in detections.xyxy]

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edge.config import ObjectDetectorConfig
-from edge.detectors.onnx_objects import OnnxObjectDetector, choose_providers
+from edge.detectors.onnx_objects import CLASS_NAME, OnnxObjectDetector, choose_providers
 from edge.errors import ModelError
 
 # Three predictions in 64x64 input pixels: a person, a near-duplicate of it (NMS drops it), and a
@@ -55,7 +55,7 @@ def config(tmp_path: Path) -> ObjectDetectorConfig:
 def test_decodes_filters_and_maps_back_to_the_frame(config: ObjectDetectorConfig) -> None:
     detector = OnnxObjectDetector(config)
     found = detector.detect(np.zeros((256, 256, 3), np.uint8))  # scale 0.25
-    assert found.class_name == ("person",)
+    assert found.data[CLASS_NAME].tolist() == ["person"] and found.class_id.tolist() == [0]
     assert np.allclose(found.xyxy[0], [88, 48, 168, 208]) and found.confidence[0] == pytest.approx(0.9)
     wide = detector.detect(np.zeros((128, 256, 3), np.uint8))  # letterboxed (padding below); clipped to the frame
     assert np.allclose(wide.xyxy[0], [88, 48, 168, 128])
@@ -63,7 +63,13 @@ def test_decodes_filters_and_maps_back_to_the_frame(config: ObjectDetectorConfig
 
 def test_class_filter(config: ObjectDetectorConfig) -> None:
     only_cars = config.model_copy(update={"classes": ["car"], "min_confidence": 0.2})
-    assert OnnxObjectDetector(only_cars).detect(np.zeros((64, 64, 3), np.uint8)).class_name == ("car",)
+    assert OnnxObjectDetector(only_cars).detect(np.zeros((64, 64, 3), np.uint8)).data[CLASS_NAME].tolist() == ["car"]
+
+
+def test_nothing_found_is_empty_detections_with_class_names(config: ObjectDetectorConfig) -> None:
+    strict = config.model_copy(update={"min_confidence": 0.95})
+    nothing = OnnxObjectDetector(strict).detect(np.zeros((64, 64, 3), np.uint8))
+    assert len(nothing) == 0 and nothing.xyxy.shape == (0, 4) and nothing.data[CLASS_NAME].shape == (0,)
 
 
 def test_providers_fall_back_to_the_cpu() -> None:

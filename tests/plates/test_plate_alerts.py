@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.lists.bundle import ListEntry
-from edge.plates.matcher import PlateMatcher, distance
+from edge.plates.matcher import ListedPlate, PlateMatch, PlateMatcher, distance
 from edge.store.lists import ListStore
 from tests.conftest import run_cli, write_config
 from tests.support.broker import Mosquitto
@@ -65,9 +65,11 @@ def test_confusable_distance(read: str, listed: str, expected: float) -> None:
 
 def test_matcher_prefers_exact_and_respects_the_limit() -> None:
     matcher = PlateMatcher(
-        {"粤B12345": ("plate_watchlist", "a", "v1"), "粤B1234S": ("plate_watchlist", "b", "v1")}, 0.5
+        {"粤B12345": ListedPlate("plate_watchlist", "a", "v1"), "粤B1234S": ListedPlate("plate_watchlist", "b", "v1")},
+        0.5,
     )
     assert matcher.match("粤B12345").subject_id == "a" and not matcher.match("粤B12345").fuzzy
+    assert matcher.match("粤B1Z345") == PlateMatch("plate_watchlist", "a", "v1", "粤B12345", 0.5)  # Z read for 2
     assert matcher.match("粤B99999") is None
 
 

@@ -13,14 +13,14 @@ from edge.models import verify_models
 from edge.recognition.embedder import DlibFaceEmbedder
 from edge.recognition.sampler import FaceQuality, FaceSampler, crop_face
 from edge.tracking.iou_tracker import TrackerUpdate
-from edge.types import FaceDetections, Frame
+from edge.types import Detections, Frame
 
 CONFIG = RecognitionConfig(min_face_px=40)
 IMAGE = np.zeros((400, 400, 3), np.uint8)
 
 
 def one_face(width: float = 80.0, track: int = 1) -> TrackerUpdate:
-    faces = FaceDetections.from_boxes([[100, 100, 100 + width, 100 + width]], [1.0])
+    faces = Detections.from_boxes([[100, 100, 100 + width, 100 + width]], [1.0])
     return TrackerUpdate(faces.with_tracker_ids(np.array([track])), ())
 
 

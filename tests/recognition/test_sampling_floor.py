@@ -17,7 +17,7 @@ import pytest
 from edge.config import RecognitionConfig
 from edge.recognition.sampler import FaceSampler
 from edge.tracking.iou_tracker import TrackerUpdate
-from edge.types import FaceDetections, Frame
+from edge.types import Detections, Frame
 
 FPS = 25.0
 EVERY = 3  # detection (and so sampling) runs on every 3rd frame, as by default
@@ -58,7 +58,7 @@ def run(
         boxes = [[100 + 200 * i, 100, 180 + 200 * i, 180] for i in range(len(view))]
         for (x1, y1, x2, y2), track in zip(boxes, view, strict=True):
             image[y1:y2, x1:x2] = track
-        faces = FaceDetections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(view)))
+        faces = Detections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(view)))
         update = TrackerUpdate(faces.with_tracker_ids(np.array(view, np.int64)), ())
         picked = sampler.select(Frame("gate", index, t, image), update, decided(t), promising(t))
         chosen += [(t, s.track_id) for s in picked]

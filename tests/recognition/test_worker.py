@@ -44,5 +44,6 @@ def test_worker_process_matches_inline_in_order(samples: list[FaceSample]) -> No
         got += worker.drain()
     finally:
         worker.close()
-    assert [s for b in got for s in b[0]] == [s for b in expected for s in b[0]] == samples
-    assert np.allclose(np.concatenate([e for _, e in got]), np.concatenate([e for _, e in expected]), atol=1e-5)
+    assert [s for b in got for s in b.samples] == [s for b in expected for s in b.samples] == samples
+    assert np.allclose(np.concatenate([b.embeddings for b in got]), np.concatenate([b.embeddings for b in expected]),
+                       atol=1e-5)  # fmt: skip

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from edge.tracking.iou_tracker import IouTracker, box_iou
-from edge.types import FaceDetections
+from edge.types import Detections
 
 
-def faces(*boxes: tuple[float, float, float, float]) -> FaceDetections:
-    return FaceDetections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes)))
+def faces(*boxes: tuple[float, float, float, float]) -> Detections:
+    return Detections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes)))
 
 
 @pytest.mark.parametrize(

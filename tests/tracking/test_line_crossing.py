@@ -6,14 +6,14 @@ import pytest
 from edge.config import GateLineConfig
 from edge.tracking.iou_tracker import TrackerUpdate
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import FaceDetections
+from edge.types import Detections
 
 LINE = GateLineConfig(start=(0.0, 0.5), end=(1.0, 0.5), outside=(0.5, 1.0), margin=0.05)
 
 
 def at(y_bottom: float, track: int = 1) -> TrackerUpdate:
     """A face whose box bottom is at `y_bottom` (fraction of a 100x100 frame)."""
-    faces = FaceDetections.from_boxes([[40, y_bottom * 100 - 10, 60, y_bottom * 100]], [1.0])
+    faces = Detections.from_boxes([[40, y_bottom * 100 - 10, 60, y_bottom * 100]], [1.0])
     return TrackerUpdate(faces.with_tracker_ids(np.array([track])), ())
 
 

@@ -23,7 +23,7 @@ from edge.motion.scene_cut import SceneCutDetector
 from edge.pipeline import CameraPipeline, Models
 from edge.recognition.gallery import Gallery
 from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
-from edge.types import FaceDetections, Frame
+from edge.types import Detections, Frame
 
 CUT_AT = 51  # the first frame of the second shot
 
@@ -72,7 +72,7 @@ class RecordingTracker(IouTracker):
         self.ids, self.ended_at = {}, {}
         RecordingTracker.last = self
 
-    def update(self, detections: FaceDetections, frame_index: int, image: np.ndarray | None = None) -> TrackerUpdate:
+    def update(self, detections: Detections, frame_index: int, image: np.ndarray | None = None) -> TrackerUpdate:
         update = super().update(detections, frame_index, image)
         for track_id in update.detections.tracker_id.tolist():
             self.ids.setdefault(track_id, set()).add(frame_index)
@@ -128,11 +128,11 @@ def two_faces(faces_dir: Path) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.ui
     return out[0], out[1]
 
 
-def scene_with(face: npt.NDArray[np.uint8], x: int, y: int) -> tuple[npt.NDArray[np.uint8], FaceDetections]:
+def scene_with(face: npt.NDArray[np.uint8], x: int, y: int) -> tuple[npt.NDArray[np.uint8], Detections]:
     image = np.full((360, 640, 3), 90, np.uint8)
     height, width = face.shape[:2]
     image[y : y + height, x : x + width] = face
-    return image, FaceDetections.from_boxes([[x, y, x + width, y + height]], [1.0])
+    return image, Detections.from_boxes([[x, y, x + width, y + height]], [1.0])
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,7 @@ def test_overlap_alone_does_not_continue_a_track(
 
 def test_end_all_ends_every_track() -> None:
     tracker = IouTracker()
-    ids = tracker.update(FaceDetections.from_boxes([[0, 0, 40, 40], [100, 0, 140, 40]], [1, 1]), 0)
+    ids = tracker.update(Detections.from_boxes([[0, 0, 40, 40], [100, 0, 140, 40]], [1, 1]), 0)
     assert tracker.end_all() == tuple(ids.detections.tracker_id.tolist())
     assert len(tracker.predicted_boxes(1)) == 0
-    assert tracker.update(FaceDetections.from_boxes([[0, 0, 40, 40]], [1]), 1).detections.tracker_id[0] == 3
+    assert tracker.update(Detections.from_boxes([[0, 0, 40, 40]], [1]), 1).detections.tracker_id[0] == 3
