@@ -36,7 +36,7 @@ def test_exact_match_rate_on_real_crops(reader: PlateTextReader, shared_data: Pa
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("京A12345", "ordinary"), ("粤B1234学", "ordinary"), ("皖KD01833", "new_energy"), ("沪AF12345", "new_energy"),
+    [("京A12345", "ordinary"), ("粤B1234学", "learner"), ("皖KD01833", "new_energy"), ("沪AF12345", "new_energy"),
      ("京A1234", None), ("京AI2345", None), ("XA12345", None), ("京A123456", None)],
 )  # fmt: skip
 def test_grammar(text: str, kind: str | None) -> None:
