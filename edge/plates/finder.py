@@ -3,7 +3,9 @@
 A MobileNet-SSD finds plate boxes; a refinement net then regresses the plate's four corners in a
 loosened crop, twice, and the quadrilateral is warped flat (perspective rectification) before the
 text is read. The models ship in the hyperlpr2 package (MIT); HyperLPR's own pipeline code is not
-used (it stops after the first plate of a scene).
+used (it stops after the first plate of a scene). The SSD was trained on single-row plates: on a
+double-row plate it finds the lower row, which `edge.plates.scanner` grows into the whole plate, and
+what it misses the second proposal path (`edge.plates.text_lines`) looks for.
 """
 
 from __future__ import annotations
@@ -14,13 +16,51 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.plates.reader import SINGLE_ROW_MIN_ASPECT
 from edge.types import Detections
 
 PLATE_ASPECT = 120 / 48
 SSD_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # RGB, as the SSD was trained
 SSD_STD = np.array([0.229, 0.224, 0.225], np.float32)
-CROP = "crop"  # `Detections.data` key: each plate cut out and rectified, (N, 36, 136, 3) BGR
-CROP_SIZE = (136, 36)
+CROP = "crop"  # `Detections.data` key: each plate cut out and rectified, BGR (an object array: sizes differ)
+CORNERS = "corners"  # `Detections.data` key: (N, 4, 2) TL, TR, BR, BL in the pixels of the image searched
+CROP_HEIGHT = 48  # a single-row plate is cut out 48 px high, as the recogniser reads it
+CROP_SIZE = (181, CROP_HEIGHT)  # width: the aspect of HyperLPR's 136 x 36 crops (the plate with a margin)
+
+
+def rectify(image: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32], size: tuple[int, int]) -> np.ndarray:
+    """The quadrilateral `corners` (TL, TR, BR, BL) of `image` warped flat to `size` (width, height)."""
+    width, height = size
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
+    return cv2.warpPerspective(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def quad_aspect(corners: npt.NDArray[np.float32]) -> float:
+    """Width over height of a quadrilateral (TL, TR, BR, BL): its mean top and bottom edge over its mean sides."""
+    tl, tr, br, bl = corners.astype(np.float64)
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    return float(width / max(height, 1e-6))
+
+
+def crop_size(corners: npt.NDArray[np.float32]) -> tuple[int, int]:
+    """How big to cut a plate out: single-row plates as `CROP_SIZE`; a squarer quadrilateral (a double-row
+    plate, or a single-row one seen at an angle) keeps its aspect, twice as high so that each row has
+    the recogniser's height."""
+    aspect = quad_aspect(corners)
+    if aspect >= SINGLE_ROW_MIN_ASPECT:
+        return CROP_SIZE
+    height = 2 * CROP_HEIGHT
+    return max(8, round(height * aspect)), height
+
+
+def crops_array(crops: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.object_]:
+    """Crops of different sizes as one object array (`Detections.data` rows)."""
+    array = np.empty(len(crops), object)
+    for i, crop in enumerate(crops):
+        array[i] = crop
+    return array
 
 
 class PlateFinder:
@@ -39,14 +79,15 @@ class PlateFinder:
                    (paths["plate_refine_prototxt"], paths["plate_refine"]), max_width)  # fmt: skip
 
     def find(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
-        """Plates in a BGR scene: boxes in its pixels (whole ones), SSD scores, and each plate's `CROP`."""
+        """Plates in a BGR scene: boxes in its pixels (whole ones), SSD scores, each plate's `CORNERS`
+        and its `CROP` (rectified, `CROP_SIZE`)."""
         height, width = image_bgr.shape[:2]
         scale = min(1.0, self._max_width / width)
         small = image_bgr if scale == 1.0 else cv2.resize(image_bgr, None, fx=scale, fy=scale,
                                                            interpolation=cv2.INTER_AREA)  # fmt: skip
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
         self._ssd.setInput(((rgb - SSD_MEAN) / SSD_STD).transpose(2, 0, 1)[None])
-        boxes, scores, crops = [], [], []
+        boxes, scores, corners = [], [], []
         for detection in self._ssd.forward()[0, 0]:
             score = float(detection[2])
             if score < self._min_score:
@@ -55,17 +96,39 @@ class PlateFinder:
             x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width - 1, x2), min(height - 1, y2)
             if x2 - x1 < 16 or y2 - y1 < 6:
                 continue
-            loose = self._loose_crop(image_bgr, (x1, y1, x2, y2))
-            if loose.size == 0:
+            quad = self.refine((x1, y1, x2, y2), image_bgr)
+            if quad is None:
                 continue
             boxes.append((x1, y1, x2, y2))
             scores.append(score)
-            crops.append(self._rectify(loose))
-        crop_rows = np.stack(crops) if crops else np.empty((0, CROP_SIZE[1], CROP_SIZE[0], 3), np.uint8)
-        return Detections.from_boxes(boxes, scores, data={CROP: crop_rows})
+            corners.append(quad)
+        quads = np.array(corners, np.float32).reshape(-1, 4, 2)
+        crops = crops_array([rectify(image_bgr, quad, crop_size(quad)) for quad in quads])
+        return Detections.from_boxes(boxes, scores, data={CORNERS: quads, CROP: crops})
+
+    def refine(self, box: tuple[int, int, int, int], image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32] | None:
+        """The plate's corners (TL, TR, BR, BL, in `image`'s pixels) around a box that holds a single-row
+        plate (or one row of a plate), by the refinement net; None when the box is off the image."""
+        loose, (left, top) = self._loose_crop(image, box)
+        if loose.size == 0 or min(loose.shape[:2]) < 2:
+            return None
+        # Stage 1: bring the plate to the centre of a 3x canvas; stage 2: its corners on that canvas.
+        scale = 3.0
+        centre = np.array([[32, 12], [96, 12], [96, 36], [32, 36]], np.float32)  # a 64x24 plate centred in 128x48
+        matrix, _ = cv2.estimateAffinePartial2D(self._corners(loose).astype(np.float32), centre * scale, True)
+        if matrix is None:
+            h, w = loose.shape[:2]
+            quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        else:
+            canvas = cv2.warpAffine(loose, matrix, (int(120 * scale), int(48 * scale)))
+            back = cv2.invertAffineTransform(matrix)
+            quad = cv2.transform(self._corners(canvas)[None].astype(np.float32), back)[0]
+        return (quad + np.array([left, top], np.float32)).astype(np.float32)
 
     @staticmethod
-    def _loose_crop(image: npt.NDArray[np.uint8], box: tuple[int, int, int, int], padding: float = 1.7) -> np.ndarray:
+    def _loose_crop(
+        image: npt.NDArray[np.uint8], box: tuple[int, int, int, int], padding: float = 1.7
+    ) -> tuple[np.ndarray, tuple[int, int]]:
         x1, y1, x2, y2 = box
         cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
         if (x2 - x1) / max(1, y2 - y1) > PLATE_ASPECT:
@@ -74,7 +137,8 @@ class PlateFinder:
         else:
             h = int((y2 - y1) * padding)
             w = int(h * PLATE_ASPECT)
-        return image[max(0, cy - h // 2) : cy + h // 2, max(0, cx - w // 2) : cx + w // 2]
+        left, top = max(0, cx - w // 2), max(0, cy - h // 2)
+        return image[top : cy + h // 2, left : cx + w // 2], (left, top)
 
     def _corners(self, image: npt.NDArray[np.uint8]) -> np.ndarray:
         blob = cv2.dnn.blobFromImage(cv2.resize(image, (120, 48)), scalefactor=0.0078125, size=(120, 48),
@@ -82,15 +146,3 @@ class PlateFinder:
         self._refine.setInput(blob)
         height, width = image.shape[:2]
         return self._refine.forward("conv6-3").reshape(4, 2) * np.array([width, height], np.float32)
-
-    def _rectify(self, loose: npt.NDArray[np.uint8], scale: float = 3.0) -> npt.NDArray[np.uint8]:
-        # Stage 1: bring the plate to the centre of a 3x canvas; stage 2: corners on that, then flatten.
-        centre = np.array([[32, 12], [96, 12], [96, 36], [32, 36]], np.float32)  # a 64x24 plate centred in 128x48
-        matrix, _ = cv2.estimateAffinePartial2D(self._corners(loose).astype(np.float32), centre * scale, True)
-        if matrix is None:
-            return cv2.resize(loose, CROP_SIZE)
-        canvas = cv2.warpAffine(loose, matrix, (int(120 * scale), int(48 * scale)))
-        corners = self._corners(canvas).astype(np.float32)
-        width, height = CROP_SIZE
-        target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
-        return cv2.warpPerspective(canvas, cv2.getPerspectiveTransform(corners, target), CROP_SIZE)

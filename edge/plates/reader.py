@@ -2,9 +2,14 @@
 
 The recogniser knows 6,623 characters; a plate uses 70. Decoding is restricted to the plate
 alphabet (every other class is masked before the CTC argmax), which removes the look-alike Chinese
-characters a general OCR would pick, and the result is checked against the plate grammar.
-Double-row plates (yellow trucks, motorcycles) are split into their rows, each read with the
-characters its row may hold, and joined.
+characters a general OCR would pick, and the result is checked against the plate grammar
+(`edge.plates.grammar`, one per plate type). Double-row plates (yellow trucks, motorcycles,
+trailers, WJ) are split into their rows, each read with the characters its row may hold, and joined.
+
+Where the plain read breaks the grammar, two things the recogniser is known to miss are looked for:
+a type character (警 学 挂 领 港 澳 last, 使 first) where it saw a character but the plate alphabet
+held nothing it liked there, and the small characters of a WJ plate (a province, or two corps digits,
+half the height of the others), read on their own from the gap between WJ and the serial.
 """
 
 from __future__ import annotations
@@ -18,23 +23,61 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from edge.plates.grammar import ALPHABET, LETTERS, PROVINCES, SERIAL, SUFFIXES, normalise, plate_kind, repair
+from edge.plates.grammar import (
+    ALPHABET,
+    DIGITS,
+    LETTERS,
+    PROVINCES,
+    SERIAL,
+    SUFFIXES,
+    normalise,
+    plate_kind,
+    repair,
+)
 
 INPUT_HEIGHT = 48
-SINGLE_ROW_MIN_ASPECT = 2.6  # single-row plates are ~3.1x wider than high, double-row ~1.9x
+SINGLE_ROW_MIN_ASPECT = 2.6  # single-row plates are ~3.1x wider than high, double-row ~2 (motorcycles ~1.6)
 MAX_WIDTH = 320
+# A CTC step where blank is below this is one where the recogniser saw a character.
+SEEN = 0.5
+# The least probability a type character needs, at a step where a character was seen, to be read
+# there: on rendered plates of every type the right one scored 0.001-0.19 and a wrong one never
+# passed 0.001 where a character was seen (tests/plates/test_plate_types.py).
+TYPE_CHARACTER_MIN_P = 1e-3
+# A WJ plate's small province character is read only when the recogniser gives it this much on its own.
+SMALL_PROVINCE_MIN_P = 0.1
+# Plate backgrounds: white and black ones have a median saturation under 40 (99th percentile, rendered
+# plates of every type), blue, yellow and green ones over 56 (0.5th percentile of the 500 real LPRNet
+# crops and of the rendered ones); halfway between.
+CHROMATIC_MIN_SATURATION = 48
 
 
 @dataclass(frozen=True)
 class PlateRead:
     text: str
     confidence: float  # mean probability of the characters read
-    kind: str | None  # ordinary / new_energy; None when the text breaks the plate grammar
+    kind: str | None  # a grammar kind (ordinary, new_energy, police, ...); None when the text breaks the grammar
     colour: str | None = None  # blue, yellow, green, white, black
 
     @property
     def valid(self) -> bool:
         return self.kind is not None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One text row as the recogniser decoded it."""
+
+    text: str  # as decoded (normalised, not repaired)
+    steps: list[int]  # the CTC step of each character
+    confidences: list[float]
+    probs: npt.NDArray[np.float32]  # (steps, classes), unmasked
+    image_steps: int  # the steps that cover the image (the rest is padding)
+    step_px: float  # image pixels (of the row as given) per step
+
+    def read(self) -> PlateRead:
+        text = repair(self.text)
+        return PlateRead(text, float(np.mean(self.confidences)) if self.confidences else 0.0, plate_kind(text))
 
 
 class PlateTextReader:
@@ -45,9 +88,12 @@ class PlateTextReader:
         self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         characters = self._session.get_modelmeta().custom_metadata_map["character"].splitlines()
         self._classes = ["", *characters, " "]  # CTC blank first, space last (PaddleOCR's layout)
+        self._index = {ch: i for i, ch in enumerate(self._classes) if ch}
         self._masked = self._mask(ALPHABET)
-        self._masked_top = self._mask(PROVINCES + LETTERS)  # a double-row plate's upper row
+        self._masked_top = self._mask(PROVINCES + LETTERS + DIGITS)  # a double-row plate's upper row (WJ too)
         self._masked_bottom = self._mask(SERIAL + SUFFIXES)  # and its lower row
+        self._masked_digits = self._mask(DIGITS)
+        self._province_classes = np.array([self._index[ch] for ch in PROVINCES if ch in self._index])
         self._input = self._session.get_inputs()[0].name
 
     def _mask(self, characters: str) -> npt.NDArray[np.bool_]:
@@ -59,68 +105,165 @@ class PlateTextReader:
         if crop_bgr.ndim == 2:
             crop_bgr = cv2.cvtColor(crop_bgr, cv2.COLOR_GRAY2BGR)
         height, width = crop_bgr.shape[:2]
-        single = self._read_row(crop_bgr, self._masked)
+        single = self.read_single_row(crop_bgr)
         if width >= SINGLE_ROW_MIN_ASPECT * height:
             return single
         # Squarish: a double-row plate, or a single-row one cut loosely. Read both ways; a valid
         # read beats an invalid one, then the more confident wins.
-        double = self._read_double_row(crop_bgr)
-        return max((single, double), key=lambda r: (r.valid, r.confidence))
+        return max((single, self.read_double_row(crop_bgr)), key=lambda r: (r.valid, r.confidence))
 
     def read_with_colour(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
         read = self.read(crop_bgr)
-        return PlateRead(read.text, read.confidence, read.kind, plate_colour(crop_bgr))
+        colour = plate_colour(crop_bgr)
+        text = read.text
+        if not read.valid and colour == "black" and len(text) == 6 and text.isdigit():
+            # Six digits on a black plate: an embassy plate whose red 使 (first, on black) went unseen.
+            text = "使" + text
+        return PlateRead(text, read.confidence, plate_kind(text), colour)
 
-    def _read_double_row(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
-        """Yellow trucks and motorcycles: province and letter above, the serial below; read apart, joined."""
+    def read_single_row(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
+        row = self._decode(crop_bgr, self._masked)
+        read = row.read()
+        if read.valid or not row.steps:
+            return read
+        for rescued in (self._with_type_character(row), self._with_small_characters(crop_bgr, row)):
+            if rescued is not None:
+                return PlateRead(rescued, read.confidence, plate_kind(rescued))
+        return read
+
+    def read_double_row(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
+        """Province and letter (or WJ and its small characters) above, the serial below; read apart, joined."""
         height = crop_bgr.shape[0]
-        top = self._read_row(crop_bgr[: int(0.40 * height)], self._masked_top)
-        bottom = self._read_row(crop_bgr[int(0.30 * height) :], self._masked_bottom)
+        top = self._decode(crop_bgr[: int(0.40 * height)], self._masked_top).read()
+        bottom = self._decode(crop_bgr[int(0.30 * height) :], self._masked_bottom).read()
         text = repair(top.text + bottom.text)
         confidence = min(top.confidence, bottom.confidence)
         return PlateRead(text, confidence, plate_kind(text))
 
-    def _read_row(self, crop_bgr: npt.NDArray[np.uint8], masked: npt.NDArray[np.bool_]) -> PlateRead:
+    def _decode(self, crop_bgr: npt.NDArray[np.uint8], masked: npt.NDArray[np.bool_]) -> _Row:
         height, width = crop_bgr.shape[:2]
         if height == 0 or width == 0:
-            return PlateRead("", 0.0, None)
+            return _Row("", [], [], np.zeros((0, len(self._classes)), np.float32), 0, 1.0)
         resized_width = max(8, min(MAX_WIDTH, math.ceil(INPUT_HEIGHT * width / max(1, height))))
         image = cv2.resize(crop_bgr, (resized_width, INPUT_HEIGHT)).astype(np.float32) / 127.5 - 1.0
         batch = np.zeros((1, 3, INPUT_HEIGHT, MAX_WIDTH), np.float32)
         batch[0, :, :, :resized_width] = image.transpose(2, 0, 1)
         (logits,) = self._session.run(None, {self._input: batch})
         probs = logits[0]
-        probs[:, masked] = 0.0
-        best = probs.argmax(axis=1)
-        chars, confidences, previous = [], [], 0
+        input_px_per_step = MAX_WIDTH / probs.shape[0]
+        masked_probs = probs.copy()
+        masked_probs[:, masked] = 0.0
+        best = masked_probs.argmax(axis=1)
+        chars, steps, confidences, previous = [], [], [], 0
         for step, index in enumerate(best.tolist()):
             if index != 0 and index != previous:
                 chars.append(self._classes[index])
-                confidences.append(float(probs[step, index]))
+                steps.append(step)
+                confidences.append(float(masked_probs[step, index]))
             previous = index
-        text = repair(normalise("".join(chars)))
-        return PlateRead(text, float(np.mean(confidences)) if confidences else 0.0, plate_kind(text))
+        image_steps = min(probs.shape[0], math.ceil(resized_width / input_px_per_step))
+        step_px = input_px_per_step * width / resized_width
+        return _Row(normalise("".join(chars)), steps, confidences, probs, image_steps, step_px)
+
+    def _with_type_character(self, row: _Row) -> str | None:
+        """The read with the type character the grammar needs before or after it, where the recogniser
+        saw a character (blank under `SEEN`) but nothing of the plate alphabet; None if there is none."""
+        best: tuple[float, str] | None = None
+        seen = row.probs[: row.image_steps, 0] < SEEN
+        for char in SUFFIXES:
+            index = self._index.get(char)
+            if index is None:
+                continue
+            for candidate, steps in ((row.text + char, range(row.steps[-1] + 1, row.image_steps)),
+                                     (char + row.text, range(0, row.steps[0]))):  # fmt: skip
+                candidate = repair(candidate)
+                looked = [s for s in steps if seen[s]]
+                if not plate_kind(candidate) or not looked:
+                    continue
+                p = float(row.probs[looked, index].max())
+                if p >= TYPE_CHARACTER_MIN_P and (best is None or p > best[0]):
+                    best = (p, candidate)
+        return best[1] if best else None
+
+    def _with_small_characters(self, crop_bgr: npt.NDArray[np.uint8], row: _Row) -> str | None:
+        """A WJ plate read without its small characters (WJ + five): read them from the gap between J and
+        the serial, where the plate has ink only in its upper half."""
+        if len(row.text) != 7 or not row.text.startswith("WJ"):
+            return None
+        height = crop_bgr.shape[0]
+        left, right = int(row.steps[1] * row.step_px), int((row.steps[2] + 1) * row.step_px)
+        ink = _ink_mask(crop_bgr)
+        below = ink[int(0.62 * height) : int(0.8 * height), left:right].mean(axis=0)
+        free = np.flatnonzero(below < 0.05)  # columns with no ink in the lower part: the small characters'
+        if len(free) == 0:
+            return None
+        runs = np.split(free, np.flatnonzero(np.diff(free) > 1) + 1)
+        run = max(runs, key=len)
+        region = crop_bgr[int(0.1 * height) : int(0.55 * height), left + run[0] : left + run[-1] + 1]
+        if region.size == 0:
+            return None
+        # The small characters are narrow and tall; alone in a crop the recogniser takes two of them for one
+        # Chinese character. Widened and framed with the plate's own background they read as text.
+        region = cv2.resize(region, None, fx=2.2, fy=1.0, interpolation=cv2.INTER_CUBIC)
+        pixels = region.reshape(-1, 3)
+        background = np.median(pixels[np.argsort(pixels.sum(axis=1))[len(pixels) // 2 :]], axis=0)
+        side = region.shape[0]
+        framed = cv2.copyMakeBorder(region, side // 4, side // 4, side // 2, side // 2, cv2.BORDER_CONSTANT,
+                                    value=[int(v) for v in background])  # fmt: skip
+        digits = self._decode(framed, self._masked_digits)
+        for small in (digits.text if len(digits.text) == 2 else None, self._small_province(digits)):
+            if small is not None and plate_kind(text := "WJ" + small + row.text[2:]):
+                return text
+        return None
+
+    def _small_province(self, row: _Row) -> str | None:
+        """The province the recogniser likes best anywhere in `row`, if it likes it enough."""
+        scores = row.probs[: row.image_steps][:, self._province_classes]
+        if scores.size == 0 or scores.max() < SMALL_PROVINCE_MIN_P:
+            return None
+        return self._classes[self._province_classes[scores.max(axis=0).argmax()]]
+
+
+def _ink_mask(crop_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Pixels unlike the plate's background (its median colour), split from it by Otsu's threshold."""
+    background = np.median(crop_bgr.reshape(-1, 3), axis=0)
+    distance = np.abs(crop_bgr.astype(np.float32) - background).max(axis=2).astype(np.uint8)
+    threshold, _ = cv2.threshold(distance, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return distance > threshold
 
 
 def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
-    """The plate's background colour from the hue of its saturated pixels (characters are white or
-    black and mostly unsaturated): blue, yellow, green; white or black when little is saturated."""
-    if crop_bgr.size == 0:
-        return None
-    if crop_bgr.ndim == 2 or crop_bgr.shape[2] == 1:
+    """The plate's background colour: blue, yellow, green, white or black; None for a grey image.
+
+    GA 36-2018 pairs each background with its characters' ink: white on blue and black, black on
+    yellow, green and white. So the ink's polarity (lighter or darker than the background) is read
+    first, from the skew of the plate's detail (characters are the minority: the long tail of the
+    brightness left after the lighting is blurred away), which holds under colour casts and shadows;
+    then whether the background is coloured at all, and its hue only to tell yellow from green.
+    """
+    if crop_bgr.size == 0 or crop_bgr.ndim == 2 or crop_bgr.shape[2] == 1:
         return None  # no colour in a grey image
     channels = crop_bgr.astype(np.int16)
     if np.abs(channels[..., 0] - channels[..., 1]).max() < 8 and np.abs(channels[..., 1] - channels[..., 2]).max() < 8:
         return None  # a grey image stored as colour (a night-mode camera)
-    hsv = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
-    saturated = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 60)]
-    if len(saturated) < 0.25 * len(hsv):
-        return "white" if np.median(hsv[:, 2]) > 120 else "black"
-    hue = np.median(saturated[:, 0])  # OpenCV hue: 0-179
-    if 95 <= hue <= 135:
-        return "blue"
-    if 15 <= hue < 35:
-        return "yellow"
+    height, width = crop_bgr.shape[:2]
+    inner = crop_bgr[height // 10 : height - height // 10, width // 25 : width - width // 25]  # less frame and holder
+    if inner.size == 0:
+        return None
+    gray = cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    detail = gray - cv2.GaussianBlur(gray, (0, 0), max(1.0, inner.shape[0] / 4))
+    spread = float(detail.std()) + 1e-6
+    dark_ink = float(np.mean((detail / spread) ** 3)) < 0
+    background = np.abs(detail) <= np.median(np.abs(detail))  # the flattest half: no strokes, no edges
+    hsv = cv2.cvtColor(inner, cv2.COLOR_BGR2HSV)[background]
+    coloured = np.median(hsv[:, 1]) >= CHROMATIC_MIN_SATURATION
+    if not dark_ink:
+        return "blue" if coloured else "black"
+    if not coloured:
+        return "white"
+    hue = np.median(hsv[:, 0])  # OpenCV hue: 0-179
     if 35 <= hue < 95:
         return "green"
-    return None
+    if 95 <= hue < 135:
+        return "blue"  # dark ink on blue: a blue plate whose polarity the light hid
+    return "yellow"
