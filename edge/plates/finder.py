@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.plates.reader import SINGLE_ROW_MIN_ASPECT
+from edge.plates.text_lines import TextLineFinder
 from edge.types import Detections
 
 PLATE_ASPECT = 120 / 48
@@ -44,6 +45,20 @@ def quad_aspect(corners: npt.NDArray[np.float32]) -> float:
     return float(width / max(height, 1e-6))
 
 
+def grown(corners: npt.NDArray[np.float32], x: float, top: float, bottom: float) -> npt.NDArray[np.float32]:
+    """The quadrilateral (TL, TR, BR, BL) grown along its own sides: by `x` of its width left and right,
+    `top` and `bottom` of its height above and below."""
+    tl, tr, br, bl = corners.astype(np.float64)
+    across_top, across_bottom = tr - tl, br - bl
+    down_left, down_right = bl - tl, br - tr
+    return np.array([
+        tl - x * across_top - top * down_left,
+        tr + x * across_top - top * down_right,
+        br + x * across_bottom + bottom * down_right,
+        bl - x * across_bottom + bottom * down_left,
+    ], np.float32)  # fmt: skip
+
+
 def crop_size(corners: npt.NDArray[np.float32]) -> tuple[int, int]:
     """How big to cut a plate out: single-row plates as `CROP_SIZE`; a squarer quadrilateral (a double-row
     plate, or a single-row one seen at an angle) keeps its aspect, twice as high so that each row has
@@ -65,18 +80,25 @@ def crops_array(crops: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.object_]:
 
 class PlateFinder:
     def __init__(
-        self, ssd: tuple[Path, Path], refine: tuple[Path, Path], max_width: int = 1280, min_score: float = 0.5
+        self,
+        ssd: tuple[Path, Path],
+        refine: tuple[Path, Path],
+        max_width: int = 1280,
+        min_score: float = 0.5,
+        lines: TextLineFinder | None = None,
     ) -> None:
         self._ssd = cv2.dnn.readNetFromCaffe(str(ssd[0]), str(ssd[1]))
         self._refine = cv2.dnn.readNetFromCaffe(str(refine[0]), str(refine[1]))
         self._max_width = max_width
         self._min_score = min_score
+        self._lines = lines
 
     @classmethod
     def from_models(cls, paths: dict[str, Path], max_width: int = 1280) -> PlateFinder:
         """From the verified model files (names as in models/manifest.json)."""
+        lines = TextLineFinder(paths["plate_text_detector"]) if "plate_text_detector" in paths else None
         return cls((paths["plate_ssd_prototxt"], paths["plate_ssd"]),
-                   (paths["plate_refine_prototxt"], paths["plate_refine"]), max_width)  # fmt: skip
+                   (paths["plate_refine_prototxt"], paths["plate_refine"]), max_width, lines=lines)  # fmt: skip
 
     def find(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         """Plates in a BGR scene: boxes in its pixels (whole ones), SSD scores, each plate's `CORNERS`
@@ -102,9 +124,30 @@ class PlateFinder:
             boxes.append((x1, y1, x2, y2))
             scores.append(score)
             corners.append(quad)
+        return self._cut_out(image_bgr, boxes, scores, corners)
+
+    def find_text_lines(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
+        """The second proposal path: text lines that could be a plate's row (`TextLineFinder`), each grown
+        to its plate's corners by the refinement net, as `find` returns them; none without the model."""
+        if self._lines is None:
+            return self._cut_out(image_bgr, [], [], [])
+        lines = self._lines.find(image_bgr)
+        boxes, scores, corners = [], [], []
+        for box, score in zip(lines.xyxy.astype(int).tolist(), lines.confidence.tolist(), strict=True):
+            quad = self.refine(tuple(box), image_bgr)
+            if quad is not None:  # the plate's box, not its line's: both rows of a plate then overlap
+                (x1, y1), (x2, y2) = quad.min(axis=0), quad.max(axis=0)
+                boxes.append((max(0, int(x1)), max(0, int(y1)), int(x2), int(y2)))
+                scores.append(score)
+                corners.append(quad)
+        return self._cut_out(image_bgr, boxes, scores, corners)
+
+    @staticmethod
+    def _cut_out(image: npt.NDArray[np.uint8], boxes: list, scores: list, corners: list) -> Detections:
         quads = np.array(corners, np.float32).reshape(-1, 4, 2)
-        crops = crops_array([rectify(image_bgr, quad, crop_size(quad)) for quad in quads])
-        return Detections.from_boxes(boxes, scores, data={CORNERS: quads, CROP: crops})
+        crops = crops_array([rectify(image, quad, crop_size(quad)) for quad in quads])
+        return Detections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), scores,
+                                     data={CORNERS: quads, CROP: crops})  # fmt: skip
 
     def refine(self, box: tuple[int, int, int, int], image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32] | None:
         """The plate's corners (TL, TR, BR, BL, in `image`'s pixels) around a box that holds a single-row
