@@ -8,6 +8,7 @@ recognition results to the decision stage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -92,6 +93,9 @@ class FaceObservation:
     match: Match | None  # None: nobody enrolled is near
 
 
+FaceAlertKind = Literal["face_match", "elder_leaving"]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertDecision:
     """The decision stage's verdict: this track is this subject; raise one alert."""
@@ -99,4 +103,4 @@ class AlertDecision:
     sample: FaceSample  # the deciding sample (its crop becomes the snapshot)
     match: Match  # the track's best match to the subject
     matching_frames: int
-    kind: str = "face_match"  # or "elder_leaving"
+    kind: FaceAlertKind = "face_match"
