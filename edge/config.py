@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from edge.errors import ConfigError
 
@@ -23,6 +24,11 @@ DEFAULT_CONFIG_PATH = Path("/etc/gatebox/gatebox.yaml")
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Origin = Annotated[str, Field(pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=300)]
+ExecutionProvider = Literal["cpu", "cuda", "tensorrt", "openvino"]  # ONNX Runtime's, by our short names
+
+
+def _cpu_only() -> list[ExecutionProvider]:
+    return ["cpu"]
 
 
 class StrictModel(BaseModel):
@@ -251,8 +257,8 @@ class DetectorConfig(StrictModel):
         "960 for dlib_hog).",
     )
     upsample: int = Field(1, ge=0, le=2, description="dlib_hog only: upsampling passes (1 finds faces from ~40 px).")
-    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
-        default_factory=lambda: ["cpu"],
+    providers: list[ExecutionProvider] = Field(
+        default_factory=_cpu_only,
         description="retinaface only: ONNX Runtime execution providers in order of preference (CPU is the fallback); "
         "the box logs which it got.",
     )
@@ -322,8 +328,8 @@ class OnnxEmbedderConfig(StrictModel):
         "galleries and list bundles carry: the centre must build lists with the same file.",
         examples=["/etc/gatebox/face_embedding.onnx"],
     )
-    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
-        default_factory=lambda: ["cpu"],
+    providers: list[ExecutionProvider] = Field(
+        default_factory=_cpu_only,
         description="ONNX Runtime execution providers in order of preference (CPU is the fallback).",
     )
     threads: int = Field(1, ge=1, le=16, description="ONNX Runtime threads per embedding process.")
@@ -520,8 +526,8 @@ class ObjectDetectorConfig(StrictModel):
     )
     min_confidence: float = Field(0.4, gt=0, lt=1, description="Detections below this score are dropped.")
     nms_iou: float = Field(0.45, gt=0, lt=1, description="Overlap above which the weaker box of a class is dropped.")
-    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
-        default_factory=lambda: ["cpu"], description="Execution providers in order of preference (CPU is the fallback)."
+    providers: list[ExecutionProvider] = Field(
+        default_factory=_cpu_only, description="Execution providers in order of preference (CPU is the fallback)."
     )
 
 
@@ -688,6 +694,15 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _shown_value(field: FieldInfo, where: str) -> Any:
+    """What the example config shows for a scalar field: its default, or the first example of a required one."""
+    if not field.is_required():
+        return field.get_default(call_default_factory=True)
+    if not field.examples:
+        raise ValueError(f"{where} is required and has no `examples` for the example config to show")
+    return field.examples[0]
+
+
 def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for name, field in model.model_fields.items():
@@ -711,7 +726,7 @@ def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
             lines.append(f"{pad}  -")
             _render(item, indent + 4, lines)
         else:
-            value = field.examples[0] if field.is_required() else field.get_default(call_default_factory=True)
+            value = _shown_value(field, f"{model.__name__}.{name}")
             lines.append(f"{pad}{name}: {_yaml_scalar(list(value) if isinstance(value, tuple) else value)}")
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edge.config import RecognitionConfig, ResolvedOperatingPoint
-from edge.types import AlertDecision, FaceObservation, Match
+from edge.types import AlertDecision, FaceAlertKind, FaceObservation, Match
 
 MAX_REMEMBERED_ENDS = 4096
 MAX_WINDOW = 64  # samples kept per track: the longest evidence window any list may ask for
@@ -125,7 +125,7 @@ class AlertDecider:
                 decisions += self._alert(decision, "face_match")
         return decisions
 
-    def crossings(self, crossed: dict[int, str]) -> list[AlertDecision]:
+    def crossings(self, crossed: Mapping[int, str]) -> list[AlertDecision]:
         """Tracks that crossed the gate line this pass ("out" or "in")."""
         decisions = []
         for track_id, direction in crossed.items():
@@ -136,7 +136,7 @@ class AlertDecider:
                 decisions += self._alert(self._identified_at_risk[track_id], "elder_leaving")
         return decisions
 
-    def _alert(self, decision: AlertDecision, kind: str) -> list[AlertDecision]:
+    def _alert(self, decision: AlertDecision, kind: FaceAlertKind) -> list[AlertDecision]:
         sample, match = decision.sample, decision.match
         if kind == "elder_leaving":
             self._identified_at_risk.pop(sample.track_id, None)
