@@ -601,6 +601,15 @@ class CentreConfig(StrictModel):
     )
 
 
+# What a list does when it is matched: see `GateboxConfig.lists`.
+ListKind = Literal["alert", "urgent", "leaving-only", "plates"]
+# The lists a box ships with. Their kinds were once implied by these names: a config that names them
+# without a kind keeps that behaviour.
+BUILT_IN_LIST_KINDS: dict[str, ListKind] = {
+    "watchlist": "alert", "missing_elders": "urgent", "at_risk_elders": "leaving-only", "plate_watchlist": "plates",
+}  # fmt: skip
+
+
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -619,9 +628,13 @@ class GateboxConfig(StrictModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Matching rules.")
-    lists: list[Slug] = Field(
-        default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders", "plate_watchlist"],
-        description="Names of the lists faces can be enrolled in, synced from the centre and matched against.",
+    lists: dict[Slug, ListKind] = Field(
+        default_factory=lambda: dict(BUILT_IN_LIST_KINDS),
+        description="The lists faces (or plates) can be enrolled in, synced from the centre and matched against, "
+        "each with its kind: `alert` (any sighting alerts), `urgent` (any sighting alerts, ahead of `alert` lists "
+        "in the outbox), `leaving-only` (alerts, urgently, only when the person crosses the gate line outwards, "
+        "within `recognition.at_risk_hours`) or `plates` (licence plates). A plain list of names gives the shipped "
+        "names their built-in kinds (these below) and any other name `alert`.",
     )
     centre: CentreConfig | None = Field(
         None, description="The command centre's console (`gatebox centre serve`); not used on a box."
@@ -637,6 +650,21 @@ class GateboxConfig(StrictModel):
     @property
     def models_path(self) -> Path:
         return self.models_dir or DEFAULT_MODELS_DIR
+
+    @field_validator("lists", mode="before")
+    @classmethod
+    def _names_take_their_built_in_kind(cls, value: object) -> object:
+        # Configs from before list kinds name the lists only: what a list does came from its name then.
+        if not isinstance(value, list):
+            return value
+        if not all(isinstance(name, str) for name in value):
+            raise ValueError("give list names (`[watchlist, missing_elders]`) or names with their kind "
+                             "(`{watchlist: alert, missing_elders: urgent}`), not a mix")  # fmt: skip
+        return {name: BUILT_IN_LIST_KINDS.get(name, "alert") for name in value}
+
+    def lists_of_kind(self, *kinds: ListKind) -> list[str]:
+        """The configured lists of these kinds, in config order."""
+        return [name for name, kind in self.lists.items() if kind in kinds]
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> GateboxConfig:

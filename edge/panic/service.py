@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from edge.alerts import Location
-from edge.comms import topics
-from edge.comms.outbox import OutgoingMessage, Priority
+from edge.comms.delivery import Delivery
 from edge.comms.wire import Refusals
 from edge.config import GateboxConfig, PanicDevice
 from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
-from edge.services import BoxServices
+from edge.store.alert_states import AlertStates
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +43,13 @@ def _utc(ts: float) -> datetime:
 
 
 class PanicService:
-    def __init__(self, config: GateboxConfig, services: BoxServices,
+    def __init__(self, config: GateboxConfig, delivery: Delivery, records: AlertStates,
                  camera_snapshot: Callable[[str], tuple[bytes, float] | None] | None = None) -> None:  # fmt: skip
-        """`camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any."""
+        """Panics and device notices leave through `delivery`; each panic is recorded in `records` (`gatebox
+        alerts`). `camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any."""
         self._config = config
-        self._services = services
+        self._delivery = delivery
+        self._records = records
         self._camera_snapshot = camera_snapshot
         self._devices: dict[str, PanicDevice] = {d.device_id: d for d in config.panic.devices}
         self._open: dict[str, _OpenEvent] = {}
@@ -110,14 +111,9 @@ class PanicService:
             battery=signal.battery, site=self._config.box.site, box_id=self._config.box.box_id,
             location=self._location, **self._snapshot(device, current),
         )  # fmt: skip
-        topic = topics.box_topic(self._config.broker, self._config.box, topics.PANIC)
-        self._services.outbox.put(
-            OutgoingMessage(event.message_id, "panic", Priority.PANIC, topic, event.to_json().encode(), True)
-        )
-        self._services.states.record_event(event.event_id, "panic", "panic", device.device_id,
-                                           device.camera or "", event.pressed_at.isoformat())  # fmt: skip
-        if self._services.link:
-            self._services.link.wake()
+        self._delivery.send(event)
+        self._records.record_event(event.event_id, "panic", "panic", device.device_id, device.camera or "",
+                                   event.pressed_at.isoformat())  # fmt: skip
         log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
                     device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
 
@@ -160,5 +156,5 @@ class PanicService:
         box = self._config.box
         notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
                               ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip
-        self._services.report(topics.DEVICE, kind, notice.model_dump_json(by_alias=True))
+        self._delivery.send(notice)
         log.warning("device %s: %s (%s)", device.device_id, kind, detail)

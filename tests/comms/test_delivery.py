@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.comms.link import CentreLink
+from edge.box import mqtt_link
+from edge.comms.delivery import Delivery
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import BoxConfig, BrokerConfig, LinkConfig
+from edge.config import BoxConfig, BrokerConfig, GateboxConfig, LinkConfig
 from tests.conftest import run_cli, start_cli, write_config
 from tests.support import crowd
 from tests.support.broker import Mosquitto
@@ -132,18 +133,20 @@ def test_box_killed_while_broker_down_resends_after_restart(
 
 
 def test_link_cut_then_restored_delivers_everything_in_priority_order(tmp_path: Path, own_broker: Mosquitto) -> None:
-    broker = BrokerConfig(port=own_broker.port, keepalive_s=5, reconnect_max_s=1)
-    box = BoxConfig(site="s1", box_id="prio")
+    config = GateboxConfig(box=BoxConfig(site="s1", box_id="prio"), link=LinkConfig(resend_after_s=30),
+                           broker=BrokerConfig(port=own_broker.port, keepalive_s=5, reconnect_max_s=1))  # fmt: skip
     # The centre keeps a persistent session, so what reaches the broker waits there for it in order.
     centre = Collector(own_broker.port, "gatebox/s1/prio/#", client_id="centre-prio", receipts=True)
     outbox = Outbox(tmp_path / "outbox.sqlite3", 10**8)
-    link = CentreLink(broker, box, LinkConfig(resend_after_s=30), outbox, centre_key=None)
+    link = mqtt_link(config)
+    delivery = Delivery(config, outbox, link)
+    delivery.start()
     link.start()
     try:
         assert link.wait_connected(10)
         centre.drain(1)  # the retained `online`
         own_broker.stop()
-        wait_for(lambda: not link.connected.is_set(), 10, "the link to notice")
+        wait_for(lambda: not link.connected, 10, "the link to notice")
         sent = []
         for i in range(30):  # queued while the link is down, low priority first
             for priority, kind in ((Priority.OTHER, "report"), (Priority.ALERT, "alert"), (Priority.PANIC, "panic")):
@@ -153,7 +156,7 @@ def test_link_cut_then_restored_delivers_everything_in_priority_order(tmp_path: 
                 outbox.put(OutgoingMessage(event_id, kind, priority, f"gatebox/s1/prio/{kind}",
                                            json.dumps({"event_id": event_id}).encode(), kind != "report"))  # fmt: skip
                 sent.append(event_id)
-        link.wake()
+        delivery.wake()
         time.sleep(1)
         own_broker.start()
         first_seen: dict[str, None] = {}
@@ -164,6 +167,7 @@ def test_link_cut_then_restored_delivers_everything_in_priority_order(tmp_path: 
                     first_seen.setdefault(json.loads(m.payload)["event_id"])
         wait_for(lambda: outbox.stats().depth == 0, 20, "the outbox to empty (receipts and PUBACKs)")
     finally:
+        delivery.close()
         link.close()
         centre.close()
     expected = sorted(sent, key=lambda e: ({"panic": 0, "alert": 1, "report": 2}[e.split("-")[0]], e))

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.box import Box
 from edge.comms.outbox import Outbox
 from edge.config import load_config
 from edge.enroll import enroll_photos
-from edge.services import BoxServices
 from edge.store.alert_states import AlertStates
 from tests.conftest import REPO, run_cli, start_cli, write_config
 from tests.support import crowd
@@ -38,7 +38,7 @@ from pathlib import Path
 from edge.alerts import Alert
 from edge.comms.outbox import Outbox
 from edge.config import load_config
-from edge.services import BoxServices
+from edge.box import Box
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 
@@ -68,9 +68,9 @@ def at_step(self, *args, **kwargs):
 
 
 setattr(owner, method, at_step)
-services = BoxServices(load_config(Path(config)), Path(data), journal=Path(data) / "events.jsonl")
+services = Box(load_config(Path(config)), Path(data), journal=Path(data) / "events.jsonl")
 for n in (1, 2, 3):
-    services.emit(Alert(
+    services.alerts.emit(Alert(
         event_id=f"alert-{n}", kind="face_match", list="watchlist", subject_id="s1", site="s1",
         box_id=load_config(Path(config)).box.box_id, camera="gate", ts=datetime.now(timezone.utc), frame=n,
         track_id=n, score=0.6, distance=0.4, matching_frames=3, bbox=(0, 0, 1, 1), snapshot_jpeg_b64="/9j/AA==",
@@ -126,9 +126,9 @@ def test_a_box_killed_at_any_step_of_raising_an_alert_loses_none(
         with closing(AlertStates(data)) as states, closing(Outbox(data / "outbox.sqlite3", 10**8)) as outbox:
             done = {r.event_id for r in states.all() if r.confirmed and not outbox.contains(r.event_id)}
 
-        services = BoxServices(load_config(config_path), data, journal=data / "events.jsonl")
+        services = Box(load_config(config_path), data, journal=data / "events.jsonl")
         try:
-            assert services.link is not None and services.link.wait_drained(30), "the outbox never drained"
+            assert services.link is not None and services.delivery.wait_drained(30), "the outbox never drained"
             records = {r.event_id: r for r in services.states.all()}
         finally:
             services.close()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.box import Box
 from edge.comms.outbox import Priority
 from edge.config import GateboxConfig
-from edge.services import BoxServices
 from tests.conftest import run_cli, write_config
 from tests.support import crowd
 from tests.support.alerts import sample_alert as alert
@@ -63,11 +63,11 @@ def test_at_risk_elder_alerts_only_when_leaving(
 
 
 def test_missing_elder_goes_before_watchlist_in_the_outbox(tmp_path: Path) -> None:
-    services = BoxServices(GateboxConfig(), tmp_path, connect=False)
+    services = Box(GateboxConfig(), tmp_path, connect=False)
     try:
-        services.emit(alert("w1", "watchlist"))
-        services.emit(alert("m1", "missing_elders"))
-        services.emit(alert("w2", "watchlist"))
+        services.alerts.emit(alert("w1", "watchlist"))
+        services.alerts.emit(alert("m1", "missing_elders"))
+        services.alerts.emit(alert("w2", "watchlist"))
         assert [d[0] for d in services.outbox.due(10)] == ["m1", "w1", "w2"]
         assert Priority.PANIC > Priority.URGENT_ALERT > Priority.ALERT > Priority.OTHER
     finally:

@@ -20,11 +20,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.box import Box
 from edge.config import GateboxConfig
 from edge.panic.models import ButtonSignal
 from edge.panic.receivers import HttpReceiver, MqttReceiver
 from edge.panic.service import PanicService
-from edge.services import BoxServices
 from tests.support.broker import Mosquitto, free_port
 from tests.support.mqtt import Collector
 from tests.support.tls import make_certificates
@@ -87,8 +87,8 @@ def test_a_killer_message_is_refused_counted_and_later_presses_are_still_relayed
     prefix = f"bridge{tmp_path.name[-6:]}"
     config = box_config(tmp_path, broker.port, mqtt={"port": broker.port, "topic_prefix": prefix})
     centre = Collector(broker.port, f"gatebox/s1/{config.box.box_id}/panic", receipts=True)
-    services = BoxServices(config, tmp_path / "box")
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box")
+    panic = PanicService(config, services.delivery, services.states)
     receiver = MqttReceiver(config.panic.mqtt, panic)
     sender = bridge(broker.port)
     try:
@@ -168,8 +168,8 @@ def test_the_mqtt_receiver_logs_in_to_a_bridge_broker_without_anonymous_access(
         receiver_config["tls"] = {"enabled": True, "ca_file": str(certificates.ca)}
     config = box_config(tmp_path, broker.port, mqtt=receiver_config)
     centre = Collector(broker.port, f"gatebox/s1/{config.box.box_id}/panic", receipts=True)
-    services = BoxServices(config, tmp_path / "box")
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box")
+    panic = PanicService(config, services.delivery, services.states)
     receiver = MqttReceiver(config.panic.mqtt, panic)
     sender = bridge(local.port, "bridge", "bridge-pw", certificates.ca if certificates else None)
     anonymous = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -204,7 +204,7 @@ def test_the_mqtt_receiver_logs_in_to_a_bridge_broker_without_anonymous_access(
 class HttpBox:
     receiver: HttpReceiver
     panic: PanicService
-    services: BoxServices
+    services: Box
 
     def raw(self, request: bytes, timeout: float = 5.0, close_write: bool = False) -> int:
         """Send `request` as is; the status the receiver answers (0 if it closed without one)."""
@@ -232,8 +232,8 @@ def http_box(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HttpBox
     limits = getattr(request, "param", {})
     http = {"port": free_port(), "token_file": str(tmp_path / "token"), **limits}
     config = box_config(tmp_path, free_port(), http=http)
-    services = BoxServices(config, tmp_path / "box", connect=False)
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box", connect=False)
+    panic = PanicService(config, services.delivery, services.states)
     receiver = HttpReceiver(config.panic.http, panic)
     yield HttpBox(receiver, panic, services)
     receiver.close()
@@ -291,8 +291,8 @@ def test_every_malformed_request_gets_a_4xx_is_counted_and_leaves_no_traceback(
 def test_a_body_shorter_than_its_content_length_or_too_slow_is_refused(tmp_path: Path) -> None:
     config = box_config(tmp_path, free_port(), http={"port": free_port(), "token_file": str(tmp_path / "token"),
                                                      "idle_timeout_s": 0.5})  # fmt: skip
-    services = BoxServices(config, tmp_path / "box", connect=False)
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box", connect=False)
+    panic = PanicService(config, services.delivery, services.states)
     box = HttpBox(HttpReceiver(config.panic.http, panic), panic, services)
     try:
         assert box.raw(post(b'{"device_id"', length="200"), close_write=True) == 400

@@ -25,10 +25,10 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.box import Box
 from edge.config import GateboxConfig
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
-from edge.services import BoxServices
 from edge.sources.latest import LatestFrames
 from edge.types import Frame
 from tests.conftest import start_cli, write_config
@@ -45,7 +45,7 @@ DEVICES = [
 
 @dataclass
 class PanicBox:
-    services: BoxServices
+    services: Box
     panic: PanicService
     centre: Collector
     http_port: int
@@ -95,8 +95,8 @@ def panic_box(tmp_path: Path, broker: Mosquitto) -> Iterator[PanicBox]:
         mqtt={"port": broker.port, "topic_prefix": prefix},
     )  # fmt: skip
     centre = Collector(broker.port, f"gatebox/s1/{box_id}/#", receipts=True)
-    services = BoxServices(config, tmp_path / "box")
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box")
+    panic = PanicService(config, services.delivery, services.states)
     receivers = start_receivers(config.panic, panic)
     time.sleep(0.5)  # the local-MQTT receiver subscribes
     yield PanicBox(services, panic, centre, config.panic.http.port, master, broker.port, prefix, receivers)
@@ -202,11 +202,11 @@ def test_a_panic_goes_before_a_thousand_queued_alerts(tmp_path: Path) -> None:
                             "token_file": str(tmp_path / "token")})  # fmt: skip
         centre = Collector(broker.port, "gatebox/s1/prio-panic/#", client_id="centre-panic", receipts=True)
         broker.stop()  # the link is down
-        services = BoxServices(config, tmp_path / "box")
-        panic = PanicService(config, services)
+        services = Box(config, tmp_path / "box")
+        panic = PanicService(config, services.delivery, services.states)
         (http,) = start_receivers(config.panic, panic)
         for i in range(1000):
-            services.emit(alert(f"a{i:04d}", "watchlist"))
+            services.alerts.emit(alert(f"a{i:04d}", "watchlist"))
         box = PanicBox(services, panic, centre, http.port, -1, 0, "", [http])
         assert box.post({"device_id": "btn-1"}) == 202
         broker.start()
@@ -293,8 +293,8 @@ def test_a_panic_carries_its_nearest_cameras_view_on_its_first_message(
     latest = LatestFrames(max_age_s=max_age_s)  # 0: the frame is already too old to show
     latest.put(Frame("main_gate", 0, 1_796_000_000.0, image))
     centre = Collector(broker.port, f"gatebox/s1/{config.box.box_id}/panic", receipts=True)
-    services = BoxServices(config, tmp_path / "box")
-    receivers = start_receivers(config.panic, PanicService(config, services, latest.jpeg))
+    services = Box(config, tmp_path / "box")
+    receivers = start_receivers(config.panic, PanicService(config, services.delivery, services.states, latest.jpeg))
     box = PanicBox(services, None, centre, http_port, -1, 0, "", receivers)  # type: ignore[arg-type]
     try:
         for device in ("btn-1", "btn-1", "btn-2"):  # btn-1 is by main_gate; btn-2 has no camera
