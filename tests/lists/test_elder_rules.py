@@ -33,6 +33,7 @@ def _hours_excluding_now() -> str:
     return f"{later.tm_hour:02d}:00-{later.tm_hour:02d}:59"
 
 
+@pytest.mark.slow  # the CLI on a real clip
 @pytest.mark.parametrize(
     ("outside", "hours", "expected"),
     [

@@ -199,6 +199,7 @@ def test_a_store_from_before_embedder_ids_is_dlib(tmp_path: Path) -> None:
         store.gallery(None, ONNX)
 
 
+@pytest.mark.slow  # the CLI
 def test_a_box_refuses_to_start_on_faces_of_another_embedder(
     tmp_path: Path, centre_bundles: dict[str, Path], faces_dir: Path
 ) -> None:

@@ -193,6 +193,7 @@ def test_silent_device_and_low_battery_raise_notices(panic_box: PanicBox) -> Non
     ]
 
 
+@pytest.mark.slow  # gatebox run
 def test_a_panic_goes_before_a_thousand_queued_alerts(tmp_path: Path) -> None:
     from tests.lists.test_elder_rules import alert
 
@@ -225,6 +226,7 @@ def test_a_panic_goes_before_a_thousand_queued_alerts(tmp_path: Path) -> None:
     assert first == "panic"
 
 
+@pytest.mark.slow  # gatebox run
 def test_press_accepted_just_before_the_box_dies_is_delivered_after_restart(tmp_path: Path, shared_data: Path) -> None:
     broker = Mosquitto(tmp_path / "mosquitto").start()
     http_port = free_port()

@@ -34,6 +34,7 @@ def passing_car(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> 
     return clip
 
 
+@pytest.mark.slow  # the CLI on a real clip
 @pytest.mark.parametrize(("listed", "fuzzy"), [("皖AYL375", False), ("皖AYL37S", True)])
 def test_listed_plate_alerts_once_per_pass(tmp_path: Path, passing_car: Path, listed: str, fuzzy: bool) -> None:
     store = ListStore(tmp_path / "box")

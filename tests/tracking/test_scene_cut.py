@@ -94,6 +94,7 @@ def second_shots(shared_data: Path) -> dict[str, list[npt.NDArray[np.uint8]]]:
     }
 
 
+@pytest.mark.slow  # ~5-10 s: the full pipeline on real clips
 @pytest.mark.parametrize("shot", ["the crowd from another preset (mirrored)", "another place (campus clip)"])
 def test_every_track_ends_at_the_cut_and_none_spans_it(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch, shot: str
