@@ -10,14 +10,15 @@ import subprocess
 import sys
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from unittest import mock
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 
 from tests.support.broker import Mosquitto, find_mosquitto
+from tests.support.enrolled import EnrolledData
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,6 +78,13 @@ def crowd_clip(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def faces_dir(shared_data: Path) -> Path:
     return shared_data / "faces"
+
+
+@pytest.fixture(scope="session")
+def enrolled_data(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, faces_dir: Path) -> EnrolledData:
+    """`enrolled_data.copy(tmp_path / "box", {"boy": "watchlist"})`: a data directory with those faces
+    enrolled, copied from one enrolled once per session."""
+    return EnrolledData(tmp_path_factory.mktemp("enrolled"), crowd_clip, faces_dir)
 
 
 @pytest.fixture(scope="session")

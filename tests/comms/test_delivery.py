@@ -14,9 +14,9 @@ import pytest
 from edge.comms.link import CentreLink
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import BoxConfig, BrokerConfig, LinkConfig
-from tests.conftest import run_cli, start_cli, write_config
-from tests.support import crowd
+from tests.conftest import start_cli, write_config
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.mqtt import Collector
 from tests.support.waiting import wait_for
 
@@ -37,15 +37,8 @@ def event_ids(events: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path) -> Path:
-    work = tmp_path_factory.mktemp("delivery")
-    for subject, list_name in crowd.ENROL_LISTS.items():
-        photo = crowd.write_face_crop(crowd_clip, subject, work / f"{subject}.png")
-        assert (
-            run_cli("--data-dir", work / "box", "enroll", "--list", list_name, "--subject", subject, photo).returncode
-            == 0
-        )
-    return work / "box"
+def enrolled(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledData) -> Path:
+    return enrolled_data.copy(tmp_path_factory.mktemp("delivery") / "box")
 
 
 @pytest.fixture

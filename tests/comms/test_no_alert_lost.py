@@ -19,12 +19,11 @@ import pytest
 
 from edge.comms.outbox import Outbox
 from edge.config import load_config
-from edge.enroll import enroll_photos
 from edge.services import BoxServices
 from edge.store.alert_states import AlertStates
 from tests.conftest import REPO, run_cli, start_cli, write_config
-from tests.support import crowd
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.mqtt import Collector
 from tests.support.waiting import wait_for
 
@@ -196,7 +195,7 @@ def kill_while_raising(config: Path, data: Path, log: Path, rng: random.Random, 
 
 
 def test_gatebox_run_killed_at_random_instants_under_load_loses_no_alert(
-    tmp_path: Path, broker: Mosquitto, crowd_clip: Path
+    tmp_path: Path, broker: Mosquitto, crowd_clip: Path, enrolled_data: EnrolledData
 ) -> None:
     """The issue's repro: a looping clip that alerts on every sighting, the box SIGKILLed the
     instant it logs an ALERT or at a random moment after, several times, then run to a clean stop:
@@ -211,10 +210,7 @@ def test_gatebox_run_killed_at_random_instants_under_load_loses_no_alert(
         cameras=[{"name": "gate", "url": str(crowd_clip), "reconnect": {"initial_backoff_s": 0.1}}],
         **EVERY_SIGHTING,
     )  # fmt: skip
-    data = tmp_path / "box"
-    for subject, list_name in crowd.ENROL_LISTS.items():
-        photo = crowd.write_face_crop(crowd_clip, subject, tmp_path / f"{subject}.png")
-        enroll_photos(load_config(config), data, list_name, subject, None, [photo])
+    data = enrolled_data.copy(tmp_path / "box")
     centre = Collector(broker.port, f"gatebox/s1/{box_id}/alert", receipts=True)
     kills = []
     try:

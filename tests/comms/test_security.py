@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import run_cli, write_config
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.mqtt import Collector
 from tests.support.tls import Certificates, make_certificates
 
@@ -96,7 +97,7 @@ def test_plain_tcp_gets_no_mqtt_session(secure_broker: Mosquitto) -> None:
 
 
 def test_box_replay_reaches_the_centre_over_tls(
-    tmp_path: Path, secure_broker: Mosquitto, certificates: Certificates, faces_dir: Path, shared_data: Path
+    tmp_path: Path, secure_broker: Mosquitto, certificates: Certificates, crowd_clip: Path, enrolled_data: EnrolledData
 ) -> None:
     (tmp_path / "pw").write_text("b1-pw\n")
     config = write_config(
@@ -105,18 +106,12 @@ def test_box_replay_reaches_the_centre_over_tls(
         broker={"port": secure_broker.port, "username": "s1/b1", "password_file": str(tmp_path / "pw"),
                 "tls": {"enabled": True, "ca_file": str(certificates.ca)}, "flush_timeout_s": 20},
     )  # fmt: skip
-    from tests.support import crowd
-
-    crop = crowd.write_face_crop(shared_data / "video" / "crowd_toward_camera.mp4", "boy", tmp_path / "boy.png")
-    assert (
-        run_cli("--data-dir", tmp_path / "box", "enroll", "--list", "watchlist", "--subject", "boy", crop).returncode
-        == 0
-    )
+    enrolled_data.copy(tmp_path / "box", {"boy": "watchlist"})
     centre = Collector(secure_broker.port, "gatebox/s1/b1/#", username="centre", password="centre-pw",
                        ca=str(certificates.ca), receipts=True)  # fmt: skip
     try:
         result = run_cli("--config", config, "--data-dir", tmp_path / "box", "replay",
-                         shared_data / "video" / "crowd_toward_camera.mp4", "--end-frame", "40")  # fmt: skip
+                         crowd_clip, "--end-frame", "40")  # fmt: skip
         received = [m for m in centre.drain(3) if m.topic.endswith("/alert")]
     finally:
         centre.close()
