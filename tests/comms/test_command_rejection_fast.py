@@ -32,7 +32,7 @@ COMMAND_TOPIC = "gatebox/s1/b1/cmd"
 EVENT_ID = "e-1"
 
 
-def ack(state: str = "acked", **fields: object) -> dict[str, object]:
+def ack(state: object = "acked", **fields: object) -> dict[str, object]:
     return {"command": "ack_alert", "event_id": EVENT_ID, "state": state, "note": "patrol sent", "by": "op7",
             "issued_at": datetime(2026, 11, 30, 12, tzinfo=timezone.utc).isoformat(), **fields}  # fmt: skip
 
