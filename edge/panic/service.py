@@ -44,16 +44,19 @@ def _utc(ts: float) -> datetime:
 
 class PanicService:
     def __init__(self, config: GateboxConfig, delivery: Delivery, records: AlertStates,
-                 camera_snapshot: Callable[[str], tuple[bytes, float] | None] | None = None) -> None:  # fmt: skip
+                 camera_snapshot: Callable[[str], tuple[bytes, float] | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         """Panics and device notices leave through `delivery`; each panic is recorded in `records` (`gatebox
-        alerts`). `camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any."""
+        alerts`). `camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any.
+        `clock`: monotonic seconds for the coalescing window and device silence (tests pass their own)."""
+        self._clock = clock
         self._config = config
         self._delivery = delivery
         self._records = records
         self._camera_snapshot = camera_snapshot
         self._devices: dict[str, PanicDevice] = {d.device_id: d for d in config.panic.devices}
         self._open: dict[str, _OpenEvent] = {}
-        self._last_seen: dict[str, float] = dict.fromkeys(self._devices, time.monotonic())
+        self._last_seen: dict[str, float] = dict.fromkeys(self._devices, self._clock())
         self._reported: set[tuple[str, str]] = set()  # (device, notice kind) already raised
         self._lock = threading.Lock()
         # Refused input is counted (heartbeat `panic_rejected`) and logged at most once a minute per
@@ -78,7 +81,7 @@ class PanicService:
             self.reject("unknown_device", f"{signal.source}: device {signal.device_id!r} is not registered")
             return False
         with self._lock:
-            self._last_seen[device.device_id] = time.monotonic()
+            self._last_seen[device.device_id] = self._clock()
             self._reported.discard((device.device_id, "device_offline"))
             if signal.battery is not None:
                 self._check_battery(device, signal.battery)
@@ -88,7 +91,7 @@ class PanicService:
         return True
 
     def _panic(self, device: PanicDevice, signal: ButtonSignal) -> None:
-        now = time.monotonic()
+        now = self._clock()
         current = self._open.get(device.device_id)
         if current and now - current.started > self._config.panic.coalesce_window_s:
             current = None
@@ -141,7 +144,7 @@ class PanicService:
 
     def tick(self) -> None:
         """Raise device_offline for devices silent past twice their heartbeat interval."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             for device in self._devices.values():
                 interval = device.heartbeat_interval_s

@@ -15,17 +15,13 @@ from edge.box import Box
 from edge.comms.outbox import Priority
 from edge.config import GateboxConfig
 from tests.conftest import run_cli, write_config
-from tests.support import crowd
 from tests.support.alerts import sample_alert as alert
+from tests.support.enrolled import EnrolledData
 
 
 @pytest.fixture(scope="module")
-def at_risk_boy(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path) -> Path:
-    work = tmp_path_factory.mktemp("at-risk")
-    photo = crowd.write_face_crop(crowd_clip, "boy", work / "boy.png")
-    result = run_cli("--data-dir", work / "box", "enroll", "--list", "at_risk_elders", "--subject", "boy", photo)
-    assert result.returncode == 0, result.stderr
-    return work / "box"
+def at_risk_boy(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledData) -> Path:
+    return enrolled_data.copy(tmp_path_factory.mktemp("at-risk") / "box", {"boy": "at_risk_elders"})
 
 
 def _hours_excluding_now() -> str:
@@ -33,6 +29,7 @@ def _hours_excluding_now() -> str:
     return f"{later.tm_hour:02d}:00-{later.tm_hour:02d}:59"
 
 
+@pytest.mark.slow  # the CLI on a real clip
 @pytest.mark.parametrize(
     ("outside", "hours", "expected"),
     [
