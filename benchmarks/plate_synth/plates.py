@@ -331,7 +331,7 @@ def glyph_mask(char: str, width: int, height: int, small: bool = False) -> npt.N
     cjk = ord(char) > 0x2E80
     # Zen Hei's strokes are thinner than the plate font's: thicken, more for Latin characters (whose
     # vertical strokes also survive the horizontal squeeze) and for the small WJ characters.
-    stroke = round(GLYPH_EM * (0.02 if cjk else 0.045) * (1.6 if small else 1.0))
+    stroke = round(GLYPH_EM * (0.02 if cjk else 0.03) * (1.6 if small else 1.0))
     canvas = Image.new("L", (GLYPH_EM * 2, GLYPH_EM * 2), 0)
     ImageDraw.Draw(canvas).text((GLYPH_EM // 2, GLYPH_EM // 4), char, font=_font(GLYPH_EM), fill=255,
                                 stroke_width=stroke, stroke_fill=255)  # fmt: skip

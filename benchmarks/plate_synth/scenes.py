@@ -10,10 +10,11 @@ Three kinds of scene, every one about 720p (the box's working size):
   below), painted out first, 90-140 px wide.
 * `video_far`: the whole frame scaled to 1280 x 720, the car at a distance: the plate 60-90 px wide.
 
-Every plate is tilted in 3-D (yaw, pitch, roll) and projected, may sit in a dark plastic holder, and
-the scene may be blurred (motion, defocus), taken at night (low gain, the retro-reflective plate
-brighter than the scene, sensor noise) and is always JPEG-compressed. The truth (text, type, colour,
-the four corners in the scene) comes out of the code that draws it. Deterministic from the seed.
+Every plate is tilted in 3-D (yaw, pitch, roll) and projected, worn (dirt, shadow, glare), may sit in
+a dark plastic holder; the scene may be taken at night (low gain, the retro-reflective plate brighter
+than the scene, sensor noise), dim or overexposed, off in white balance, blurred (motion, defocus),
+and is always JPEG-compressed. The truth (text, type, colour, the four corners in the scene) comes out
+of the code that draws it. Deterministic from the seed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -88,9 +90,10 @@ class Scene:
         return int(x1), int(y1), int(x2), int(y2)
 
     def truth(self) -> dict[str, object]:
+        corners = np.round(self.corners.astype(np.float64), 1).tolist()
         return {"type": self.kind, "text": self.text, "colour": self.colour, "rows": self.rows,
-                "corners": np.round(self.corners, 1).tolist(), "box": list(self.box), "source": self.source,
-                "scale": self.scale, "effects": list(self.effects)}  # fmt: skip
+                "corners": corners, "box": list(self.box), "source": self.source, "scale": self.scale,
+                "effects": list(self.effects)}  # fmt: skip
 
 
 def data_root() -> Path:
@@ -287,14 +290,18 @@ def make_scene(kind: str, index: int, seed: int = 0, root: Path | None = None) -
         holder_image = cv2.resize(holder_image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
         holder_alpha = cv2.resize(holder_alpha, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
     tone = _wear(holder_image.astype(np.float32), rng, effects)
-    night = rng.random() < 0.25
-    gain = rng.uniform(0.2, 0.45) if night else rng.uniform(1.15, 1.45) if rng.random() < 0.1 else 1.0
+    # Exposure: night (low gain; the retro-reflective plate under the camera's light stays brighter than
+    # the scene), a dim day (a bright sky sets the exposure, a shaded plate comes out grey) or too bright.
+    exposure = rng.random()
+    night = exposure < 0.25
+    gain = rng.uniform(0.2, 0.45) if night else rng.uniform(0.55, 0.85) if exposure < 0.45 else 1.0
+    gain = rng.uniform(1.15, 1.45) if exposure > 0.9 else gain
     scene = place.background.astype(np.float32) * gain
     if night:
         effects.append("night")
-        tone *= min(1.0, gain * rng.uniform(2.2, 3.2))  # the retro-reflective plate under the camera's light
-    elif gain > 1.0:
-        effects.append("overexposed")
+        tone *= min(1.0, gain * rng.uniform(2.2, 3.2))
+    elif gain != 1.0:
+        effects.append("dim" if gain < 1.0 else "overexposed")
         tone *= gain
     ph, pw = plate.image.shape[:2]
     src = (np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32) + margin) * shrink
@@ -306,7 +313,7 @@ def make_scene(kind: str, index: int, seed: int = 0, root: Path | None = None) -
 def _wear(tone: npt.NDArray[np.float32], rng: np.random.Generator, effects: list[str]) -> npt.NDArray[np.float32]:
     """Age and dirt (a gain, blotches), a shadow across the plate, a glint of sunlight."""
     height, width = tone.shape[:2]
-    tone *= rng.uniform(0.8, 1.05)
+    tone *= rng.uniform(0.65, 1.05)
     if rng.random() < 0.3:
         effects.append("dirt")
         blotches = cv2.resize(rng.random((6, 16)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
@@ -352,7 +359,9 @@ def _camera(scene: npt.NDArray[np.float32], rng: np.random.Generator, far: bool,
     return cv2.imdecode(encoded, cv2.IMREAD_COLOR)
 
 
-def scenes(per_type: int, seed: int = 0, kinds: tuple[str, ...] | None = None, root: Path | None = None):
+def scenes(
+    per_type: int, seed: int = 0, kinds: tuple[str, ...] | None = None, root: Path | None = None
+) -> Iterator[Scene]:
     """`per_type` scenes of every plate type (or of `kinds`), type by type."""
     for kind in kinds or tuple(PLATE_TYPES):
         for index in range(per_type):
