@@ -38,12 +38,14 @@ import multiprocessing
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,7 @@ def identity(index: int, per_site: int) -> tuple[str, str]:
 # --- the boxes (a child process) ----------------------------------------------------------------
 
 
-def fleet(conn, port: int, public_key: str, boxes: int, per_site: int, heartbeat_s: float) -> None:  # type: ignore[no-untyped-def]
+def fleet(conn, port: int, public_key: str, boxes: int, per_site: int, heartbeat_s: float) -> None:
     """Connects the boxes, heartbeats until closed and answers the parent's commands over `conn`."""
     key = load_public_key(Path(public_key))
     sims = [SimBox(port, *identity(i, per_site), key, keepalive=30) for i in range(boxes)]
@@ -287,7 +289,7 @@ CDP_METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleD
                "DevToolsCommandDuration", "LayoutCount", "JSHeapUsedSize", "AudioHandlers")  # fmt: skip
 
 
-def browse(conn, url: str, refresh_every_s: float, nice: int) -> None:  # type: ignore[no-untyped-def]
+def browse(conn, url: str, refresh_every_s: float, nice: int) -> None:
     """Headless Chromium on the console's page, logged in, until told to finish; answers the
     parent's commands over `conn`, and meanwhile times a feed re-render every `refresh_every_s`.
     At `nice`, with Playwright's driver and Chromium after it: the browser stands in for the
@@ -304,7 +306,7 @@ def browse(conn, url: str, refresh_every_s: float, nice: int) -> None:  # type: 
     notes: Counter[str] = Counter()  # what the page logged that is this machine's, not the console's
     logged_in = threading.Event()
 
-    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+    def on_console(message) -> None:
         if message.type != "error":
             return
         if message.text.startswith("Failed to load resource"):  # on_response has the page's own requests
@@ -315,7 +317,7 @@ def browse(conn, url: str, refresh_every_s: float, nice: int) -> None:  # type: 
         else:
             errors.append(f"console error: {message.text}")
 
-    def on_response(response) -> None:  # type: ignore[no-untyped-def]
+    def on_response(response) -> None:
         path = response.url.removeprefix(url.rstrip("/"))
         if response.status < 400:
             return
@@ -324,7 +326,7 @@ def browse(conn, url: str, refresh_every_s: float, nice: int) -> None:  # type: 
         else:
             errors.append(f"HTTP {response.status} {response.request.method} {path}")
 
-    def on_failed(request) -> None:  # type: ignore[no-untyped-def]
+    def on_failed(request) -> None:
         if request.failure == "net::ERR_ABORTED" and request.resource_type == "image":
             notes["image load aborted (its card was re-rendered)"] += 1  # lazy snapshots of replaced cards
         else:
@@ -363,7 +365,7 @@ def browse(conn, url: str, refresh_every_s: float, nice: int) -> None:  # type: 
         conn.send(("failed", traceback.format_exc(limit=6)))
 
 
-def browse_loop(conn, page, metrics, refresh_every_s: float, errors: list[str], notes: Counter[str]) -> None:  # type: ignore[no-untyped-def]
+def browse_loop(conn, page, metrics, refresh_every_s: float, errors: list[str], notes: Counter[str]) -> None:
     seen: dict[str, float] = {}  # panic event_id -> when its card first entered the DOM (epoch s)
     timed: list[list[float]] = []  # [started (epoch ms), re-render ms, of which after the fetch, of which layout]
     marks: dict[str, dict[str, float]] = {}
@@ -401,7 +403,7 @@ def browse_loop(conn, page, metrics, refresh_every_s: float, errors: list[str], 
             return
 
 
-def browser_problems(found: dict, shown: dict, args: argparse.Namespace) -> list[str]:  # type: ignore[type-arg]
+def browser_problems(found: dict, shown: dict, args: argparse.Namespace) -> list[str]:
     problems = []
     if (missed := found["load_panics_never_shown"]) or (
         found["panic_to_dom_ms"]["under_load"]["n"] < args.browser_load_panics
@@ -466,10 +468,10 @@ def nice_chromium(nice: int) -> str:
     return f"Chromium's {', '.join(done)} at nice {nice}, Playwright's driver at nice {nice}"
 
 
-def browser_cpu(pid: int) -> Counter[str]:
+def browser_cpu(pid: int) -> defaultdict[str, float]:
     """CPU seconds of a process and all its descendants (the browser: this script in a child process,
     Playwright's driver, Chromium's processes), by what each process is."""
-    used: Counter[str] = Counter()
+    used: defaultdict[str, float] = defaultdict(float)
     for process, args in process_tree(pid).items():
         if "chromium" not in args[0]:
             kind = "driver" if "node" in args[0] else "python"
@@ -482,7 +484,7 @@ def browser_cpu(pid: int) -> Counter[str]:
     return used
 
 
-def cpu_between(before: Counter[str], after: Counter[str]) -> dict[str, float]:
+def cpu_between(before: defaultdict[str, float], after: defaultdict[str, float]) -> dict[str, float]:
     used = {kind: round(after[kind] - before[kind], 1) for kind in after if after[kind] - before[kind] >= 0.05}
     return {"all": round(sum(used.values()), 1), **dict(sorted(used.items(), key=lambda kv: -kv[1]))}
 
@@ -492,12 +494,12 @@ def in_window(rows: list[list[float]], window: tuple[float, float]) -> list[list
     return [row for row in rows if window[0] * 1000 <= row[0] <= window[1] * 1000]
 
 
-def ms_stats(values: list[float | None]) -> dict[str, float]:
+def ms_stats(values: Sequence[float | None]) -> dict[str, float]:
     return stats([v / 1000 for v in values if v is not None])
 
 
 def browser_results(
-    page: dict,  # type: ignore[type-arg]
+    page: dict,
     windows: dict[str, tuple[float, float]],
     load_probes: dict[str, float],
     load_panics: dict[str, float],
@@ -674,7 +676,7 @@ class Prober:
         sizes[name] = max(sizes.get(name, 0), len(body))
         time.sleep(self.gap_s)
 
-    def run(self, samples: int, spread_s: float = 0, until=None) -> tuple[dict[str, list[float]], dict[str, int]]:  # type: ignore[no-untyped-def]
+    def run(self, samples: int, spread_s: float = 0, until=None) -> tuple[dict[str, list[float]], dict[str, int]]:
         """`samples` of each endpoint, spread evenly over `spread_s` (back to back, `gap_s` apart, when
         the requests take longer), or fewer if `until()` turns true first; then waits for `until()`."""
         timings: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
@@ -701,6 +703,14 @@ def stats(seconds: list[float]) -> dict[str, float]:
             "max": round(float(ms.max()), 1)}  # fmt: skip
 
 
+def pid_of(process: multiprocessing.process.BaseProcess | subprocess.Popen[bytes] | None) -> int:
+    """The pid of a process this benchmark started (None before it was started)."""
+    pid = None if process is None else process.pid
+    if pid is None:
+        raise RuntimeError("a benchmark process was never started")
+    return pid
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -709,7 +719,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def expect(conn, what: str, timeout_s: float, process=None):  # type: ignore[no-untyped-def]
+def expect(conn, what: str, timeout_s: float, process=None):
     """The boxes' (or the browser's) process's next answer, which must be `what`."""
     deadline = time.monotonic() + timeout_s
     while not conn.poll(0.2):
@@ -808,11 +818,11 @@ def main() -> int:
             prober = Prober(client, identities, args.probe_gap_ms / 1000, args.seed)
 
             # Load: the boxes send while the page is open and its requests are timed.
-            pids = {"console": console.process.pid, "mosquitto": broker.process.pid, "boxes": boxes.pid,
+            pids = {"console": console.process.pid, "mosquitto": pid_of(broker.process), "boxes": pid_of(boxes),
                     "operator": os.getpid()}  # fmt: skip
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             if browser is not None:
-                browser_used = {"under_load_start": browser_cpu(browser.pid)}
+                browser_used = {"under_load_start": browser_cpu(pid_of(browser))}
                 bconn.send(("mark", "under_load_start"))
             conn.send(("load", {"events": args.events, "rate": args.rate, "resend_share": args.resend_share,
                                 "panic_share": args.panic_share, "seed": args.seed,
@@ -828,7 +838,7 @@ def main() -> int:
             cpu_load = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()}
             if browser is not None:
                 bconn.send(("mark", "under_load_end"))
-                browser_used["under_load_end"] = used = browser_cpu(browser.pid)
+                browser_used["under_load_end"] = used = browser_cpu(pid_of(browser))
                 cpu_load["browser"] = cpu_between(browser_used["under_load_start"], used)["all"]
             conn.send(("receipts", args.receipt_timeout_s))
             receipts = expect(conn, "receipts", args.receipt_timeout_s + 30, boxes)
@@ -870,7 +880,7 @@ def main() -> int:
             idle_started = time.time()
             if browser is not None:
                 bconn.send(("mark", "idle_start"))
-                browser_used["idle_start"] = browser_cpu(browser.pid)
+                browser_used["idle_start"] = browser_cpu(pid_of(browser))
             idle, idle_sizes = prober.run(args.samples)
 
             # Publish -> visible in the box's feed, one alert at a time.
@@ -907,7 +917,7 @@ def main() -> int:
             idle_ended = time.time()
             if browser is not None:
                 bconn.send(("mark", "idle_end"))
-                browser_used["idle_end"] = browser_cpu(browser.pid)
+                browser_used["idle_end"] = browser_cpu(pid_of(browser))
 
             online = wait_boxes_online(client, args.boxes, 10)
             if online.get("online", 0) != args.boxes or online["listed"] != args.boxes:
@@ -934,9 +944,12 @@ def main() -> int:
                     phase: cpu_between(browser_used[f"{phase}_start"], browser_used[f"{phase}_end"])
                     for phase in windows
                 }
-                results["browser"] = {**browser_ready, **browser_results(shown, windows, probes, load_panics,
-                                                                          idle_panics, cpu)}  # fmt: skip
-                problems += browser_problems(results["browser"], shown, args)
+                browser_found: dict[str, object] = {
+                    **browser_ready,
+                    **browser_results(shown, windows, probes, load_panics, idle_panics, cpu),
+                }
+                results["browser"] = browser_found
+                problems += browser_problems(browser_found, shown, args)
         except BaseException:
             failed = True
             raise
@@ -1010,7 +1023,7 @@ def main() -> int:
     return 0 if not problems else 1
 
 
-def browser_summary(browser: dict, row, idle_label: str) -> None:  # type: ignore[no-untyped-def,type-arg]
+def browser_summary(browser: dict, row, idle_label: str) -> None:
     load, idle, dom = browser["under_load"], browser["idle"], browser["panic_to_dom_ms"]
     print(f"\n{'browser: headless Chromium on the page (ms)':<50}{'under load':^29}   {idle_label:^29}")
     row("panic published -> its card in the page's DOM", dom["under_load"], dom["idle"])
@@ -1058,7 +1071,7 @@ def browser_summary(browser: dict, row, idle_label: str) -> None:  # type: ignor
         print(f"on the page, not counted as errors: {browser['not_errors']}")
 
 
-def summary(results: dict, log_lines: list[str]) -> None:  # type: ignore[type-arg]
+def summary(results: dict, log_lines: list[str]) -> None:
     ingest, latency, stored = results["ingest"], results["latency_ms"], results["stored"]
 
     def cell(s: dict[str, float] | None) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge.config import GateboxConfig, RecognitionConfig  # noqa: E402
+from edge.config import GateboxConfig, OnnxEmbedderConfig, RecognitionConfig  # noqa: E402
 from edge.detectors.dlib_hog import DlibHogFaceDetector  # noqa: E402
 from edge.enroll import ENROL_DETECT_WIDTH  # noqa: E402
 from edge.models import verify_models  # noqa: E402
@@ -113,6 +113,9 @@ def rate(hits: np.ndarray) -> float:
 def report(name: str, spec_id: str, genuine: np.ndarray, impostor: np.ndarray, thresholds: dict[str, float],
            ms: float) -> dict[str, object]:  # fmt: skip
     eer, at = equal_error_rate(genuine, impostor)
+    at_thresholds = {
+        label: {"threshold": t, "far": rate(impostor < t), "frr": rate(genuine >= t)} for label, t in thresholds.items()
+    }
     result: dict[str, object] = {
         "embedder": spec_id,
         "genuine_pairs": len(genuine),
@@ -122,10 +125,7 @@ def report(name: str, spec_id: str, genuine: np.ndarray, impostor: np.ndarray, t
         "eer": round(eer, 4),
         "eer_threshold": round(at, 3),
         "d_prime": round(decidability(genuine, impostor), 2),
-        "at_thresholds": {
-            name: {"threshold": t, "far": rate(impostor < t), "frr": rate(genuine >= t)}
-            for name, t in thresholds.items()
-        },
+        "at_thresholds": at_thresholds,
         "zero_far_threshold": round(float(impostor.min()), 3),
         "frr_at_zero_far": round(float((genuine >= impostor.min()).mean()), 4),
         "ms_per_face": round(ms, 1),
@@ -137,7 +137,7 @@ def report(name: str, spec_id: str, genuine: np.ndarray, impostor: np.ndarray, t
         print(f"   {kind:<12} " + " ".join(f"{np.percentile(values, p):6.3f}" for p in PERCENTILES))
     print(f"   EER {eer:.1%} at distance {at:.3f}; d' {result['d_prime']}; no false accept below "
           f"{impostor.min():.3f} (false rejects there: {result['frr_at_zero_far']:.1%})")  # fmt: skip
-    for label, row in result["at_thresholds"].items():  # type: ignore[union-attr]
+    for label, row in at_thresholds.items():
         print(f"   at {label} {row['threshold']}: false accepts {row['far']:.1%}, false rejects {row['frr']:.1%}")
     return result
 
@@ -208,7 +208,7 @@ def main() -> int:
     paths = verify_models(GateboxConfig().models_path)
     configs = {"dlib": RecognitionConfig()}
     if args.onnx:
-        configs["onnx"] = RecognitionConfig(embedder="onnx", onnx={"model": args.onnx})
+        configs["onnx"] = RecognitionConfig(embedder="onnx", onnx=OnnxEmbedderConfig(model=args.onnx))
     results = {}
     for name, config in configs.items():
         embedder = embedder_recipe(config, paths).build()

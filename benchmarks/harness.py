@@ -129,7 +129,7 @@ def detectors(work: Path, data_dir: Path) -> dict:
     from edge.models import verify_models
 
     capture = cv2.VideoCapture(str(CROWD))
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < 105:
         ok, image = capture.read()
         if not ok:

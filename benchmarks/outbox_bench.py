@@ -19,9 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge.comms.link import CentreLink  # noqa: E402
+from edge.box import mqtt_link  # noqa: E402
+from edge.comms.delivery import Delivery  # noqa: E402
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority  # noqa: E402
-from edge.config import BoxConfig, BrokerConfig, LinkConfig  # noqa: E402
+from edge.config import BoxConfig, BrokerConfig, GateboxConfig, LinkConfig  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.mqtt import Collector  # noqa: E402
 
@@ -47,13 +48,17 @@ def fill(outbox: Outbox, count: int, needs_receipt: bool) -> list[float]:
 def drain(port: int, outbox: Outbox, count: int, receipts: bool) -> float:
     """Seconds from the link starting to an empty outbox."""
     centre = Collector(port, "gatebox/bench/b1/alert", receipts=receipts)
-    link = CentreLink(BrokerConfig(port=port, reconnect_max_s=1), BoxConfig(site="bench", box_id="b1"),
-                      LinkConfig(max_inflight=1000), outbox, centre_key=None)  # fmt: skip
+    config = GateboxConfig(broker=BrokerConfig(port=port, reconnect_max_s=1), box=BoxConfig(site="bench", box_id="b1"),
+                           link=LinkConfig(max_inflight=1000))  # fmt: skip
+    link = mqtt_link(config)
+    delivery = Delivery(config, outbox, link)
     started = time.monotonic()
+    delivery.start()
     link.start()
     while outbox.stats().depth:
         time.sleep(0.005)
     elapsed = time.monotonic() - started
+    delivery.close()
     link.close()
     centre.close()
     return elapsed

@@ -616,8 +616,8 @@ def run(
         progress(f"enrolling galleries: {', '.join(sorted(galleries))}")
         dirs, report["enrolment"] = enrol_galleries(config, work, people, galleries)
         progress(f"  ({time.monotonic() - started:.0f} s)")
-        for case in real:
-            report["cases"].append(run_real(config, dirs, case))
+        for real_case in real:
+            report["cases"].append(run_real(config, dirs, real_case))
             progress(f"{_case_row(report['cases'][-1])} ({time.monotonic() - started:.0f} s)")
         for case in composed:
             # The per-frame comparison is diagnosis, not scoring: the fast subset goes without it.

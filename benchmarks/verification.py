@@ -58,7 +58,8 @@ def embed_all(
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """Identity of each photo, and per condition its embeddings (rows in identities.csv order)."""
     embedder = photo_embedder(config)
-    labels, rows = [], {c: [] for c in conditions}
+    labels: list[str] = []
+    rows: dict[str, list[np.ndarray]] = {c: [] for c in conditions}
     people = identities(folder)
     for identity, files in people.items():
         for file in files:
@@ -150,11 +151,11 @@ def verify(config: GateboxConfig, folder: Path, conditions: Sequence[str] = ("ph
         "match_distance": config.recognition.match_distance,
         "strong_distance": config.recognition.strong_distance,
     }
-    result = {"photos": len(labels), "identities": len(set(labels)), "conditions": {}}
+    summaries = {}
     for condition in conditions:
         pairs = pair_distances(labels, embeddings["photo"], embeddings[condition], ordered=condition != "photo")
-        result["conditions"][condition] = summarise(pairs, thresholds)
-    return result
+        summaries[condition] = summarise(pairs, thresholds)
+    return {"photos": len(labels), "identities": len(set(labels)), "conditions": summaries}
 
 
 def report(result: dict) -> str:

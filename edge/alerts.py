@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal, TypedDict
 
 import cv2
 import numpy as np
@@ -20,7 +20,7 @@ from edge.types import AlertDecision
 if TYPE_CHECKING:
     from edge.plates.stage import PlateDecision
 
-ALERT_SCHEMA = "gatebox.alert/1"
+ALERT_SCHEMA: Final = "gatebox.alert/1"
 SNAPSHOT_MAX_SIDE = 200
 
 
@@ -94,13 +94,21 @@ def jpeg_snapshot(image: npt.NDArray[np.uint8], max_side: int, quality: int) -> 
     scale = max_side / max(image.shape[:2])
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok: bool
+    jpeg: npt.NDArray[np.uint8]
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding of a snapshot failed")
     return jpeg.tobytes()
 
 
-def _where(box: BoxConfig) -> dict[str, object]:
+class _Where(TypedDict):
+    site: str
+    box_id: str
+    location: Location
+
+
+def _where(box: BoxConfig) -> _Where:
     """The fields every alert of this box carries about where it is."""
     return {
         "site": box.site,
@@ -111,6 +119,7 @@ def _where(box: BoxConfig) -> dict[str, object]:
 
 def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
     sample = decision.sample
+    x1, y1, x2, y2 = (round(v) for v in sample.xyxy)
     return Alert(
         event_id=uuid.uuid4().hex,
         kind=decision.kind,
@@ -124,7 +133,7 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         score=round(max(0.0, 1.0 - decision.match.distance), 4),
         distance=round(decision.match.distance, 4),
         matching_frames=decision.matching_frames,
-        bbox=tuple(round(v) for v in sample.xyxy),
+        bbox=(x1, y1, x2, y2),
         snapshot_jpeg_b64=base64.b64encode(face_snapshot(sample.crop)).decode("ascii"),
         **_where(box),
     )

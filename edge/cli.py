@@ -289,7 +289,7 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
             read = reader.read_with_colour(crop)
             if finder is not None and not read.valid:
                 continue  # in a scene, only grammatical reads are plates
-            line = {"file": str(image_path), "plate": read.text, "colour": read.colour,
+            line: dict[str, object] = {"file": str(image_path), "plate": read.text, "colour": read.colour,
                     "confidence": round(read.confidence, 3), "valid": read.valid, "kind": read.kind}  # fmt: skip
             if box is not None:
                 line["box"] = list(box)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from edge.errors import ConfigError
 
@@ -23,6 +24,11 @@ DEFAULT_CONFIG_PATH = Path("/etc/gatebox/gatebox.yaml")
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Origin = Annotated[str, Field(pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=300)]
+ExecutionProvider = Literal["cpu", "cuda", "tensorrt", "openvino"]  # ONNX Runtime's, by our short names
+
+
+def _cpu_only() -> list[ExecutionProvider]:
+    return ["cpu"]
 
 
 class StrictModel(BaseModel):
@@ -251,8 +257,8 @@ class DetectorConfig(StrictModel):
         "960 for dlib_hog).",
     )
     upsample: int = Field(1, ge=0, le=2, description="dlib_hog only: upsampling passes (1 finds faces from ~40 px).")
-    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
-        default_factory=lambda: ["cpu"],
+    providers: list[ExecutionProvider] = Field(
+        default_factory=_cpu_only,
         description="retinaface only: ONNX Runtime execution providers in order of preference (CPU is the fallback); "
         "the box logs which it got.",
     )
@@ -322,8 +328,8 @@ class OnnxEmbedderConfig(StrictModel):
         "galleries and list bundles carry: the centre must build lists with the same file.",
         examples=["/etc/gatebox/face_embedding.onnx"],
     )
-    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
-        default_factory=lambda: ["cpu"],
+    providers: list[ExecutionProvider] = Field(
+        default_factory=_cpu_only,
         description="ONNX Runtime execution providers in order of preference (CPU is the fallback).",
     )
     threads: int = Field(1, ge=1, le=16, description="ONNX Runtime threads per embedding process.")
@@ -520,8 +526,8 @@ class ObjectDetectorConfig(StrictModel):
     )
     min_confidence: float = Field(0.4, gt=0, lt=1, description="Detections below this score are dropped.")
     nms_iou: float = Field(0.45, gt=0, lt=1, description="Overlap above which the weaker box of a class is dropped.")
-    providers: list[Literal["cpu", "cuda", "tensorrt", "openvino"]] = Field(
-        default_factory=lambda: ["cpu"], description="Execution providers in order of preference (CPU is the fallback)."
+    providers: list[ExecutionProvider] = Field(
+        default_factory=_cpu_only, description="Execution providers in order of preference (CPU is the fallback)."
     )
 
 
@@ -595,6 +601,15 @@ class CentreConfig(StrictModel):
     )
 
 
+# What a list does when it is matched: see `GateboxConfig.lists`.
+ListKind = Literal["alert", "urgent", "leaving-only", "plates"]
+# The lists a box ships with. Their kinds were once implied by these names: a config that names them
+# without a kind keeps that behaviour.
+BUILT_IN_LIST_KINDS: dict[str, ListKind] = {
+    "watchlist": "alert", "missing_elders": "urgent", "at_risk_elders": "leaving-only", "plate_watchlist": "plates",
+}  # fmt: skip
+
+
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -613,9 +628,13 @@ class GateboxConfig(StrictModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detection.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Face tracking.")
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Matching rules.")
-    lists: list[Slug] = Field(
-        default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders", "plate_watchlist"],
-        description="Names of the lists faces can be enrolled in, synced from the centre and matched against.",
+    lists: dict[Slug, ListKind] = Field(
+        default_factory=lambda: dict(BUILT_IN_LIST_KINDS),
+        description="The lists faces (or plates) can be enrolled in, synced from the centre and matched against, "
+        "each with its kind: `alert` (any sighting alerts), `urgent` (any sighting alerts, ahead of `alert` lists "
+        "in the outbox), `leaving-only` (alerts, urgently, only when the person crosses the gate line outwards, "
+        "within `recognition.at_risk_hours`) or `plates` (licence plates). A plain list of names gives the shipped "
+        "names their built-in kinds (these below) and any other name `alert`.",
     )
     centre: CentreConfig | None = Field(
         None, description="The command centre's console (`gatebox centre serve`); not used on a box."
@@ -631,6 +650,21 @@ class GateboxConfig(StrictModel):
     @property
     def models_path(self) -> Path:
         return self.models_dir or DEFAULT_MODELS_DIR
+
+    @field_validator("lists", mode="before")
+    @classmethod
+    def _names_take_their_built_in_kind(cls, value: object) -> object:
+        # Configs from before list kinds name the lists only: what a list does came from its name then.
+        if not isinstance(value, list):
+            return value
+        if not all(isinstance(name, str) for name in value):
+            raise ValueError("give list names (`[watchlist, missing_elders]`) or names with their kind "
+                             "(`{watchlist: alert, missing_elders: urgent}`), not a mix")  # fmt: skip
+        return {name: BUILT_IN_LIST_KINDS.get(name, "alert") for name in value}
+
+    def lists_of_kind(self, *kinds: ListKind) -> list[str]:
+        """The configured lists of these kinds, in config order."""
+        return [name for name, kind in self.lists.items() if kind in kinds]
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> GateboxConfig:
@@ -688,6 +722,15 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _shown_value(field: FieldInfo, where: str) -> Any:
+    """What the example config shows for a scalar field: its default, or the first example of a required one."""
+    if not field.is_required():
+        return field.get_default(call_default_factory=True)
+    if not field.examples:
+        raise ValueError(f"{where} is required and has no `examples` for the example config to show")
+    return field.examples[0]
+
+
 def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for name, field in model.model_fields.items():
@@ -711,7 +754,7 @@ def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
             lines.append(f"{pad}  -")
             _render(item, indent + 4, lines)
         else:
-            value = field.examples[0] if field.is_required() else field.get_default(call_default_factory=True)
+            value = _shown_value(field, f"{model.__name__}.{name}")
             lines.append(f"{pad}{name}: {_yaml_scalar(list(value) if isinstance(value, tuple) else value)}")
 
 

@@ -6,7 +6,8 @@ otherwise it counts for nobody. A track alerts for a subject when, among its las
 `evidence_window` samples, at least `min_matching_frames` count for that subject and more than for
 any other (k of n), or when one sample is within `strong_distance`. Each list has its own
 operating point (`recognition.operating_points`): missing elders favour recall, the watchlist
-precision. A lone fluke sample never alerts, and a track that matched early but has since been
+precision. Lists of kind `leaving-only` (config `lists`) alert only when the identified person
+crosses the gate line outwards. A lone fluke sample never alerts, and a track that matched early but has since been
 seen clearly not to match does not alert on its old samples.
 """
 
@@ -14,16 +15,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edge.config import RecognitionConfig, ResolvedOperatingPoint
-from edge.types import AlertDecision, FaceObservation, Match
+from edge.types import AlertDecision, FaceAlertKind, FaceObservation, Match
 
 MAX_REMEMBERED_ENDS = 4096
 MAX_WINDOW = 64  # samples kept per track: the longest evidence window any list may ask for
 PROMISING_WINDOW = 8  # a track with a counting sample among its last this many is worth extra looks
-AT_RISK_LIST = "at_risk_elders"
 
 
 def _parse_hours(text: str | None) -> tuple[int, int] | None:
@@ -67,13 +67,15 @@ class AlertDecider:
     camera does not alert again within `subject_cooldown_s` (a track broken by an occluder is
     still the same pass)."""
 
-    def __init__(self, config: RecognitionConfig) -> None:
+    def __init__(self, config: RecognitionConfig, leaving_only: Collection[str] = ()) -> None:
+        """`leaving_only`: the lists whose subjects alert only on leaving (`GateboxConfig.lists_of_kind`)."""
         self._config = config
+        self._leaving_only = frozenset(leaving_only)
         self._points: dict[str, ResolvedOperatingPoint] = {}
         self._hours = _parse_hours(config.at_risk_hours)
         self._evidence: dict[int, _Evidence] = {}
-        # At-risk elders alert only on leaving: identity and an outward crossing of the same track,
-        # in either order.
+        # Subjects of leaving-only lists (at-risk elders) alert only on leaving: identity and an outward
+        # crossing of the same track, in either order.
         self._identified_at_risk: dict[int, AlertDecision] = {}
         self._crossed_out: set[int] = set()
         self._decided: set[int] = set()
@@ -117,7 +119,7 @@ class AlertDecider:
             self._decided.add(sample.track_id)
             del self._evidence[sample.track_id]
             decision = AlertDecision(sample, evidence.best[key], hits)
-            if match.list_name == AT_RISK_LIST:
+            if match.list_name in self._leaving_only:
                 self._identified_at_risk[sample.track_id] = decision
                 if sample.track_id in self._crossed_out:
                     decisions += self._alert(decision, "elder_leaving")
@@ -125,7 +127,7 @@ class AlertDecider:
                 decisions += self._alert(decision, "face_match")
         return decisions
 
-    def crossings(self, crossed: dict[int, str]) -> list[AlertDecision]:
+    def crossings(self, crossed: Mapping[int, str]) -> list[AlertDecision]:
         """Tracks that crossed the gate line this pass ("out" or "in")."""
         decisions = []
         for track_id, direction in crossed.items():
@@ -136,7 +138,7 @@ class AlertDecider:
                 decisions += self._alert(self._identified_at_risk[track_id], "elder_leaving")
         return decisions
 
-    def _alert(self, decision: AlertDecision, kind: str) -> list[AlertDecision]:
+    def _alert(self, decision: AlertDecision, kind: FaceAlertKind) -> list[AlertDecision]:
         sample, match = decision.sample, decision.match
         if kind == "elder_leaving":
             self._identified_at_risk.pop(sample.track_id, None)

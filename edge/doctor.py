@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import paho.mqtt.client as mqtt
 import serial
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.comms.mqtt import make_client
 from edge.config import CameraConfig, GateboxConfig, load_config
@@ -70,10 +73,16 @@ def check_broker(config: GateboxConfig, timeout: float = 5.0) -> Check:
         client = make_client(broker, client_id="")
     except GateboxError as e:
         return Check("broker", "FAIL", str(e), "fix the broker section of the config")
-    result: list[object] = []
+    result: list[ReasonCode] = []
     done = threading.Event()
 
-    def on_connect(c, u, f, reason, p) -> None:
+    def on_connect(
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         result.append(reason)
         done.set()
 

@@ -97,7 +97,8 @@ def embed_photo(embedder: FaceEmbedder, photo: Path) -> np.ndarray:
         raise InputError(f"{photo}: {len(faces)} faces found; crop the photo to the one person to enrol")
     if problem := FaceCheck.of(image, faces.xyxy[0], embedder.landmarks).problem():
         raise InputError(f"{photo}: {problem}")
-    return embedder.embed(image, faces.xyxy)[0]
+    embedding: npt.NDArray[np.float32] = embedder.embed(image, faces.xyxy)[0]
+    return embedding
 
 
 def enroll_photos(

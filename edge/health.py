@@ -7,8 +7,17 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+from edge.comms.messages import CameraReport, Heartbeat, ListReport, OutboxReport
+from edge.store.lists import ListStore
+
+if TYPE_CHECKING:
+    from edge.box import Box
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +59,9 @@ class CameraStatus:
             recent = [t for t in self._window if now - t <= over_s]
         return len(recent) / over_s
 
-    def report(self) -> dict[str, object]:
-        return {"connected": self.connected, "fps": round(self.fps(), 1), "frames": self.frames,
-                "dropped": self.dropped}  # fmt: skip
+    def report(self) -> CameraReport:
+        return CameraReport(connected=self.connected, fps=round(self.fps(), 1), frames=self.frames,
+                            dropped=self.dropped)  # fmt: skip
 
 
 class Watchdog:
@@ -88,3 +97,34 @@ class Watchdog:
             return False
         self.notify("WATCHDOG=1")
         return True
+
+
+def heartbeat(
+    box: Box, cameras: list[CameraStatus], started: float, panic_rejected: Counter[str] | None = None
+) -> Heartbeat:
+    """What the box reports every `link.heartbeat_interval_s`; `started`: the box's start (monotonic clock)."""
+    config, stats = box.config, box.outbox.stats()
+    oldest = stats.oldest_unconfirmed_age_s
+    return Heartbeat(
+        site=config.box.site, box_id=config.box.box_id, ts=time.time(), version=software_version(),
+        uptime_s=round(time.monotonic() - started, 1),
+        cameras={c.name: c.report() for c in cameras},
+        outbox=OutboxReport(depth=stats.depth, bytes=stats.bytes, dropped=stats.dropped,
+                            oldest_unconfirmed_age_s=None if oldest is None else round(oldest, 1)),
+        lists=list_report(box),
+        bad_input=dict(box.link.bad_input) if box.link else {},
+        panic_rejected=dict(panic_rejected or {}),
+    )  # fmt: skip
+
+
+def list_report(box: Box) -> dict[str, ListReport | dict[str, int]]:
+    """Lists for the heartbeat: version and subjects per configured list, and refused updates (`rejected`)."""
+    with closing(ListStore(box.data_dir)) as store:
+        versions = store.versions()
+        subjects = Counter(s.list_name for s in store.subjects())
+    report: dict[str, ListReport | dict[str, int]] = {
+        name: ListReport(version=versions.get(name), subjects=subjects.get(name, 0)) for name in box.config.lists
+    }
+    if box.list_sync and box.list_sync.rejected:
+        report["rejected"] = dict(box.list_sync.rejected)
+    return report

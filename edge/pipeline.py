@@ -104,7 +104,7 @@ class CameraPipeline:
         )
         self._sampler = FaceSampler(FaceQuality(models.embedder.landmarks), config.recognition)
         self._embedding = EmbeddingRunner(models.embedder, config.recognition.embedding_workers)
-        self._decider = AlertDecider(config.recognition)
+        self._decider = AlertDecider(config.recognition, config.lists_of_kind("leaving-only"))
 
     def set_gallery(self, gallery: Gallery, plates: PlateMatcher | None = None) -> None:
         self._gallery = self._checked(gallery)

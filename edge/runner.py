@@ -1,12 +1,11 @@
 """Drives pipelines: `replay` over a recorded file, `run` over the configured live cameras.
 
-Alerts leave through `BoxServices.emit` (outbox, alert records, and for `run` the box's journal
+Alerts leave through `Box.alerts.emit` (outbox, alert records, and for `run` the box's journal
 `DATA_DIR/events.jsonl`); a replay's `--events` file is a further sink, written once the alert is durable.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -20,17 +19,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from edge.alerts import Alert
-from edge.comms import topics
+from edge.box import Box
 from edge.config import GateboxConfig
 from edge.errors import GateboxError
-from edge.health import CameraStatus, Watchdog, software_version
+from edge.health import CameraStatus, Watchdog, heartbeat
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, FrameResult, Models
 from edge.plates.matcher import ListedPlate, PlateMatcher
 from edge.recognition.embedder import EmbedderSpec
 from edge.recognition.gallery import Gallery
-from edge.services import BoxServices
 from edge.sources.latest import LatestFrames
 from edge.sources.reader import FrameReader
 from edge.sources.video import LiveCamera, VideoFile
@@ -125,13 +123,13 @@ def replay(
     gallery = load_gallery(config, data_dir, models.embedder.spec)
     pipeline = CameraPipeline(config, models, gallery, gate_line, load_plates(config, data_dir))
     sinks: list[AlertSink] = []
-    services = (
-        BoxServices(config, data_dir, on_gallery_change=lambda: pipeline.set_gallery(
+    box = (
+        Box(config, data_dir, on_gallery_change=lambda: pipeline.set_gallery(
             load_gallery(config, data_dir, models.embedder.spec), load_plates(config, data_dir)))
         if publish else None
     )  # fmt: skip
-    if services:
-        sinks.append(services.emit)  # first: once in the outbox, an alert cannot be lost
+    if box:
+        sinks.append(box.alerts.emit)  # first: once in the outbox, an alert cannot be lost
     events_file = EventsFile(events, faces=True) if events else None  # a tester's export: whole alerts
     if events_file:
         sinks.append(events_file)
@@ -154,8 +152,8 @@ def replay(
             result.alert_times_s.append(now - source.due(source.start_frame))
             for sink in sinks:
                 sink(alert)
-        if services:
-            services.passages(out.passages)
+        if box:
+            box.passages(out.passages)
 
     try:
         for frame in reader:
@@ -175,10 +173,10 @@ def replay(
         result.cpu_s = time.process_time() - cpu_started
         if events_file:
             events_file.close()
-        if services:
-            services.drain(config.broker.flush_timeout_s)
-            result.confirmed = sum(not services.outbox.contains(a.event_id) for a in result.alerts)
-            services.close()
+        if box:
+            box.drain(config.broker.flush_timeout_s)
+            result.confirmed = sum(not box.outbox.contains(a.event_id) for a in result.alerts)
+            box.close()
     return result
 
 
@@ -247,28 +245,6 @@ def _camera_loop(
         log.info("camera %s: stopped after %d frames processed, %d dropped", name, status.frames, reader.dropped)
 
 
-def heartbeat(
-    config: GateboxConfig,
-    services: BoxServices,
-    cameras: list[CameraStatus],
-    started: float,
-    panic: PanicService | None = None,
-) -> str:
-    stats = services.outbox.stats()
-    link = services.link
-    return json.dumps({
-        "schema": "gatebox.heartbeat/1", "site": config.box.site, "box_id": config.box.box_id, "ts": time.time(),
-        "version": software_version(), "uptime_s": round(time.monotonic() - started, 1),
-        "cameras": {c.name: c.report() for c in cameras},
-        "outbox": {"depth": stats.depth, "bytes": stats.bytes, "dropped": stats.dropped,
-                   "oldest_unconfirmed_age_s": None if stats.oldest_unconfirmed_age_s is None
-                   else round(stats.oldest_unconfirmed_age_s, 1)},
-        "lists": services.list_report(),
-        "bad_input": dict(link.bad_input) if link else {},
-        "panic_rejected": dict(panic.rejected) if panic else {},
-    })  # fmt: skip
-
-
 def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     """Watch every configured camera until `stop` is set; a lost camera is reopened with backoff."""
     if not config.cameras:
@@ -283,7 +259,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     def reload_lists() -> None:  # a list update was stored: every camera matches against it from now on
         lists.replace(load_gallery(config, data_dir, embedder), load_plates(config, data_dir))
 
-    services = BoxServices(config, data_dir, journal=data_dir / "events.jsonl", on_gallery_change=reload_lists)
+    box = Box(config, data_dir, journal=data_dir / "events.jsonl", on_gallery_change=reload_lists)
     statuses = [CameraStatus(cam.name) for cam in config.cameras]
     latest = LatestFrames()
     threads = [
@@ -293,9 +269,9 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
                 config,
                 LiveCamera(cam, stop, status),
                 lists,
-                services.emit,
+                box.alerts.emit,
                 status,
-                services.passages,
+                box.passages,
                 latest,
                 first_models if i == 0 else None,  # the models loaded to fail fast serve camera 0
             ),
@@ -307,7 +283,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     for thread in threads:
         thread.start()
     log.info("watching %d camera(s): %s", len(threads), ", ".join(c.name for c in config.cameras))
-    panic = PanicService(config, services, latest.jpeg) if config.panic.devices else None
+    panic = PanicService(config, box.delivery, box.states, latest.jpeg) if config.panic.devices else None
     receivers = start_receivers(config.panic, panic) if panic else []
     watchdog = Watchdog()
     watchdog.notify("READY=1")
@@ -324,12 +300,11 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             watchdog.ping_if_healthy(statuses, stale_after)
             if panic:
                 panic.tick()
-            if time.monotonic() >= next_heartbeat and services.link:
-                beat = heartbeat(config, services, statuses, started, panic)
-                services.link.publish_now(topics.HEARTBEAT, beat)
+            if time.monotonic() >= next_heartbeat and box.link:
+                box.delivery.send(heartbeat(box, statuses, started, panic.rejected if panic else None))
                 next_heartbeat += config.link.heartbeat_interval_s
             if time.monotonic() >= next_purge:  # a box runs for months: retention is kept while it does
-                services.purge_snapshots()
+                box.alerts.purge_snapshots()
                 next_purge += SNAPSHOT_PURGE_INTERVAL_S
     finally:
         stop.set()
@@ -338,5 +313,5 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             receiver.close()
         for thread in threads:
             thread.join(timeout=10)
-        services.drain(config.broker.flush_timeout_s)
-        services.close()
+        box.drain(config.broker.flush_timeout_s)
+        box.close()

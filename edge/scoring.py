@@ -10,7 +10,7 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from edge.errors import InputError
 
@@ -23,6 +23,22 @@ class ScoredAlert(Protocol):
 
     @property
     def frame(self) -> int: ...
+
+
+class TrackedAlert(ScoredAlert, Protocol):
+    """What `Score.table` also shows of a false alert: its track and match score (an `edge.alerts.Alert`
+    has them; a baseline that only names subject and frame can be scored, not tabled)."""
+
+    @property
+    def track_id(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+# Covariant: a Score of `Alert`s is a Score of `TrackedAlert`s, so `table` accepts it.
+AlertT_co = TypeVar("AlertT_co", bound=ScoredAlert, covariant=True)
+AlertT = TypeVar("AlertT", bound=ScoredAlert)
 
 
 @dataclass(frozen=True)
@@ -44,9 +60,9 @@ class SubjectScore:
 
 
 @dataclass(frozen=True)
-class Score:
+class Score(Generic[AlertT_co]):
     subjects: list[SubjectScore]
-    false_alerts: list[ScoredAlert]
+    false_alerts: Sequence[AlertT_co]  # the scored alerts themselves, of whatever type `score` was given
 
     @property
     def missed(self) -> list[str]:
@@ -56,13 +72,13 @@ class Score:
     def true_alerts(self) -> int:
         return sum(s.alert_frame is not None for s in self.subjects)
 
-    def table(self, fps: float) -> str:
+    def table(self: Score[TrackedAlert], fps: float) -> str:
         lines = [f"{'subject':<20} {'result':<8} {'frames to alert':>16} {'seconds':>8}"]
         for s in self.subjects:
-            if s.alert_frame is None:
+            delay = s.frames_to_alert
+            if delay is None:
                 lines.append(f"{s.subject_id:<20} {'MISSED':<8} {'-':>16} {'-':>8}")
             else:
-                delay = s.frames_to_alert
                 lines.append(f"{s.subject_id:<20} {'alerted':<8} {delay:>16} {delay / fps:>8.2f}")
         for a in self.false_alerts:
             lines.append(f"{a.subject_id:<20} {'FALSE':<8} frame {a.frame}, track {a.track_id}, score {a.score:.2f}")
@@ -90,7 +106,7 @@ def load_truth(path: Path) -> list[TruthRow]:
     return truth
 
 
-def score(alerts: Sequence[ScoredAlert], truth: Sequence[TruthRow]) -> Score:
+def score(alerts: Sequence[AlertT], truth: Sequence[TruthRow]) -> Score[AlertT]:
     """Each truth row is met by the first alert for its subject within its frames; every other
     alert (an unlisted subject, a second alert in the same pass, a frame where the subject is not
     visible) is false."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -150,6 +150,9 @@ class FaceObservation:
     match: Match | None  # None: nobody enrolled is near
 
 
+FaceAlertKind = Literal["face_match", "elder_leaving"]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertDecision:
     """The decision stage's verdict: this track is this subject; raise one alert."""
@@ -157,4 +160,4 @@ class AlertDecision:
     sample: FaceSample  # the deciding sample (its crop becomes the snapshot)
     match: Match  # the track's best match to the subject
     matching_frames: int
-    kind: str = "face_match"  # or "elder_leaving"
+    kind: FaceAlertKind = "face_match"

@@ -1,20 +1,61 @@
-"""Shared fixtures: the real test data (skipped when absent), a real mosquitto broker, the CLI."""
+"""Shared fixtures: the real test data (skipped when absent), a real mosquitto broker, the CLI; and
+the two tiers: `slow` (a real mosquitto, a subprocess, Chromium, the pipeline on a real clip) and the
+fast in-process rest (`pytest -m "not slow"`, `./scripts/test --fast`)."""
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 
 from tests.support.broker import Mosquitto, find_mosquitto
+from tests.support.enrolled import EnrolledData
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A test that asks for one of these fixtures (directly or through another fixture) is in the slow tier:
+# each starts a mosquitto or a `python -m edge` process. Tests that launch processes themselves (run_cli,
+# start_cli, scripts) carry an explicit @pytest.mark.slow; the fast tier's guard below catches a missing one.
+SLOW_FIXTURES = frozenset({"broker", "secure_broker", "own_broker", "console", "enrolled_data"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@contextmanager
+def _no_processes(nodeid: str) -> Iterator[None]:
+    """Any process launch (subprocess, a multiprocessing spawn) fails the test: the fast tier stays in one
+    process, so it stays fast and needs neither mosquitto nor the CLI."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{nodeid} is in the fast tier but launched a process: mark it @pytest.mark.slow")
+
+    with mock.patch.object(subprocess.Popen, "_execute_child", refuse), \
+            mock.patch.object(multiprocessing.util, "spawnv_passfds", refuse):  # fmt: skip
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    """Guards the fast tier through setup, call and teardown (so a module- or session-scoped fixture a fast
+    test is the first to ask for is guarded too)."""
+    if item.get_closest_marker("slow"):
+        yield
+        return
+    with _no_processes(item.nodeid):
+        yield
 
 
 def _shared_data() -> Path:
@@ -37,6 +78,13 @@ def crowd_clip(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def faces_dir(shared_data: Path) -> Path:
     return shared_data / "faces"
+
+
+@pytest.fixture(scope="session")
+def enrolled_data(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, faces_dir: Path) -> EnrolledData:
+    """`enrolled_data.copy(tmp_path / "box", {"boy": "watchlist"})`: a data directory with those faces
+    enrolled, copied from one enrolled once per session."""
+    return EnrolledData(tmp_path_factory.mktemp("enrolled"), crowd_clip, faces_dir)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.support.crowd import read_frame
 
+pytestmark = pytest.mark.slow  # every test runs the CLI
+
 
 @pytest.fixture
 def no_face_photo(tmp_path: Path, shared_data: Path) -> Path:

@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import REPO
 from tests.support.broker import find_mosquitto, free_port
 
+pytestmark = pytest.mark.slow  # every test runs scripts/demo
+
 DEMO = REPO / "scripts" / "demo"
 MEDIA = ("astronaut.png", "vtest.avi", "demo_clip.avi")
 
@@ -43,7 +45,6 @@ def _needs_mosquitto() -> None:
         pytest.skip("mosquitto is not installed; ./scripts/test installs it when run as root")
 
 
-@pytest.mark.slow
 def test_the_demo_succeeds_with_exit_status_0(tmp_path: Path) -> None:
     """~20 s with the venv and models in place (the sample media is downloaded once, unless a
     previous ./scripts/demo left it in demo-out/media)."""

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli, write_config
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.tls import make_certificates
 
 
@@ -22,11 +23,9 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
 
 
 @pytest.fixture
-def good(tmp_path: Path, secure_broker: Mosquitto, shared_data: Path, faces_dir: Path) -> dict:
+def good(tmp_path: Path, secure_broker: Mosquitto, shared_data: Path, enrolled_data: EnrolledData) -> dict:
     (tmp_path / "pw").write_text("right-password\n")
-    enrolled = run_cli("--data-dir", tmp_path / "box", "enroll", "--list", "watchlist", "--subject", "kit",
-                       faces_dir / "kit_harington" / "kit1.jpg")  # fmt: skip
-    assert enrolled.returncode == 0, enrolled.stderr
+    enrolled_data.copy(tmp_path / "box", {"kit": "watchlist"})
     return {
         "box": {"site": "s1", "box_id": "doc"},
         "broker": {"port": secure_broker.port, "username": "s1/doc", "password_file": str(tmp_path / "pw"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli, write_config
-from tests.support import crowd
+from tests.support.enrolled import EnrolledData
 
 UNGATED = {
     "motion": {"enabled": False},
@@ -32,13 +32,8 @@ CLIPS = [  # clip, frames to replay, expected (list, subject) alerts
 
 
 @pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path) -> Path:
-    work = tmp_path_factory.mktemp("gating")
-    for subject, list_name in crowd.ENROL_LISTS.items():
-        photo = crowd.write_face_crop(crowd_clip, subject, work / f"{subject}.png")
-        result = run_cli("--data-dir", work / "box", "enroll", "--list", list_name, "--subject", subject, photo)
-        assert result.returncode == 0, result.stderr
-    return work / "box"
+def enrolled(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledData) -> Path:
+    return enrolled_data.copy(tmp_path_factory.mktemp("gating") / "box")
 
 
 def alerts(tmp_path: Path, data_dir: Path, video: Path, end: int | None, config: dict) -> list[dict]:

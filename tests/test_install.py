@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # every test runs scripts/install
+
 INSTALL = REPO / "scripts" / "install"
 
 

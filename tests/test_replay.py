@@ -14,6 +14,7 @@ from edge.alerts import Alert
 from tests.conftest import run_cli
 from tests.support import crowd
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.mqtt import Collector
 
 
@@ -27,15 +28,13 @@ class CrowdReplay:
 
 
 @pytest.fixture(scope="module")
-def crowd_replay(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, broker: Mosquitto) -> CrowdReplay:
+def crowd_replay(
+    tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path, broker: Mosquitto, enrolled_data: EnrolledData
+) -> CrowdReplay:
     work = tmp_path_factory.mktemp("crowd")
     config = work / "gatebox.yaml"
     config.write_text(f"box: {{site: s1, box_id: crowd}}\nbroker: {{port: {broker.port}}}\n")
-    for subject, list_name in crowd.ENROL_LISTS.items():
-        photo = crowd.write_face_crop(crowd_clip, subject, work / f"{subject}.png")
-        result = run_cli("--config", config, "--data-dir", work / "box", "enroll",
-                         "--list", list_name, "--subject", subject, photo)  # fmt: skip
-        assert result.returncode == 0, result.stderr
+    enrolled_data.copy(work / "box")
     collector = Collector(broker.port, "gatebox/s1/crowd/alert", receipts=True)
     try:
         result = run_cli("--config", config, "--data-dir", work / "box", "replay", crowd_clip,

@@ -1,13 +1,22 @@
-"""The box's link to the centre: the outbox drained over MQTT, receipts, signed commands, availability.
+"""The box's connection to the broker the centre listens on: publish, route what arrives, know whether connected.
 
-Threads: paho's network thread only queues events; one link thread owns the rest (draining the
-outbox, applying receipts, running commands), so database work never happens inside a paho
-callback (which holds paho's lock) and `publish` is never called while holding the outbox's.
+`Link` is the contract; `PahoLink` is MQTT (paho-mqtt 2.x) and `InMemoryLink` a broker in this process
+for fast tests (tests/comms/test_link_contract.py runs the same cases against both). A link knows no
+message of ours: whoever owns a topic routes it to its own handler (`Delivery` the receipts,
+`CommandChannel` the commands, `ListSync` the lists).
+
+Threads: the transport's own thread (paho's network thread) only queues what happened; one dispatch
+thread per link runs every handler, acknowledgement, connection listener and periodic job, in order.
+So database work never happens inside a paho callback (which holds paho's lock), and a handler may
+publish without deadlocking. A handler refuses a message by raising `Refused(reason, detail)`: it is
+counted in `bad_input[reason]` and logged; any other exception is counted as `failed`, its traceback
+logged once per exception type, and the link carries on with the next message.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import functools
 import logging
 import queue
 import sys
@@ -16,246 +25,397 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.comms import topics
-from edge.comms.bounded_json import JsonRefused, check_json_bounds
-from edge.comms.messages import Command, Receipt
 from edge.comms.mqtt import make_client
-from edge.comms.outbox import Outbox
-from edge.config import BoxConfig, BrokerConfig, LinkConfig
-from edge.lists.sync import ListSync
-from edge.security.signing import BadSignature, open_sealed
+from edge.comms.wire import Refused
+from edge.config import BrokerConfig
+
+__all__ = ["InMemoryBroker", "InMemoryLink", "Link", "MessageHandler", "PahoLink", "Refused"]
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[Command], None]
-MAX_EVENTS_PER_ROUND = 2000
-MAX_INBOUND_DEPTH = 16  # receipts and command envelopes nest 2 deep; anything far deeper is an attack
+MessageHandler = Callable[[str, bytes], None]  # (topic, payload), on the link's dispatch thread
+ConnectionListener = Callable[[bool], None]  # True: connected (routes subscribed); False: connection lost
+
+
+class Link(Protocol):
+    """A connection to a broker. Routes, listeners and jobs are registered before `start`."""
+
+    bad_input: Counter[str]  # messages refused (per `Refused.reason`) or whose handler failed (`failed`)
+
+    @property
+    def connected(self) -> bool:
+        """Connected, and every route registered before `start` subscribed."""
+        ...
+
+    def route(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Hand every message on topics matching `topic_filter` (MQTT wildcards) to `handler`."""
+        ...
+
+    def on_connection(self, listener: ConnectionListener) -> None:
+        """Tell `listener` each time the link connects (True) or loses the connection (False)."""
+        ...
+
+    def every(self, interval_s: float, job: Callable[[], None]) -> None:
+        """Run `job` on the dispatch thread about every `interval_s` (for state that expires)."""
+        ...
+
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
+        on_acked: Callable[[], None] | None = None,
+    ) -> bool:  # fmt: skip
+        """Hand a message to the broker; False when it was not (disconnected): the caller keeps it.
+        `on_acked` runs once the broker has it (QoS 1: its PUBACK), unless the connection is lost first."""
+        ...
+
+    def start(self) -> None: ...
+
+    def wait_connected(self, timeout: float) -> bool: ...
+
+    def close(self) -> None:
+        """Stop the dispatch thread and disconnect (with a presence topic: retained `offline` first)."""
+        ...
 
 
 @dataclass(frozen=True)
-class _Inbound:
+class _Message:
     topic: str
     payload: bytes
 
 
-class CentreLink:
-    def __init__(
-        self,
-        broker: BrokerConfig,
-        box: BoxConfig,
-        link: LinkConfig,
-        outbox: Outbox,
-        centre_key: Ed25519PublicKey | None,
-        on_command: CommandHandler | None = None,
-        list_sync: ListSync | None = None,
-    ) -> None:
-        self._broker = broker
-        self._link = link
-        self._outbox = outbox
-        self._centre_key = centre_key
-        self._on_command = on_command
-        self._list_sync = list_sync
-        self._box = box
-        self.availability_topic = topics.box_topic(broker, box, topics.AVAILABILITY)
-        self._receipt_topic = topics.box_topic(broker, box, topics.RECEIPT)
-        self._command_topic = topics.box_topic(broker, box, topics.COMMAND)
-        self._client = make_client(broker, client_id=f"gatebox-{box.site}-{box.box_id}")
-        self._client.will_set(self.availability_topic, topics.OFFLINE, qos=1, retain=True)
-        self._client.max_inflight_messages_set(link.max_inflight)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = lambda c, u, mid, rc, p: self._events.put(("puback", mid))
-        self._client.on_message = lambda c, u, m: self._events.put(("message", _Inbound(m.topic, m.payload)))
-        self._events: queue.Queue[tuple[str, object]] = queue.Queue()
-        self._inflight: dict[int, tuple[str, bool]] = {}  # mid -> (event_id, needs_receipt)
+@dataclass(frozen=True)
+class _Connection:
+    up: bool
+    detail: object = None
+
+
+class _Dispatcher:
+    """The dispatch thread of one link and everything registered on it."""
+
+    def __init__(self, name: str) -> None:
+        self._routes: list[tuple[str, MessageHandler]] = []
+        self._listeners: list[ConnectionListener] = []
+        self._jobs: list[tuple[float, Callable[[], None]]] = []
+        self._events: queue.Queue[_Message | _Connection | Callable[[], None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._failures_logged: set[type[BaseException] | None] = set()
         self.connected = threading.Event()
         self.bad_input: Counter[str] = Counter()
-        self._failures_logged: set[type[BaseException] | None] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="centre-link", daemon=True)
 
-    # -- public API -----------------------------------------------------------------------------
+    @property
+    def filters(self) -> list[str]:
+        return [topic_filter for topic_filter, _ in self._routes]
+
+    def route(self, topic_filter: str, handler: MessageHandler) -> None:
+        self._routes.append((topic_filter, handler))
+
+    def on_connection(self, listener: ConnectionListener) -> None:
+        self._listeners.append(listener)
+
+    def every(self, interval_s: float, job: Callable[[], None]) -> None:
+        self._jobs.append((interval_s, job))
+
+    def put(self, event: _Message | _Connection | Callable[[], None]) -> None:
+        self._events.put(event)
+
     def start(self) -> None:
-        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
-        self._client.loop_start()
         self._thread.start()
 
-    def wake(self) -> None:
-        """Something new is in the outbox."""
-        self._events.put(("wake", None))
+    def stop(self) -> None:
+        self._events.put(None)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
 
-    def publish_now(self, leaf: str, payload: str | bytes, retain: bool = False) -> None:
-        """Best-effort, not queued (heartbeats): dropped while disconnected."""
-        if self.connected.is_set():
-            self._client.publish(topics.box_topic(self._broker, self._box, leaf), payload, qos=0, retain=retain)
+    def _run(self) -> None:
+        due = [time.monotonic() + interval for interval, _ in self._jobs]
+        while True:
+            now = time.monotonic()
+            for i, (interval, job) in enumerate(self._jobs):
+                if now >= due[i]:
+                    due[i] = now + interval
+                    self._call(job)
+            try:
+                event = self._events.get(timeout=max(0.0, min(due, default=now + 0.5) - time.monotonic()))
+            except queue.Empty:
+                continue
+            if event is None:
+                return
+            if isinstance(event, _Message):
+                self._deliver(event)
+            elif isinstance(event, _Connection):
+                self._connection(event)
+            else:
+                self._call(event)
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
+    def _connection(self, change: _Connection) -> None:
+        if change.up:
+            self.connected.set()
+        else:
+            self.connected.clear()
+            log.warning("MQTT connection lost (%s); messages wait in the outbox until it is back", change.detail)
+        for listener in self._listeners:
+            self._call(functools.partial(listener, change.up))
 
-    def wait_drained(self, timeout: float) -> bool:
-        """Until the outbox is empty (every message confirmed) or `timeout`; True if empty."""
-        deadline = time.monotonic() + timeout
-        while self._outbox.stats().depth:
-            if time.monotonic() >= deadline:
+    def _deliver(self, message: _Message) -> None:
+        handler = next((h for f, h in self._routes if mqtt.topic_matches_sub(f, message.topic)), None)
+        if handler is None:
+            return
+        try:
+            handler(message.topic, message.payload)
+        except Refused as e:
+            self.bad_input[e.reason] += 1
+            log.warning("rejected message on %s (%s): %s", message.topic, e.reason, str(e)[:200])
+        except Exception:  # one message must not cost the link the messages after it
+            kind = sys.exc_info()[0]
+            self.bad_input["failed"] += 1
+            name = getattr(kind, "__name__", kind)
+            if kind not in self._failures_logged:
+                self._failures_logged.add(kind)
+                log.exception("message on %s could not be handled; further %s errors are only counted",
+                              message.topic, name)  # fmt: skip
+            else:
+                log.warning("message on %s could not be handled (%s)", message.topic, name)
+
+    @staticmethod
+    def _call(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # the dispatch thread must outlive any single job
+            log.exception("link: a job on the dispatch thread failed")
+
+
+class PahoLink:
+    """`Link` over MQTT: credentials, TLS and reconnect backoff from `BrokerConfig`; with a `presence_topic`,
+    retained `online` there while connected and `offline` after (the broker's last will covers a crash)."""
+
+    def __init__(
+        self, broker: BrokerConfig, client_id: str, presence_topic: str | None = None, max_inflight: int = 20,
+    ) -> None:  # fmt: skip
+        self._broker = broker
+        self._presence = presence_topic
+        self._dispatch = _Dispatcher("link")
+        self.bad_input = self._dispatch.bad_input
+        self._acks: dict[int, Callable[[], None]] = {}  # mid -> on_acked
+        self._acks_lock = threading.Lock()  # a PUBACK can be read before `publish` returns its mid
+        self._subscribing: int | None = None  # mid of the subscription that completes a connection
+        self._client = make_client(broker, client_id=client_id)
+        if presence_topic:
+            self._client.will_set(presence_topic, topics.OFFLINE, qos=1, retain=True)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = lambda c, u, mid, rc, p: self._dispatch.put(lambda: self._acked(mid))
+        self._client.on_message = lambda c, u, m: self._dispatch.put(_Message(m.topic, bytes(m.payload)))
+
+    @property
+    def connected(self) -> bool:
+        return self._dispatch.connected.is_set()
+
+    def route(self, topic_filter: str, handler: MessageHandler) -> None:
+        self._dispatch.route(topic_filter, handler)
+
+    def on_connection(self, listener: ConnectionListener) -> None:
+        self._dispatch.on_connection(listener)
+
+    def every(self, interval_s: float, job: Callable[[], None]) -> None:
+        self._dispatch.every(interval_s, job)
+
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
+        on_acked: Callable[[], None] | None = None,
+    ) -> bool:  # fmt: skip
+        if not self.connected:
+            return False
+        with self._acks_lock:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return False
-            time.sleep(0.05)
+            if on_acked is not None:
+                self._acks[info.mid] = on_acked
         return True
 
+    def start(self) -> None:
+        self._dispatch.start()
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._dispatch.connected.wait(timeout)
+
     def close(self) -> None:
-        """Graceful shutdown: retained `offline`, then disconnect (the LWT covers crashes)."""
-        self._stop.set()
-        self._events.put(("wake", None))
-        self._thread.join(timeout=5)
-        if self.connected.is_set():
-            self._client.publish(self.availability_topic, topics.OFFLINE, qos=1, retain=True).wait_for_publish(2)
+        self._dispatch.stop()
+        was_connected = self.connected
+        self._dispatch.connected.clear()
+        if self._presence and was_connected:
+            with contextlib.suppress(RuntimeError, ValueError):  # the connection went meanwhile: the will says it
+                self._client.publish(self._presence, topics.OFFLINE, qos=1, retain=True).wait_for_publish(2)
         self._client.disconnect()
         self._client.loop_stop()
 
     # -- paho callbacks (network thread): only record what happened ------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
+    ) -> None:
         if reason.is_failure:
             log.error("MQTT broker %s:%d refused the connection: %s", self._broker.host, self._broker.port, reason)
             return
         log.info("MQTT connected to %s:%d", self._broker.host, self._broker.port)
-        client.publish(self.availability_topic, topics.ONLINE, qos=1, retain=True)
-        subscriptions = [(self._receipt_topic, 1), (self._command_topic, 1)]
-        if self._list_sync:
-            subscriptions.append((self._list_sync.subscription(), 1))
-        client.subscribe(subscriptions)
-        self._events.put(("connected", None))
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
-        self._events.put(("disconnected", reason))
-
-    # -- the link thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        next_requeue = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                events = [self._events.get(timeout=0.5)]
-            except queue.Empty:
-                events = []
-            while len(events) < MAX_EVENTS_PER_ROUND:  # take everything waiting: one transaction for all
-                try:
-                    events.append(self._events.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._handle(events)
-                if time.monotonic() >= next_requeue:
-                    self._outbox.requeue_unconfirmed(time.time(), self._link.resend_after_s)
-                    if self._list_sync:
-                        self._list_sync.tick()
-                    next_requeue = time.monotonic() + 1.0
-                if self.connected.is_set():
-                    self._drain()
-            except Exception:  # the link must outlive any single bad event
-                log.exception("centre link: error handling %d event(s)", len(events))
-
-    def _handle(self, events: list[tuple[str, object]]) -> None:
-        delivered: list[str] = []
-        for kind, value in events:
-            if kind == "connected":
-                self._inflight.clear()
-                self._outbox.resend_all()  # the broker may have lost anything not yet confirmed
-                self.connected.set()
-            elif kind == "disconnected":
-                self.connected.clear()
-                self._inflight.clear()
-                log.warning("MQTT connection lost (%s); alerts stay in the outbox until it is back", value)
-            elif kind == "puback":
-                event_id, needs_receipt = self._inflight.pop(value, (None, True))  # type: ignore[arg-type]
-                if event_id is not None and not needs_receipt:
-                    delivered.append(event_id)
-            elif kind == "message":
-                try:
-                    delivered += self._inbound(value)  # type: ignore[arg-type]
-                except Exception:  # one message must not cost the receipts and PUBACKs around it
-                    self._failed(value)  # type: ignore[arg-type]
-        if delivered:
-            self._outbox.remove(delivered)
-
-    def _drain(self) -> None:
-        room = self._link.max_inflight - len(self._inflight)
-        if room <= 0:
+        if self._presence:
+            client.publish(self._presence, topics.ONLINE, qos=1, retain=True)
+        filters = self._dispatch.filters
+        if not filters:
+            self._dispatch.put(_Connection(True))
             return
-        batch = self._outbox.due(room)
-        if not batch:
+        _, self._subscribing = client.subscribe([(f, 1) for f in filters])
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode], properties: object
+    ) -> None:
+        if mid != self._subscribing:
             return
-        self._outbox.mark_sent([m[0] for m in batch], time.time())
-        for event_id, topic, payload, needs_receipt, age_s in batch:
-            info = self._client.publish(topic, stamp(payload, age_s), qos=1)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                self._inflight[info.mid] = (event_id, needs_receipt)
+        refused = [f for f, reason in zip(self._dispatch.filters, reasons, strict=False) if reason.is_failure]
+        if refused:
+            log.error("MQTT broker refused the subscription to %s (check the broker's ACL)", ", ".join(refused))
+        self._dispatch.put(_Connection(True))
 
-    def _inbound(self, message: _Inbound) -> list[str]:
-        """Handle a receipt, command or list message; returns the event ids a receipt confirmed."""
-        if self._list_sync and self._list_sync.handles(message.topic):
-            self._list_sync.on_message(message.topic, message.payload)  # it bounds chunks and manifests itself
-            return []
-        try:  # before any parser sees it: json recurses once per level and 30,000 levels raise RecursionError
-            check_json_bounds(message.payload, self._link.max_inbound_bytes, MAX_INBOUND_DEPTH)
-        except JsonRefused as e:
-            return self._reject(e.reason, message, str(e))
-        if message.topic == self._receipt_topic:
-            try:
-                return Receipt.model_validate_json(message.payload).event_ids
-            except ValidationError as e:
-                return self._reject("invalid_receipt", message, _first_error(e))
-        if message.topic == self._command_topic:
-            if self._centre_key is None:
-                return self._reject("commands_disabled", message, "no centre public key configured")
-            try:
-                body = open_sealed(message.payload, self._centre_key)
-            except BadSignature as e:
-                return self._reject("bad_signature", message, str(e))
-            try:
-                command = Command.model_validate(body)
-            except ValidationError as e:
-                return self._reject("invalid_command", message, _first_error(e))
-            log.info("command from the centre: %s %s", command.command, getattr(command, "event_id", ""))
-            if self._on_command:
-                self._on_command(command)
-        return []
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
+    ) -> None:
+        self._dispatch.put(self._forget_acks)  # in order: after every PUBACK read before the connection went
+        self._dispatch.put(_Connection(False, reason))
 
-    def _reject(self, reason: str, message: _Inbound, detail: str) -> list[str]:
-        self.bad_input[reason] += 1
-        log.warning("rejected message on %s (%s): %s", message.topic, reason, detail[:200])
-        return []
+    # -- the dispatch thread ---------------------------------------------------------------------
+    def _forget_acks(self) -> None:
+        """Messages not acknowledged when the connection went: their mids are reused after a reconnect;
+        whoever waited for them sends them again."""
+        with self._acks_lock:
+            self._acks.clear()
 
-    def _failed(self, message: _Inbound) -> None:
-        """Handling a message raised: counted (`bad_input.failed`), its traceback logged once per
-        exception type, and the link carries on with the next message."""
-        kind = sys.exc_info()[0]
-        self.bad_input["failed"] += 1
-        if kind not in self._failures_logged:
-            self._failures_logged.add(kind)
-            log.exception("message on %s could not be handled; further %s errors are only counted", message.topic,
-                          getattr(kind, "__name__", kind))  # fmt: skip
-        else:
-            log.warning("message on %s could not be handled (%s)", message.topic, getattr(kind, "__name__", kind))
+    def _acked(self, mid: int) -> None:
+        with self._acks_lock:
+            on_acked = self._acks.pop(mid, None)
+        if on_acked is not None:
+            on_acked()
 
 
-def stamp(payload: bytes, age_s: float) -> bytes:
-    """Add the box's clock at sending (`sent_at`) and how long the message waited (`age_s`, from the
-    monotonic clock) to a JSON message, so the centre can tell clock skew from delay."""
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        return payload
-    if not isinstance(body, dict) or "schema" not in body:
-        return payload
-    body["sent_at"] = datetime.now(timezone.utc).isoformat()
-    body["age_s"] = round(max(0.0, age_s), 3)
-    return json.dumps(body, ensure_ascii=False).encode()
+class InMemoryBroker:
+    """A broker in this process for `InMemoryLink`s: topics with MQTT wildcards, retained messages, presence
+    (last will) and outages (`stop`, `start`), every delivery through the receiver's dispatch thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._links: list[InMemoryLink] = []
+        self._retained: dict[str, bytes] = {}
+        self.running = True
+
+    def stop(self) -> None:
+        """An outage: every link loses its connection (and its presence turns `offline`, its last will)."""
+        with self._lock:
+            self.running = False
+            for link in self._links:
+                if link._online:
+                    link._online = False
+                    if link._presence:
+                        self._retained[link._presence] = topics.OFFLINE.encode()
+                    link._dispatch.put(_Connection(False, "broker stopped"))
+
+    def start(self) -> None:
+        """Back up: every started link reconnects, subscribes again and gets what is retained."""
+        with self._lock:
+            self.running = True
+            for link in self._links:
+                self.connect(link)
+
+    def connect(self, link: InMemoryLink) -> None:
+        with self._lock:
+            if link not in self._links:
+                self._links.append(link)
+            if not self.running:
+                return
+            link._online = True
+            if link._presence:
+                self.publish(link._presence, topics.ONLINE.encode(), retain=True)
+            for topic, payload in self._retained.items():
+                link._receive(topic, payload)
+            link._dispatch.put(_Connection(True))
+
+    def leave(self, link: InMemoryLink) -> None:
+        with self._lock:
+            if link in self._links:
+                self._links.remove(link)
+
+    def publish(self, topic: str, payload: bytes, retain: bool) -> bool:
+        with self._lock:
+            if not self.running:
+                return False
+            if retain:
+                if payload:
+                    self._retained[topic] = payload
+                else:  # an empty retained message clears the topic, as in MQTT
+                    self._retained.pop(topic, None)
+            for link in self._links:
+                link._receive(topic, payload)
+            return True
 
 
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or 'payload'}: {first['msg']} ({error.error_count()} error(s))"
+class InMemoryLink:
+    """`Link` to an `InMemoryBroker`, for fast tests of whatever speaks to the centre."""
+
+    def __init__(self, broker: InMemoryBroker, client_id: str = "", presence_topic: str | None = None) -> None:
+        self._broker = broker
+        self._presence = presence_topic
+        self._dispatch = _Dispatcher(f"link-{client_id or 'memory'}")
+        self.bad_input = self._dispatch.bad_input
+        self._online = False  # as the broker sees it (changed under the broker's lock)
+
+    @property
+    def connected(self) -> bool:
+        return self._dispatch.connected.is_set()
+
+    def route(self, topic_filter: str, handler: MessageHandler) -> None:
+        self._dispatch.route(topic_filter, handler)
+
+    def on_connection(self, listener: ConnectionListener) -> None:
+        self._dispatch.on_connection(listener)
+
+    def every(self, interval_s: float, job: Callable[[], None]) -> None:
+        self._dispatch.every(interval_s, job)
+
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
+        on_acked: Callable[[], None] | None = None,
+    ) -> bool:  # fmt: skip
+        if not (self.connected and self._online):
+            return False
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        if not self._broker.publish(topic, data, retain):
+            return False
+        if on_acked is not None and qos > 0:
+            self._dispatch.put(on_acked)
+        return True
+
+    def start(self) -> None:
+        self._dispatch.start()
+        self._broker.connect(self)
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._dispatch.connected.wait(timeout)
+
+    def close(self) -> None:
+        self._dispatch.stop()
+        self._broker.leave(self)
+        if self._online and self._presence:
+            self._broker.publish(self._presence, topics.OFFLINE.encode(), retain=True)
+        self._online = False
+        self._dispatch.connected.clear()
+
+    def _receive(self, topic: str, payload: bytes) -> None:
+        """From the broker, under its lock."""
+        if self._online and any(mqtt.topic_matches_sub(f, topic) for f in self._dispatch.filters):
+            self._dispatch.put(_Message(topic, payload))

@@ -71,6 +71,22 @@ class ListAck(BaseModel):
     age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")
 
 
+class Passage(BaseModel):
+    """`<prefix>/<site>/<box>/passage`: a vehicle read at the gate (listed or not), for the centre's access log."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    schema_: Literal["gatebox.passage/1"] = Field("gatebox.passage/1", alias="schema")
+    site: Slug = Field(description="Site of the box.")
+    box_id: Slug = Field(description="Box that read the plate.")
+    camera: Slug = Field(description="Camera name.")
+    ts: Timestamp = Field(description="When the plate was settled (the box's clock).")
+    plate: Annotated[str, Field(max_length=32)] = Field(description="The plate as read.")
+    colour: ShortText | None = Field(None, description="blue, yellow, green, white or black, if known.")
+    direction: Literal["in", "out"] | None = Field(None, description="Across the camera's gate line, if it has one.")
+    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
+    age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")
+
+
 # A box newer than the centre may report more in its heartbeat than the centre knows: what the
 # centre does not know it drops (`extra="ignore"`) rather than showing a healthy box as silent.
 # Everything it keeps is bounded.

@@ -8,7 +8,7 @@ every reconnect. Messages nobody has to confirm (state changes, reports) leave o
 An alert is put here *held* before anything else on the box records it, and released (free to
 leave) only once the box has recorded it (alert record, snapshot, events journal): the centre can
 never confirm an alert the box has not recorded, and a crash half way leaves a held row that the
-next start completes (`BoxServices`). Whoever owns the alert records hears of each confirmed
+next start completes (`AlertLog.recover`). Whoever owns the alert records hears of each confirmed
 alert (`on_confirmed`) before it leaves the outbox, so no confirmed alert is ever queued again.
 
 Order on the wire: priority (panic > alert > other), then age. Bounded: past the disk budget the

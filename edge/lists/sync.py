@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from edge.comms.bounded_json import JsonRefused, check_json_bounds
+from edge.comms.link import Link
 from edge.lists.bundle import CHUNK_BYTES, MAX_CHUNKS, MAX_VERSION, BundleError, Manifest, decode, sha256
 from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch
 from edge.security.signing import BadSignature, open_sealed
@@ -85,14 +86,13 @@ class ListSync:
         self._applying = threading.Lock()
         self.rejected: Counter[str] = Counter()
 
-    def handles(self, topic: str) -> bool:
-        return topic.startswith(self._prefix)
-
-    def subscription(self) -> str:
-        return self._prefix + "#"
+    def attach(self, link: Link) -> None:
+        """Take every message under `<prefix>/lists/` from `link`, and give up on stale bundles as time passes."""
+        link.route(self._prefix + "#", self.on_message)
+        link.every(1.0, self.tick)
 
     def on_message(self, topic: str, payload: bytes) -> None:
-        """Called for every message under `<prefix>/lists/` (from the link thread)."""
+        """Called for every message under `<prefix>/lists/` (on the link's dispatch thread)."""
         self.tick()
         parts = topic[len(self._prefix) :].split("/")
         if len(parts) == 3 and parts[2] == "manifest":
@@ -249,8 +249,8 @@ class ListSync:
         claimed in that time (called periodically)."""
         now = self._clock()
         orphans = [k for k, chunk in self._early.items() if now - chunk.arrived > self._timeout_s]
-        for key in orphans:
-            self._pop_early(key)
+        for orphan in orphans:
+            self._pop_early(orphan)
         if orphans:
             self.rejected["orphan_chunk"] += len(orphans)
             log.warning("list update: %d chunk(s) dropped, no manifest claimed them within %.0f s", len(orphans),

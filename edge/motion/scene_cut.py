@@ -32,12 +32,15 @@ def cell_correlations(previous: npt.NDArray[np.float32], current: npt.NDArray[np
 
     def as_cells(image: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         cropped = image[:height, :width].astype(np.float32)
-        return cropped.reshape(rows, height // rows, cols, width // cols).transpose(0, 2, 1, 3).reshape(rows * cols, -1)
+        cells: npt.NDArray[np.float32] = (
+            cropped.reshape(rows, height // rows, cols, width // cols).transpose(0, 2, 1, 3).reshape(rows * cols, -1)
+        )
+        return cells
 
     a, b = as_cells(previous), as_cells(current)
     mean_a, mean_b = a.mean(1, keepdims=True), b.mean(1, keepdims=True)
     std_a, std_b = a.std(1), b.std(1)
-    correlation = ((a - mean_a) * (b - mean_b)).mean(1) / np.maximum(std_a * std_b, 1e-3)
+    correlation: npt.NDArray[np.float32] = ((a - mean_a) * (b - mean_b)).mean(1) / np.maximum(std_a * std_b, 1e-3)
     # Flat cells (sky, a wall, asphalt) carry no structure: judge them by their brightness, net of
     # the whole frame's shift (auto-exposure moves every cell at once and is not a cut).
     flat = (std_a < FLAT_STD) & (std_b < FLAT_STD)

@@ -30,17 +30,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from edge.comms.bounded_json import JsonRefused, parse_bounded_json
 from edge.comms.mqtt import make_client
-from edge.config import BrokerConfig, GpioReceiverConfig, HttpReceiverConfig, MqttReceiverConfig, SerialReceiverConfig
+from edge.config import (
+    BrokerConfig,
+    GpioReceiverConfig,
+    HttpReceiverConfig,
+    MqttReceiverConfig,
+    PanicConfig,
+    SerialReceiverConfig,
+)
 from edge.errors import ConfigError
-from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalMessage
+from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalKind, SignalMessage
 
 log = logging.getLogger(__name__)
 
-SERIAL_EVENTS = {"PRESS": "press", "LONG": "long_press", "CANCEL": "cancel", "HB": "heartbeat"}
+SERIAL_EVENTS: dict[str, SignalKind] = {"PRESS": "press", "LONG": "long_press", "CANCEL": "cancel", "HB": "heartbeat"}
 MAX_LINE = 256
 CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # int() would take "-1", "+5", " 5" and "1_000"
 
@@ -51,7 +60,7 @@ class Sink(Protocol):
     def reject(self, reason: str, detail: str) -> None: ...
 
 
-def _battery(value: object) -> int | None:
+def _battery(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     battery = int(value)  # ValueError for junk
@@ -85,7 +94,7 @@ class GpioReceiver:
         self._button.close()
 
 
-def parse_serial_line(line: bytes) -> tuple[str, str, int | None]:
+def parse_serial_line(line: bytes) -> tuple[str, SignalKind, int | None]:
     text = line.decode("ascii").strip()
     parts = text.split(",")
     if len(parts) not in (2, 3) or not parts[0] or parts[1].upper() not in SERIAL_EVENTS:
@@ -239,7 +248,7 @@ class _PanicHttpServer(ThreadingHTTPServer):
         finally:
             self.connections.release(request)
 
-    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
         # socketserver would print a traceback to stderr and count nothing.
         error = sys.exc_info()[1]
         log.debug("panic http: error serving %s", client_address[0], exc_info=True)
@@ -364,7 +373,8 @@ class HttpReceiver:
         except OSError as e:
             raise ConfigError(f"panic.http: cannot listen on {config.host}:{config.port}: {e.strerror}") from None
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="panic-http", daemon=True).start()
+        # `close` waits for the serving loop to look up: every 0.1 s instead of socketserver's 0.5 s.
+        threading.Thread(target=self._server.serve_forever, args=(0.1,), name="panic-http", daemon=True).start()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -397,7 +407,9 @@ class MqttReceiver:
             raise ConfigError(f"panic.mqtt: {e}") from None
         refused = [False]  # log a refused login once, not on every reconnect attempt
 
-        def on_connect(client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
+        def on_connect(
+            client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: Properties | None
+        ) -> None:
             if reason.is_failure:
                 (log.debug if refused[0] else log.error)(
                     "panic mqtt: broker %s:%d refused the connection: %s", config.host, config.port, reason
@@ -410,7 +422,8 @@ class MqttReceiver:
 
         def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
             try:
-                signal = parse_signal(message.payload, MAX_SIGNAL_BYTES, message.topic[len(prefix) :])
+                # paho types the payload bytes | bytearray; bytes() of a bytes object is that object.
+                signal = parse_signal(bytes(message.payload), MAX_SIGNAL_BYTES, message.topic[len(prefix) :])
             except ValueError as e:
                 return sink.reject(_refusal(e), f"mqtt {message.topic[:100]}: {_detail(e)}")
             sink.submit(ButtonSignal(signal.device_id or "", signal.event, time.time(), "mqtt", signal.battery))
@@ -426,9 +439,13 @@ class MqttReceiver:
         self._client.loop_stop()
 
 
-def start_receivers(config, sink: Sink) -> list:
-    """Every receiver the config names, started; each has `close()`."""
-    receivers: list = [GpioReceiver(c, sink) for c in config.gpio]
+class Receiver(Protocol):
+    def close(self) -> None: ...
+
+
+def start_receivers(config: PanicConfig, sink: Sink) -> list[Receiver]:
+    """Every receiver the config names, started."""
+    receivers: list[Receiver] = [GpioReceiver(c, sink) for c in config.gpio]
     receivers += [SerialReceiver(c, sink) for c in config.serial]
     if config.http:
         receivers.append(HttpReceiver(config.http, sink))

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from edge.alerts import Location
-from edge.comms import topics
-from edge.comms.outbox import OutgoingMessage, Priority
+from edge.comms.delivery import Delivery
 from edge.comms.wire import Refusals
 from edge.config import GateboxConfig, PanicDevice
 from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
-from edge.services import BoxServices
+from edge.store.alert_states import AlertStates
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +43,20 @@ def _utc(ts: float) -> datetime:
 
 
 class PanicService:
-    def __init__(self, config: GateboxConfig, services: BoxServices,
-                 camera_snapshot: Callable[[str], tuple[bytes, float] | None] | None = None) -> None:  # fmt: skip
-        """`camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any."""
+    def __init__(self, config: GateboxConfig, delivery: Delivery, records: AlertStates,
+                 camera_snapshot: Callable[[str], tuple[bytes, float] | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        """Panics and device notices leave through `delivery`; each panic is recorded in `records` (`gatebox
+        alerts`). `camera_snapshot(camera)`: a JPEG of that camera's current view and its capture time, if any.
+        `clock`: monotonic seconds for the coalescing window and device silence (tests pass their own)."""
+        self._clock = clock
         self._config = config
-        self._services = services
+        self._delivery = delivery
+        self._records = records
         self._camera_snapshot = camera_snapshot
         self._devices: dict[str, PanicDevice] = {d.device_id: d for d in config.panic.devices}
         self._open: dict[str, _OpenEvent] = {}
-        self._last_seen: dict[str, float] = dict.fromkeys(self._devices, time.monotonic())
+        self._last_seen: dict[str, float] = dict.fromkeys(self._devices, self._clock())
         self._reported: set[tuple[str, str]] = set()  # (device, notice kind) already raised
         self._lock = threading.Lock()
         # Refused input is counted (heartbeat `panic_rejected`) and logged at most once a minute per
@@ -77,7 +81,7 @@ class PanicService:
             self.reject("unknown_device", f"{signal.source}: device {signal.device_id!r} is not registered")
             return False
         with self._lock:
-            self._last_seen[device.device_id] = time.monotonic()
+            self._last_seen[device.device_id] = self._clock()
             self._reported.discard((device.device_id, "device_offline"))
             if signal.battery is not None:
                 self._check_battery(device, signal.battery)
@@ -87,7 +91,7 @@ class PanicService:
         return True
 
     def _panic(self, device: PanicDevice, signal: ButtonSignal) -> None:
-        now = time.monotonic()
+        now = self._clock()
         current = self._open.get(device.device_id)
         if current and now - current.started > self._config.panic.coalesce_window_s:
             current = None
@@ -110,14 +114,9 @@ class PanicService:
             battery=signal.battery, site=self._config.box.site, box_id=self._config.box.box_id,
             location=self._location, **self._snapshot(device, current),
         )  # fmt: skip
-        topic = topics.box_topic(self._config.broker, self._config.box, topics.PANIC)
-        self._services.outbox.put(
-            OutgoingMessage(event.message_id, "panic", Priority.PANIC, topic, event.to_json().encode(), True)
-        )
-        self._services.states.record_event(event.event_id, "panic", "panic", device.device_id,
-                                           device.camera or "", event.pressed_at.isoformat())  # fmt: skip
-        if self._services.link:
-            self._services.link.wake()
+        self._delivery.send(event)
+        self._records.record_event(event.event_id, "panic", "panic", device.device_id, device.camera or "",
+                                   event.pressed_at.isoformat())  # fmt: skip
         log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
                     device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
 
@@ -145,7 +144,7 @@ class PanicService:
 
     def tick(self) -> None:
         """Raise device_offline for devices silent past twice their heartbeat interval."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             for device in self._devices.values():
                 interval = device.heartbeat_interval_s
@@ -160,5 +159,5 @@ class PanicService:
         box = self._config.box
         notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
                               ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip
-        self._services.report(topics.DEVICE, kind, notice.model_dump_json(by_alias=True))
+        self._delivery.send(notice)
         log.warning("device %s: %s (%s)", device.device_id, kind, detail)

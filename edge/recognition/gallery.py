@@ -21,6 +21,9 @@ class Gallery:
     subject_ids: tuple[str, ...] = ()
     versions: tuple[str, ...] = ()  # per row: "local" (enrolled on the box) or "v<N>" (centre version)
     embedder: EmbedderSpec = DLIB_EMBEDDER
+    # Precomputed by __post_init__ for the embedder's metric only (the other one is never set):
+    _unit: npt.NDArray[np.float32] = field(init=False, repr=False, compare=False)  # cosine: unit rows
+    _sq_norms: npt.NDArray[np.float32] = field(init=False, repr=False, compare=False)  # Euclidean: |row|^2
 
     def __post_init__(self) -> None:
         if not (len(self.embeddings) == len(self.list_names) == len(self.subject_ids)):
@@ -47,10 +50,12 @@ class Gallery:
         q = np.asarray(queries, np.float32).reshape(-1, self.embedder.dim)
         if self.embedder.metric == "cosine":
             q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-            return np.clip(1.0 - q @ self._unit.T, 0.0, 2.0)
+            cosine: npt.NDArray[np.float32] = np.clip(1.0 - q @ self._unit.T, 0.0, 2.0)
+            return cosine
         # |q-g|^2 = |q|^2 - 2 q.g + |g|^2: one matrix product instead of a loop over subjects.
         sq = (q * q).sum(1)[:, None] - 2.0 * q @ self.embeddings.T + self._sq_norms[None, :]
-        return np.sqrt(np.maximum(sq, 0.0))
+        euclidean: npt.NDArray[np.float32] = np.sqrt(np.maximum(sq, 0.0))
+        return euclidean
 
     def nearest(self, queries: npt.NDArray[np.float32], max_distance: float) -> list[Match | None]:
         """The nearest enrolled subject of each query, or None when none is within `max_distance`."""

@@ -86,7 +86,10 @@ def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[
 def align(image: npt.NDArray[np.uint8], points: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     """The 112x112 chip with dlib's 5 `points` (image pixels) moved onto `DLIB5_IN_ARCFACE`."""
     matrix = similarity_transform(points, DLIB5_IN_ARCFACE)
-    return cv2.warpAffine(image, matrix, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    chip: npt.NDArray[np.uint8] = cv2.warpAffine(
+        image, matrix, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)
+    )
+    return chip
 
 
 def _providers(wanted: Sequence[str]) -> list[str]:
@@ -145,7 +148,8 @@ class OnnxFaceEmbedder:
         chips = np.stack([self.chip(c, b) for c, b in zip(crops, boxes, strict=True)]).astype(np.float32)
         batch = ((chips - self.recipe.input_mean) / self.recipe.input_std).transpose(0, 3, 1, 2)
         out = self._run(np.ascontiguousarray(batch))
-        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        norms: npt.NDArray[np.float32] = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def embed(self, image_bgr: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """One embedding per face box of a whole image."""

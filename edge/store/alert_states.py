@@ -3,9 +3,9 @@
 Face snapshots are kept on disk beside it while an alert is open; they are deleted when the alert
 is closed, or after the retention period, whichever comes first.
 
-An alert is recorded here only once it is held in the outbox (`BoxServices.emit`), and marked
+An alert is recorded here only once it is held in the outbox (`AlertLog.emit`), and marked
 `confirmed_at` when the centre's receipt arrives: a record that is neither confirmed nor in the
-outbox would be an alert lost, which `BoxServices` checks for at every start.
+outbox would be an alert lost, which `AlertLog.recover` checks for at every start.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ only ever built for the embedder the box runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +137,7 @@ class ListStore:
         ).fetchall()
         return [Subject(*r) for r in rows]
 
-    def plates(self, lists: Sequence[str] | None = None) -> dict[str, tuple[str, str]]:
+    def plates(self, lists: Collection[str] | None = None) -> dict[str, tuple[str, str]]:
         """Unexpired plates of plate lists: plate text -> (list name, subject id)."""
         query = "SELECT plate, list_name, subject_id FROM subjects WHERE plate IS NOT NULL"
         query += " AND (expires_at IS NULL OR expires_at > ?)"
@@ -207,7 +207,7 @@ class ListStore:
                 (list_name, version, now),
             )
 
-    def embedders(self, lists: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+    def embedders(self, lists: Collection[str] | None = None) -> dict[str, dict[str, int]]:
         """Face rows per list and embedder id: {list: {embedder id: rows}}."""
         query = "SELECT list_name, embedder, COUNT(*) FROM face_embeddings"
         params: tuple[object, ...] = ()
@@ -219,7 +219,7 @@ class ListStore:
             out.setdefault(list_name, {})[embedder] = count
         return out
 
-    def gallery(self, lists: Sequence[str] | None = None, embedder: EmbedderSpec = DLIB_EMBEDDER) -> Gallery:
+    def gallery(self, lists: Collection[str] | None = None, embedder: EmbedderSpec = DLIB_EMBEDDER) -> Gallery:
         """All unexpired embeddings of the given lists (all lists when None) as one matrix, for the
         box's `embedder`; EmbedderMismatch when any of those lists holds faces made by another."""
         foreign = {

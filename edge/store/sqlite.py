@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,6 +156,23 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _use_wal(db: sqlite3.Connection, patience_s: float = 10.0) -> None:
+    """Switch to WAL. Two processes opening a new database at once (the console and `centre record`)
+    race for the switch, and SQLite reports the loser `database is locked` without waiting out the busy
+    timeout: so wait here, a bounded while."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)  # a lock held for the length of one switch: retry soon, then less often
+            delay = min(delay * 2, 0.2)
+
+
 def open_database(
     path: Path,
     schema: Schema,
@@ -171,7 +189,7 @@ def open_database(
         os.close(open_private(path, os.O_RDONLY))  # 0600 before SQLite creates -wal and -shm with its mode
         make_private(*companions)  # ones an earlier version left 0644
         db = connect(path)
-        db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(db)
         if full_sync:
             db.execute("PRAGMA synchronous=FULL")
         if foreign_keys:

@@ -18,9 +18,9 @@ import pytest
 
 from edge.security.signing import load_public_key
 from tests.conftest import REPO, run_cli, start_cli, write_config
-from tests.support import crowd
 from tests.support.broker import Mosquitto
 from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
+from tests.support.enrolled import EnrolledData
 from tests.support.simbox import SimBox
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,7 +31,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.mark.slow
-def test_operator_acks_a_box_alert_and_publishes_a_list(tmp_path: Path, broker: Mosquitto, crowd_clip: Path) -> None:
+def test_operator_acks_a_box_alert_and_publishes_a_list(
+    tmp_path: Path, broker: Mosquitto, crowd_clip: Path, enrolled_data: EnrolledData
+) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed; ./scripts/test installs Debian's chromium when run as root")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -41,9 +43,7 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(tmp_path: Path, broker: 
     assert run_cli("centre", "keygen", "--out", keys).returncode == 0
     # A prefix of its own: boxes other tests left retained on the shared broker stay out of the counts.
     console = ConsoleServer(tmp_path, broker.port, keys / "centre_ed25519.pem", prefix="browsertest")
-    data = tmp_path / "box"
-    photo = crowd.write_face_crop(crowd_clip, "boy", tmp_path / "boy.png")
-    assert run_cli("--data-dir", data, "enroll", "--list", "watchlist", "--subject", "boy", photo).returncode == 0
+    data = enrolled_data.copy(tmp_path / "box", {"boy": "watchlist"})
     config = write_config(
         tmp_path / "box.yaml",
         box={"site": "maple-court", "box_id": "east-gate", "gate": "East gate"},

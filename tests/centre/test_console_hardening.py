@@ -401,6 +401,7 @@ def test_absurd_feed_parameters_are_4xx(api: httpx.Client, params: dict) -> None
     assert response.status_code == 422, response.text
 
 
+@pytest.mark.slow  # the CLI
 def test_a_binary_config_file_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "centre.yaml"
     config.write_bytes(b"\x80\x81\xfe\xffcentre:\x00\x9c")

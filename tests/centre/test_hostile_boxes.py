@@ -265,47 +265,37 @@ def test_a_heartbeat_stored_before_validation_cannot_break_the_boxes_page(tmp_pa
 
 
 def test_what_the_box_sends_is_what_the_centre_accepts(tmp_path: Path) -> None:
-    """The box's own heartbeat, alert state and list ack pass the centre's models."""
-    from edge.comms.link import stamp
+    """The box's own heartbeat, alert state, list ack and device notice, as its link sends them (stamped with
+    the box's clock and their age), pass the centre's models."""
+    from edge.box import Box
+    from edge.comms.link import InMemoryBroker, InMemoryLink
     from edge.comms.messages import AckAlert
-    from edge.health import CameraStatus
-    from edge.runner import heartbeat
-    from edge.services import BoxServices
+    from edge.health import CameraStatus, heartbeat
 
     config = GateboxConfig()
-    services = BoxServices(config, tmp_path, connect=False)
-    reported: dict[str, bytes] = {}  # as the link sends them: stamped with the box's clock and their age
-    services.report = lambda leaf, kind, body: reported.update(
-        {kind: stamp(json.dumps(body, default=str).encode(), 0.5)}
-    )  # type: ignore
+    broker = InMemoryBroker()
+    sent: dict[str, bytes] = {}
+    centre = InMemoryLink(broker, "centre")
+    centre.route("gatebox/demo-site/gate-01/+", lambda topic, payload: sent.update({topic.rsplit("/", 1)[1]: payload}))
+    centre.start()
+    box = Box(config, tmp_path, link=InMemoryLink(broker, "box"))
     try:
-        services.states.record(Alert.model_validate(alert(("demo-site", "gate-01"), "a1")))
-        services.on_command(
-            AckAlert(
-                command="ack_alert",
-                event_id="a1",
-                state="acked",
-                note="n",
-                by="op",
-                issued_at=datetime.now(timezone.utc),
-            )
-        )
-        services.on_list_applied("watchlist", 3, 12)
-        AlertState.model_validate_json(reported["alert_state"])
-        ListAck.model_validate_json(reported["list_ack"])
-        notice = DeviceNotice(
-            kind="low_battery",
-            device_id="btn-1",
-            detail="battery at 5%",
-            ts=datetime.now(timezone.utc),
-            site="demo-site",
-            box_id="gate-01",
-        )
-        DeviceNotice.model_validate_json(stamp(notice.model_dump_json(by_alias=True).encode(), 0.5))
-        beat = Heartbeat.model_validate_json(heartbeat(config, services, [CameraStatus("gate")], time.monotonic()))
-        assert beat.cameras["gate"].connected is False and beat.outbox is not None
+        box.states.record(Alert.model_validate(alert(("demo-site", "gate-01"), "a1")))
+        box.alerts.apply_ack(AckAlert(command="ack_alert", event_id="a1", state="acked", note="n", by="op",
+                                      issued_at=datetime.now(timezone.utc)))  # fmt: skip
+        box.on_list_applied("watchlist", 3, 12)
+        box.delivery.send(DeviceNotice(kind="low_battery", device_id="btn-1", detail="battery at 5%",
+                                       ts=datetime.now(timezone.utc), site="demo-site", box_id="gate-01"))  # fmt: skip
+        box.delivery.send(heartbeat(box, [CameraStatus("gate")], time.monotonic()))
+        wait_for(lambda: {"alert_state", "list_ack", "device", "heartbeat"} <= set(sent), 10, "every report")
     finally:
-        services.close()
+        box.close()
+        centre.close()
+    assert AlertState.model_validate_json(sent["alert_state"]).age_s is not None  # stamped
+    ListAck.model_validate_json(sent["list_ack"])
+    DeviceNotice.model_validate_json(sent["device"])
+    beat = Heartbeat.model_validate_json(sent["heartbeat"])
+    assert beat.cameras["gate"].connected is False and beat.outbox is not None
 
 
 OLD_SCHEMA = """

@@ -15,8 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.security.signing import generate_keypair, load_private_key, seal
 from tests.conftest import run_cli, start_cli, write_config
-from tests.support import crowd
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.mqtt import Collector
 
 
@@ -31,14 +31,14 @@ def next_matching(collector: Collector, leaf: str, timeout: float, predicate=lam
     raise AssertionError(f"no {leaf} message in {timeout} s")
 
 
-def test_garbage_is_counted_and_a_signed_ack_round_trips(tmp_path: Path, broker: Mosquitto, crowd_clip: Path) -> None:
+def test_garbage_is_counted_and_a_signed_ack_round_trips(
+    tmp_path: Path, broker: Mosquitto, crowd_clip: Path, enrolled_data: EnrolledData
+) -> None:
     keys = tmp_path / "keys"
     assert run_cli("centre", "keygen", "--out", keys).returncode == 0
     centre_key, public_key = keys / "centre_ed25519.pem", keys / "centre_ed25519.pub.pem"
     generate_keypair(tmp_path / "intruder.pem", tmp_path / "intruder.pub.pem")
-    data = tmp_path / "box"
-    photo = crowd.write_face_crop(crowd_clip, "boy", tmp_path / "boy.png")
-    assert run_cli("--data-dir", data, "enroll", "--list", "watchlist", "--subject", "boy", photo).returncode == 0
+    data = enrolled_data.copy(tmp_path / "box", {"boy": "watchlist"})
     config = write_config(
         tmp_path / "box.yaml",
         box={"site": "s1", "box_id": "cmdbox"},

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from edge.comms.link import CentreLink
+from edge.box import mqtt_link
+from edge.comms.delivery import Delivery
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import BoxConfig, BrokerConfig, LinkConfig
-from tests.conftest import run_cli, start_cli, write_config
-from tests.support import crowd
+from edge.config import BoxConfig, BrokerConfig, GateboxConfig, LinkConfig
+from tests.conftest import start_cli, write_config
 from tests.support.broker import Mosquitto
+from tests.support.enrolled import EnrolledData
 from tests.support.mqtt import Collector
 from tests.support.waiting import wait_for
 
@@ -37,15 +38,8 @@ def event_ids(events: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path) -> Path:
-    work = tmp_path_factory.mktemp("delivery")
-    for subject, list_name in crowd.ENROL_LISTS.items():
-        photo = crowd.write_face_crop(crowd_clip, subject, work / f"{subject}.png")
-        assert (
-            run_cli("--data-dir", work / "box", "enroll", "--list", list_name, "--subject", subject, photo).returncode
-            == 0
-        )
-    return work / "box"
+def enrolled(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledData) -> Path:
+    return enrolled_data.copy(tmp_path_factory.mktemp("delivery") / "box")
 
 
 @pytest.fixture
@@ -85,7 +79,8 @@ def test_broker_restart_mid_replay_loses_no_alert(
     try:
         wait_for(lambda: len(event_ids(events)) >= 10, 60, "the first alerts")
         own_broker.stop() if how == "SIGTERM" else own_broker.kill()
-        time.sleep(1.5)  # alerts keep coming while the broker is away
+        raised_before = len(event_ids(events))
+        wait_for(lambda: len(event_ids(events)) >= raised_before + 10, 30, "alerts raised while the broker is away")
         own_broker.start()
         assert box.wait(150) == 0, (tmp_path / "box.log").read_text()[-3000:]
         raised = set(event_ids(events))
@@ -118,7 +113,7 @@ def test_box_killed_while_broker_down_resends_after_restart(
         box.wait()
         raised = set(event_ids(events))
         restarted = start_cli("--config", config, "--data-dir", data, "run", log=tmp_path / "run.log")
-        time.sleep(2)
+        time.sleep(2)  # the outage itself: the restarted box must come up while the broker is still away
         own_broker.start()
         received = centre.drain(60, until=raised)
         restarted.send_signal(signal.SIGTERM)
@@ -132,18 +127,20 @@ def test_box_killed_while_broker_down_resends_after_restart(
 
 
 def test_link_cut_then_restored_delivers_everything_in_priority_order(tmp_path: Path, own_broker: Mosquitto) -> None:
-    broker = BrokerConfig(port=own_broker.port, keepalive_s=5, reconnect_max_s=1)
-    box = BoxConfig(site="s1", box_id="prio")
+    config = GateboxConfig(box=BoxConfig(site="s1", box_id="prio"), link=LinkConfig(resend_after_s=30),
+                           broker=BrokerConfig(port=own_broker.port, keepalive_s=5, reconnect_max_s=1))  # fmt: skip
     # The centre keeps a persistent session, so what reaches the broker waits there for it in order.
     centre = Collector(own_broker.port, "gatebox/s1/prio/#", client_id="centre-prio", receipts=True)
     outbox = Outbox(tmp_path / "outbox.sqlite3", 10**8)
-    link = CentreLink(broker, box, LinkConfig(resend_after_s=30), outbox, centre_key=None)
+    link = mqtt_link(config)
+    delivery = Delivery(config, outbox, link)
+    delivery.start()
     link.start()
     try:
         assert link.wait_connected(10)
-        centre.drain(1)  # the retained `online`
+        centre.next(10, "/availability")  # the retained `online`
         own_broker.stop()
-        wait_for(lambda: not link.connected.is_set(), 10, "the link to notice")
+        wait_for(lambda: not link.connected, 10, "the link to notice")
         sent = []
         for i in range(30):  # queued while the link is down, low priority first
             for priority, kind in ((Priority.OTHER, "report"), (Priority.ALERT, "alert"), (Priority.PANIC, "panic")):
@@ -153,8 +150,8 @@ def test_link_cut_then_restored_delivers_everything_in_priority_order(tmp_path: 
                 outbox.put(OutgoingMessage(event_id, kind, priority, f"gatebox/s1/prio/{kind}",
                                            json.dumps({"event_id": event_id}).encode(), kind != "report"))  # fmt: skip
                 sent.append(event_id)
-        link.wake()
-        time.sleep(1)
+        delivery.wake()
+        time.sleep(1)  # the outage itself: the woken link finds no broker before it comes back
         own_broker.start()
         first_seen: dict[str, None] = {}
         deadline = time.monotonic() + 30
@@ -164,6 +161,7 @@ def test_link_cut_then_restored_delivers_everything_in_priority_order(tmp_path: 
                     first_seen.setdefault(json.loads(m.payload)["event_id"])
         wait_for(lambda: outbox.stats().depth == 0, 20, "the outbox to empty (receipts and PUBACKs)")
     finally:
+        delivery.close()
         link.close()
         centre.close()
     expected = sorted(sent, key=lambda e: ({"panic": 0, "alert": 1, "report": 2}[e.split("-")[0]], e))

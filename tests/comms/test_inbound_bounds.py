@@ -16,11 +16,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.box import mqtt_link
 from edge.comms.bounded_json import JsonRefused, json_depth, parse_bounded_json
-from edge.comms.link import CentreLink
+from edge.comms.commands import CommandChannel
+from edge.comms.delivery import Delivery
+from edge.comms.link import Link
 from edge.comms.messages import Command
 from edge.comms.outbox import Outbox
-from edge.config import BoxConfig, BrokerConfig, LinkConfig
+from edge.config import BoxConfig, BrokerConfig, GateboxConfig
 from edge.security.signing import generate_keypair, load_private_key, load_public_key, seal
 from tests.support.broker import Mosquitto
 from tests.support.waiting import wait_for
@@ -65,9 +68,10 @@ def test_the_depth_scan_is_linear_on_hostile_input(hostile: bytes) -> None:
 
 
 @pytest.fixture
-def link(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[CentreLink, list[Command], mqtt.Client, Path]]:
+def link(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[Link, list[Command], mqtt.Client, Path]]:
     generate_keypair(tmp_path / "centre.pem", tmp_path / "centre.pub.pem")
-    box = BoxConfig(site="s1", box_id=f"deep-{tmp_path.name[-6:]}")
+    config = GateboxConfig(box=BoxConfig(site="s1", box_id=box_id(tmp_path)),
+                           broker=BrokerConfig(port=broker.port, keepalive_s=5, reconnect_max_s=1))  # fmt: skip
     commands: list[Command] = []
 
     def on_command(command: Command) -> None:
@@ -76,8 +80,10 @@ def link(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[CentreLink, list[C
             raise RuntimeError("the handler failed")
 
     outbox = Outbox(tmp_path / "outbox.sqlite3", 10**8)
-    centre_link = CentreLink(BrokerConfig(port=broker.port, keepalive_s=5, reconnect_max_s=1), box, LinkConfig(),
-                             outbox, load_public_key(tmp_path / "centre.pub.pem"), on_command)  # fmt: skip
+    centre_link = mqtt_link(config)
+    delivery = Delivery(config, outbox, centre_link)  # the receipts
+    CommandChannel(config, load_public_key(tmp_path / "centre.pub.pem"), centre_link).register("ack_alert", on_command)
+    delivery.start()
     centre_link.start()
     sender = mqtt.Client(CallbackAPIVersion.VERSION2)
     sender.connect("127.0.0.1", broker.port)
@@ -85,13 +91,18 @@ def link(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[CentreLink, list[C
     assert centre_link.wait_connected(10)
     yield centre_link, commands, sender, tmp_path
     sender.loop_stop()
+    delivery.close()
     centre_link.close()
     outbox.close()
 
 
-def subscribed(centre_link: CentreLink, commands: list[Command], sender: mqtt.Client, key: Path) -> None:
+def box_id(tmp_path: Path) -> str:
+    return f"deep-{tmp_path.name[-6:]}"
+
+
+def subscribed(commands: list[Command], sender: mqtt.Client, key: Path) -> None:
     """Until the link takes commands (its subscription is in place)."""
-    topic = f"gatebox/s1/{centre_link._box.box_id}/cmd"
+    topic = f"gatebox/s1/{box_id(key.parent)}/cmd"
     deadline = time.monotonic() + 10
     while not commands and time.monotonic() < deadline:
         sender.publish(topic, signed_ack(key, "probe"), qos=1).wait_for_publish(5)
@@ -111,12 +122,12 @@ def signed_ack(key_path: Path, note: str) -> bytes:
 
 def test_deeply_nested_json_on_cmd_and_receipt_is_refused_and_counted(link, caplog: pytest.LogCaptureFixture) -> None:
     centre_link, commands, sender, tmp_path = link
-    topic = f"gatebox/s1/{centre_link._box.box_id}"
+    topic = f"gatebox/s1/{box_id(tmp_path)}"
 
     def send(leaf: str, payload: bytes) -> None:
         sender.publish(f"{topic}/{leaf}", payload, qos=1).wait_for_publish(5)
 
-    subscribed(centre_link, commands, sender, tmp_path / "centre.pem")
+    subscribed(commands, sender, tmp_path / "centre.pem")
     with caplog.at_level(logging.DEBUG):
         send("cmd", DEEP)
         send("receipt", b'{"event_ids": ' + DEEP + b"}")
@@ -129,8 +140,8 @@ def test_deeply_nested_json_on_cmd_and_receipt_is_refused_and_counted(link, capl
 
 def test_a_message_whose_handling_raises_is_counted_and_the_link_goes_on(link) -> None:
     centre_link, commands, sender, tmp_path = link
-    topic = f"gatebox/s1/{centre_link._box.box_id}/cmd"
-    subscribed(centre_link, commands, sender, tmp_path / "centre.pem")
+    topic = f"gatebox/s1/{box_id(tmp_path)}/cmd"
+    subscribed(commands, sender, tmp_path / "centre.pem")
     for note in ("raise", "next"):
         sender.publish(topic, signed_ack(tmp_path / "centre.pem", note), qos=1).wait_for_publish(5)
     wait_for(lambda: notes(commands) == ["raise", "next"], 10, "the command after the failing one")

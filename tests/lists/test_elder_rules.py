@@ -11,21 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from edge.box import Box
 from edge.comms.outbox import Priority
 from edge.config import GateboxConfig
-from edge.services import BoxServices
 from tests.conftest import run_cli, write_config
-from tests.support import crowd
 from tests.support.alerts import sample_alert as alert
+from tests.support.enrolled import EnrolledData
 
 
 @pytest.fixture(scope="module")
-def at_risk_boy(tmp_path_factory: pytest.TempPathFactory, crowd_clip: Path) -> Path:
-    work = tmp_path_factory.mktemp("at-risk")
-    photo = crowd.write_face_crop(crowd_clip, "boy", work / "boy.png")
-    result = run_cli("--data-dir", work / "box", "enroll", "--list", "at_risk_elders", "--subject", "boy", photo)
-    assert result.returncode == 0, result.stderr
-    return work / "box"
+def at_risk_boy(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledData) -> Path:
+    return enrolled_data.copy(tmp_path_factory.mktemp("at-risk") / "box", {"boy": "at_risk_elders"})
 
 
 def _hours_excluding_now() -> str:
@@ -33,6 +29,7 @@ def _hours_excluding_now() -> str:
     return f"{later.tm_hour:02d}:00-{later.tm_hour:02d}:59"
 
 
+@pytest.mark.slow  # the CLI on a real clip
 @pytest.mark.parametrize(
     ("outside", "hours", "expected"),
     [
@@ -63,11 +60,11 @@ def test_at_risk_elder_alerts_only_when_leaving(
 
 
 def test_missing_elder_goes_before_watchlist_in_the_outbox(tmp_path: Path) -> None:
-    services = BoxServices(GateboxConfig(), tmp_path, connect=False)
+    services = Box(GateboxConfig(), tmp_path, connect=False)
     try:
-        services.emit(alert("w1", "watchlist"))
-        services.emit(alert("m1", "missing_elders"))
-        services.emit(alert("w2", "watchlist"))
+        services.alerts.emit(alert("w1", "watchlist"))
+        services.alerts.emit(alert("m1", "missing_elders"))
+        services.alerts.emit(alert("w2", "watchlist"))
         assert [d[0] for d in services.outbox.due(10)] == ["m1", "w1", "w2"]
         assert Priority.PANIC > Priority.URGENT_ALERT > Priority.ALERT > Priority.OTHER
     finally:

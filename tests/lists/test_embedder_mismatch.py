@@ -26,6 +26,7 @@ from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderS
 from edge.security.signing import generate_keypair, load_private_key, load_public_key, seal
 from edge.store.lists import ListStore
 from tests.conftest import run_cli
+from tests.support.enrolled import EnrolledData
 from tests.support.tiny_embedder import write_tiny_embedder
 from tests.support.waiting import wait_for
 
@@ -199,15 +200,14 @@ def test_a_store_from_before_embedder_ids_is_dlib(tmp_path: Path) -> None:
         store.gallery(None, ONNX)
 
 
+@pytest.mark.slow  # the CLI
 def test_a_box_refuses_to_start_on_faces_of_another_embedder(
-    tmp_path: Path, centre_bundles: dict[str, Path], faces_dir: Path
+    tmp_path: Path, centre_bundles: dict[str, Path], faces_dir: Path, enrolled_data: EnrolledData
 ) -> None:
     """Faces enrolled with dlib, then the config switched to an ONNX model: replay and enrolment refuse,
     naming both embedders and what to do, instead of matching across embedding spaces."""
-    data = tmp_path / "box"
+    data = enrolled_data.copy(tmp_path / "box", {"kit": "watchlist"})
     photo = faces_dir / PHOTOS["kit"]
-    enrolled = run_cli("--data-dir", data, "enroll", "--list", "watchlist", "--subject", "kit", photo)
-    assert enrolled.returncode == 0, enrolled.stderr
     config = tmp_path / "onnx.yaml"
     onnx = {"embedder": "onnx", "onnx": {"model": str(centre_bundles["model"])}}
     config.write_text(json.dumps({"recognition": onnx}))

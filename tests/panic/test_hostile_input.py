@@ -20,13 +20,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.box import Box
 from edge.config import GateboxConfig
 from edge.panic.models import ButtonSignal
 from edge.panic.receivers import HttpReceiver, MqttReceiver
 from edge.panic.service import PanicService
-from edge.services import BoxServices
 from tests.support.broker import Mosquitto, free_port
 from tests.support.mqtt import Collector
+from tests.support.panic_probe import ProbedSink, wait_subscribed
 from tests.support.tls import make_certificates
 from tests.support.waiting import wait_for
 
@@ -87,13 +88,13 @@ def test_a_killer_message_is_refused_counted_and_later_presses_are_still_relayed
     prefix = f"bridge{tmp_path.name[-6:]}"
     config = box_config(tmp_path, broker.port, mqtt={"port": broker.port, "topic_prefix": prefix})
     centre = Collector(broker.port, f"gatebox/s1/{config.box.box_id}/panic", receipts=True)
-    services = BoxServices(config, tmp_path / "box")
-    panic = PanicService(config, services)
-    receiver = MqttReceiver(config.panic.mqtt, panic)
+    services = Box(config, tmp_path / "box")
+    panic = PanicService(config, services.delivery, services.states)
+    probed = ProbedSink(panic)
+    receiver = MqttReceiver(config.panic.mqtt, probed)
     sender = bridge(broker.port)
     try:
-        wait_for(lambda: receiver._client.is_connected(), 10, "the receiver to connect")
-        time.sleep(0.3)  # its subscription
+        wait_subscribed(probed, sender, prefix)
         with caplog.at_level(logging.DEBUG, logger="edge.panic"):
             for payload, _ in KILLERS:
                 sender.publish(f"{prefix}/btn-1", payload, qos=1).wait_for_publish(5)
@@ -138,11 +139,11 @@ def test_no_exception_escapes_into_pahos_thread(tmp_path: Path, broker: Mosquitt
     prefix = f"flaky{tmp_path.name[-6:]}"
     config = box_config(tmp_path, broker.port, mqtt={"port": broker.port, "topic_prefix": prefix})
     sink = FlakySink([], [])
-    receiver = MqttReceiver(config.panic.mqtt, sink)
+    probed = ProbedSink(sink)
+    receiver = MqttReceiver(config.panic.mqtt, probed)
     sender = bridge(broker.port)
     try:
-        wait_for(lambda: receiver._client.is_connected(), 10, "the receiver to connect")
-        time.sleep(0.3)
+        wait_subscribed(probed, sender, prefix)
         for _ in range(2):
             sender.publish(f"{prefix}/btn-2", b'{"event":"press"}', qos=1).wait_for_publish(5)
         wait_for(lambda: len(sink.submitted) == 2, 10, "the press after the failing one")
@@ -168,9 +169,10 @@ def test_the_mqtt_receiver_logs_in_to_a_bridge_broker_without_anonymous_access(
         receiver_config["tls"] = {"enabled": True, "ca_file": str(certificates.ca)}
     config = box_config(tmp_path, broker.port, mqtt=receiver_config)
     centre = Collector(broker.port, f"gatebox/s1/{config.box.box_id}/panic", receipts=True)
-    services = BoxServices(config, tmp_path / "box")
-    panic = PanicService(config, services)
-    receiver = MqttReceiver(config.panic.mqtt, panic)
+    services = Box(config, tmp_path / "box")
+    panic = PanicService(config, services.delivery, services.states)
+    probed = ProbedSink(panic)
+    receiver = MqttReceiver(config.panic.mqtt, probed)
     sender = bridge(local.port, "bridge", "bridge-pw", certificates.ca if certificates else None)
     anonymous = mqtt.Client(CallbackAPIVersion.VERSION2)
     refused: list[mqtt.ReasonCode] = []
@@ -182,8 +184,7 @@ def test_the_mqtt_receiver_logs_in_to_a_bridge_broker_without_anonymous_access(
         anonymous.loop_start()
         wait_for(lambda: bool(refused), 5, "the broker's answer to an anonymous client")
         assert refused[0].is_failure  # the bridge broker does not let anyone in
-        wait_for(lambda: receiver._client.is_connected(), 10, "the receiver to log in")
-        time.sleep(0.3)
+        wait_subscribed(probed, sender, "panic")
         sender.publish("panic/btn-1", b'{"event":"press","battery":77}', qos=1).wait_for_publish(5)
         (press,) = relayed_panics(centre, 15, until=1)
         assert (press["device_id"], press["battery"]) == ("btn-1", 77)
@@ -204,7 +205,7 @@ def test_the_mqtt_receiver_logs_in_to_a_bridge_broker_without_anonymous_access(
 class HttpBox:
     receiver: HttpReceiver
     panic: PanicService
-    services: BoxServices
+    services: Box
 
     def raw(self, request: bytes, timeout: float = 5.0, close_write: bool = False) -> int:
         """Send `request` as is; the status the receiver answers (0 if it closed without one)."""
@@ -232,8 +233,8 @@ def http_box(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HttpBox
     limits = getattr(request, "param", {})
     http = {"port": free_port(), "token_file": str(tmp_path / "token"), **limits}
     config = box_config(tmp_path, free_port(), http=http)
-    services = BoxServices(config, tmp_path / "box", connect=False)
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box", connect=False)
+    panic = PanicService(config, services.delivery, services.states)
     receiver = HttpReceiver(config.panic.http, panic)
     yield HttpBox(receiver, panic, services)
     receiver.close()
@@ -291,8 +292,8 @@ def test_every_malformed_request_gets_a_4xx_is_counted_and_leaves_no_traceback(
 def test_a_body_shorter_than_its_content_length_or_too_slow_is_refused(tmp_path: Path) -> None:
     config = box_config(tmp_path, free_port(), http={"port": free_port(), "token_file": str(tmp_path / "token"),
                                                      "idle_timeout_s": 0.5})  # fmt: skip
-    services = BoxServices(config, tmp_path / "box", connect=False)
-    panic = PanicService(config, services)
+    services = Box(config, tmp_path / "box", connect=False)
+    panic = PanicService(config, services.delivery, services.states)
     box = HttpBox(HttpReceiver(config.panic.http, panic), panic, services)
     try:
         assert box.raw(post(b'{"device_id"', length="200"), close_write=True) == 400
@@ -316,7 +317,8 @@ def test_idle_connections_cannot_pile_up_threads_or_lock_a_button_out(http_box: 
     try:
         for _ in range(300):  # connect and say nothing, for longer than the test lasts
             idle.append(socket.create_connection(("127.0.0.1", http_box.receiver.port), timeout=5))
-        time.sleep(0.5)
+        idle_closed = lambda: http_box.panic.rejected["idle_closed"]  # noqa: E731
+        wait_for(lambda: idle_closed() >= 300 - 8, 10, "the connections over the limit to be closed")
         # A slot is freed just before its thread ends: at most a couple more threads for a moment.
         assert handler_threads() <= 8 + 2
         started = time.monotonic()

@@ -24,6 +24,7 @@ def reader() -> PlateTextReader:
     return PlateTextReader(verify_models(GateboxConfig().models_path)["plate_text_recogniser"])
 
 
+@pytest.mark.slow  # ~10 s: every real plate crop
 @pytest.mark.parametrize(("folder", "floor"), [("lprnet", 0.95), ("hyperlpr", 1.0)])
 def test_exact_match_rate_on_real_crops(reader: PlateTextReader, shared_data: Path, folder: str, floor: float) -> None:
     root = shared_data / "plates_cn" / folder
@@ -51,6 +52,7 @@ def test_normalise_and_repair(raw: str, fixed: str) -> None:
     assert repair(normalise(raw)) == fixed
 
 
+@pytest.mark.slow  # the CLI
 def test_scenes_are_found_rectified_and_read(shared_data: Path) -> None:
     root = shared_data / "plates_cn" / "ccpd"
     with (root / "ground_truth.csv").open(encoding="utf-8") as f:
@@ -73,6 +75,7 @@ def test_scenes_are_found_rectified_and_read(shared_data: Path) -> None:
     assert right >= 7
 
 
+@pytest.mark.slow  # the CLI
 def test_cli_reads_crops_and_survives_bad_images(tmp_path: Path, shared_data: Path) -> None:
     crop = shared_data / "plates_cn" / "hyperlpr" / "rec_crop_0.jpg"
     gray = tmp_path / "gray.png"
@@ -105,6 +108,7 @@ def double_row(plate: np.ndarray, cut: float = 0.30) -> np.ndarray:
     return canvas
 
 
+@pytest.mark.slow  # ~6 s: every real plate crop
 def test_double_row_plates_are_split_and_joined(reader: PlateTextReader, shared_data: Path) -> None:
     root = shared_data / "plates_cn" / "lprnet"
     with (root / "ground_truth.csv").open(encoding="utf-8") as f:

@@ -22,6 +22,7 @@ def real_photos(faces_dir: Path) -> list[Path]:
     return sorted(p for p in faces_dir.glob("*/*.jpg") if p.parent.name != "group")
 
 
+@pytest.mark.slow  # ~25 s: every real photo through dlib
 def test_every_real_enrolment_photo_passes(faces_dir: Path) -> None:
     landmarks = photo_embedder(GateboxConfig()).landmarks
     problems = {}
@@ -64,6 +65,7 @@ def blurred(faces_dir: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow  # the CLI
 def test_bad_photos_are_refused_naming_the_file_and_the_reason(tmp_path: Path, faces_dir: Path) -> None:
     data = ("--data-dir", tmp_path / "box")
     for photo, reason in [(shrunk(faces_dir, tmp_path / "small.jpg"), "face too small"),
@@ -75,6 +77,7 @@ def test_bad_photos_are_refused_naming_the_file_and_the_reason(tmp_path: Path, f
     assert "no subjects enrolled" in run_cli(*data, "lists").stdout  # nothing written, not even the good photo
 
 
+@pytest.mark.slow  # the CLI
 def test_one_photo_earns_a_hint_and_lists_count_usable_embeddings(tmp_path: Path, faces_dir: Path) -> None:
     data = ("--data-dir", tmp_path / "box")
     one = run_cli(*data, "enroll", "--list", "watchlist", "--subject", "kit", faces_dir / "kit_harington/kit1.jpg")

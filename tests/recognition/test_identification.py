@@ -18,6 +18,7 @@ from edge.store.lists import ListStore
 ENROLLED = {"kit_harington": "kit1.jpg", "person_A": "img2.jpg"}
 
 
+@pytest.mark.slow  # ~13 s: every real photo through dlib
 def test_enrolled_people_match_and_others_do_not(tmp_path: Path, faces_dir: Path) -> None:
     config = GateboxConfig(data_dir=tmp_path)
     for person, photo in ENROLLED.items():
@@ -51,6 +52,7 @@ def test_enrolled_people_match_and_others_do_not(tmp_path: Path, faces_dir: Path
     assert false_matches == 0
 
 
+@pytest.mark.slow  # ~3 s each: real photos through dlib
 @pytest.mark.parametrize(("person", "expected"), [("kit_harington", "kit_harington"), ("rose_leslie", None)])
 def test_group_photo_matches_only_the_enrolled_person(
     tmp_path: Path, faces_dir: Path, person: str, expected: str | None

@@ -152,6 +152,7 @@ def test_gallery_compares_by_cosine_distance_with_the_embedders_own_thresholds(t
     assert RecognitionConfig(match_distance=0.45).with_embedder_thresholds().match_distance == 0.45  # dlib
 
 
+@pytest.mark.slow  # the CLI on a real clip
 def test_enrol_and_replay_with_the_onnx_embedder(tmp_path: Path, crowd_clip: Path, tiny: Path) -> None:
     """`gatebox enroll`, `lists` and `replay` run on the configured ONNX model: the gallery holds its
     embeddings and id, the embedding workers build the same model, and the replay is held to the

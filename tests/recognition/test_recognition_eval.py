@@ -82,6 +82,7 @@ def test_the_suite_never_films_an_enrolment_photo_and_has_strangers(identities_d
     assert set(recognition.QUICK) <= {c.spec.name for c in cases}
 
 
+@pytest.mark.slow  # ~6 s: composes and reads real clips
 def test_a_composed_clip_is_deterministic_and_its_truth_is_where_the_face_is(
     identities_dir: Path, shared_data: Path, tmp_path: Path
 ) -> None:
@@ -119,6 +120,7 @@ def test_quick_subset_every_subject_alerts_and_no_stranger_does(identities_dir: 
     assert total["recall"] >= QUICK_RECALL_FLOOR, [c["name"] for c in report["cases"] if c["missed"]]
 
 
+@pytest.mark.slow  # ~15 s: every identity photo through dlib
 def test_verification_separates_the_identities(identities_dir: Path) -> None:
     config = GateboxConfig()
     photo = verify(config, identities_dir, ("photo",))["conditions"]["photo"]

@@ -16,6 +16,8 @@ from edge.recognition.worker import EmbeddingRunner
 from edge.types import FaceSample
 from tests.support import crowd
 
+pytestmark = pytest.mark.slow  # spawns the embedding worker processes
+
 
 @pytest.fixture(scope="module")
 def samples(crowd_clip: Path) -> list[FaceSample]:

@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import REPO
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # every test starts processes
+
 # A process that owns an embedding pool, prints the pids that must not outlive it, then waits. As a
 # file, not `-c`: spawned workers import it again (outside __main__), so `without_prctl` reaches them.
 OWNER = """

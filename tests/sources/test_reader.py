@@ -17,7 +17,7 @@ IMAGE = np.zeros((2, 2, 3), np.uint8)
 def camera(frames: int, interval_s: float, delivered: list[float]) -> Iterator[Frame]:
     """A source that produces a frame every `interval_s` and notes when each one was taken from it."""
     for i in range(frames):
-        time.sleep(interval_s)
+        time.sleep(interval_s)  # the camera's own pace: what the reader must not slow down
         yield Frame("gate", i, time.time(), IMAGE)
         delivered.append(time.monotonic())
 
@@ -42,7 +42,7 @@ def test_replay_reader_never_drops_a_frame() -> None:
     seen = []
     for frame in reader:
         seen.append(frame.index)
-        time.sleep(0.005)
+        time.sleep(0.005)  # a consumer slower than the file: the reader must wait for it, not drop
     assert seen == list(range(40)) and reader.dropped == 0
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 import edge.store.sqlite as sqlite_module
+from edge.box import Box
 from edge.centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
-from edge.services import BoxServices
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 from edge.store.lists import ListStore
@@ -158,9 +158,9 @@ def test_the_events_journal_keeps_no_face(tmp_path: Path) -> None:
     face = alert("x").snapshot_jpeg_b64
     journal = tmp_path / "events.jsonl"
     journal.write_text(alert("old").to_json() + "\n" + '{"schema":"gatebox.alert/1","event_id":"cut', encoding="utf-8")
-    services = BoxServices(GateboxConfig(), tmp_path, connect=False, journal=journal)
+    services = Box(GateboxConfig(), tmp_path, connect=False, journal=journal)
     try:
-        services.emit(alert("new"))
+        services.alerts.emit(alert("new"))
         assert (tmp_path / "snapshots" / "new.jpg").exists()
         assert services.states.set_state("new", "closed", None, None)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -73,3 +74,34 @@ class Collector:
             if message.topic.endswith("/alert"):
                 seen.add(json.loads(message.payload)["event_id"])
         return got
+
+    def until(self, predicate: Callable[[mqtt.MQTTMessage], bool], timeout: float, what: str) -> list[mqtt.MQTTMessage]:
+        """Every message up to and including the first that satisfies `predicate` (AssertionError after
+        `timeout`): a barrier instead of a window, for "nothing else came" checks. One client's messages
+        reach a subscriber in the order it sent them, so what it sent before the barrier is here."""
+        got: list[mqtt.MQTTMessage] = []
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = self.messages.get(timeout=left)
+            except queue.Empty:
+                break
+            got.append(message)
+            if predicate(message):
+                return got
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}; got {[m.topic for m in got]}")
+
+    def received(self) -> list[mqtt.MQTTMessage]:
+        """What has arrived so far, without waiting."""
+        got: list[mqtt.MQTTMessage] = []
+        while True:
+            try:
+                got.append(self.messages.get_nowait())
+            except queue.Empty:
+                return got
+
+
+def went_offline(message: mqtt.MQTTMessage) -> bool:
+    """A box's own `offline` (not a retained one from before): its last message at a clean stop, sent
+    once everything before it was acknowledged."""
+    return message.topic.endswith("/availability") and message.payload == b"offline" and not message.retain

@@ -37,6 +37,7 @@ def read_frames(path: Path, limit: int | None = None) -> Iterator[npt.NDArray[np
     capture.release()
 
 
+@pytest.mark.slow  # ~2-3 s each: real clips through the scene-cut detector
 @pytest.mark.parametrize(
     "clip",
     ["crowd_toward_camera.mp4", "campus_pedestrians.avi", "one_by_one_from_behind.mp4", "parking_lot_cars.mp4",
@@ -49,6 +50,7 @@ def test_no_cut_in_continuous_real_footage(shared_data: Path, clip: str) -> None
     assert found == []
 
 
+@pytest.mark.slow  # ~2 s: real clips through the scene-cut detector
 def test_every_join_of_two_real_clips_is_a_cut(shared_data: Path) -> None:
     clips = sorted(p for p in (shared_data / "video").iterdir() if p.suffix in (".mp4", ".avi", ".gif"))
     middle = {p.name: list(read_frames(p, 40))[-1] for p in clips}
@@ -94,6 +96,7 @@ def second_shots(shared_data: Path) -> dict[str, list[npt.NDArray[np.uint8]]]:
     }
 
 
+@pytest.mark.slow  # ~5-10 s: the full pipeline on real clips
 @pytest.mark.parametrize("shot", ["the crowd from another preset (mirrored)", "another place (campus clip)"])
 def test_every_track_ends_at_the_cut_and_none_spans_it(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch, shot: str

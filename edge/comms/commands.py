@@ -1,0 +1,62 @@
+"""Signed commands from the centre (`<prefix>/<site>/<box>/cmd`), each handed to the part of the box that owns it.
+
+A command is bounded before it is parsed, verified against the centre's Ed25519 key and validated
+(`edge.comms.messages.Command`) before any handler sees it; whatever fails is refused and counted in
+the link's `bad_input` (`commands_disabled` without a key, `bad_signature`, `invalid_command`, or the
+bound it broke). Owners register a handler per command (`register("ack_alert", alerts.apply_ack)`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from edge.comms import topics
+from edge.comms.bounded_json import JsonRefused, check_json_bounds
+from edge.comms.delivery import MAX_INBOUND_DEPTH, first_error
+from edge.comms.link import Link, Refused
+from edge.comms.messages import Command
+from edge.config import GateboxConfig
+from edge.security.signing import BadSignature, open_sealed
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Command], None]
+
+
+class CommandChannel:
+    def __init__(self, config: GateboxConfig, centre_key: Ed25519PublicKey | None, link: Link) -> None:
+        """`centre_key`: None refuses every command (`commands_disabled`)."""
+        self._key = centre_key
+        self._max_bytes = config.link.max_inbound_bytes
+        self._handlers: dict[str, CommandHandler] = {}
+        link.route(topics.box_topic(config.broker, config.box, topics.COMMAND), self.on_message)
+
+    def register(self, command: str, handler: CommandHandler) -> None:
+        """`handler` runs (on the link's dispatch thread) for every valid, signed `command`."""
+        self._handlers[command] = handler
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        try:  # before any parser sees it: json recurses once per level and 30,000 levels raise RecursionError
+            check_json_bounds(payload, self._max_bytes, MAX_INBOUND_DEPTH)
+        except JsonRefused as e:
+            raise Refused(e.reason, str(e)) from None
+        if self._key is None:
+            raise Refused("commands_disabled", "no centre public key configured")
+        try:
+            body = open_sealed(payload, self._key)
+        except BadSignature as e:
+            raise Refused("bad_signature", str(e)) from None
+        try:
+            command = Command.model_validate(body)
+        except ValidationError as e:
+            raise Refused("invalid_command", first_error(e)) from None
+        log.info("command from the centre: %s %s", command.command, getattr(command, "event_id", ""))
+        handler = self._handlers.get(command.command)
+        if handler is None:
+            log.warning("command %s: nothing on this box handles it", command.command)
+            return
+        handler(command)
