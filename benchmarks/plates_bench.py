@@ -19,9 +19,10 @@ sys.path.insert(0, str(REPO))
 
 from edge.config import GateboxConfig  # noqa: E402
 from edge.models import verify_models  # noqa: E402
-from edge.plates.finder import CROP, PlateFinder  # noqa: E402
+from edge.plates.finder import PlateFinder  # noqa: E402
 from edge.plates.grammar import normalise  # noqa: E402
 from edge.plates.reader import PlateTextReader  # noqa: E402
+from edge.plates.scanner import TEXT, PlateScanner  # noqa: E402
 
 DATA = Path(os.environ.get("GATEBOX_TEST_DATA", REPO.parent / "shared" / "data")) / "plates_cn"
 
@@ -40,8 +41,10 @@ def main() -> None:
     finder, reader = PlateFinder.from_models(paths), PlateTextReader(paths["plate_text_recogniser"])
     stock = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
-    def ours_scene(image):
-        return [reader.read(crop).text for crop in finder.find(image).data[CROP]]
+    scanner = PlateScanner(finder, reader)
+
+    def ours_scene(image):  # the plates found and read as the stage and `gatebox plates read` do
+        return list(scanner.scan(image).data[TEXT])
 
     def stock_scene(image):
         result, _ = stock(image)

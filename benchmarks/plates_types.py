@@ -73,25 +73,22 @@ def gatebox_pipeline() -> Pipeline:
 
     from edge.config import GateboxConfig
     from edge.models import verify_models
-    from edge.plates.finder import CROP, PlateFinder
+    from edge.plates.finder import PlateFinder
     from edge.plates.reader import PlateTextReader
+    from edge.plates.scanner import COLOUR, TEXT, VALID, PlateScanner
 
     ort.set_default_logger_severity(3)
     paths = verify_models(GateboxConfig().models_path)
     reader = PlateTextReader(paths["plate_text_recogniser"])
-    # One finder per image size: cv2.dnn keeps the SSD's priors from the first input shape it ran, so a
-    # finder that has seen 720 x 720 scenes misplaces boxes in a 1280 x 720 one (and the reverse). A box's
-    # camera always gives one size; here the scenes' sizes mix, and each must be found as if first.
-    finders: dict[tuple[int, ...], PlateFinder] = {}
+    # One scanner for every scene size, as a box runs it (the finder keeps an SSD net per input shape).
+    scanner = PlateScanner(PlateFinder.from_models(paths), reader)
 
     def scene(image: Image) -> list[Proposal]:
-        finder = finders.get(image.shape) or finders.setdefault(image.shape, PlateFinder.from_models(paths))
-        out = []
-        plates = finder.find(image)
-        for xyxy, plate in zip(plates.xyxy.astype(int).tolist(), plates.data[CROP], strict=True):
-            read = reader.read_with_colour(plate)
-            out.append(Proposal((xyxy[0], xyxy[1], xyxy[2], xyxy[3]), read.text, read.colour, read.valid))
-        return out
+        plates = scanner.read_proposals(image)
+        return [Proposal((x1, y1, x2, y2), str(text), colour, bool(valid))
+                for (x1, y1, x2, y2), text, colour, valid in zip(plates.xyxy.astype(int).tolist(), plates.data[TEXT],
+                                                                  plates.data[COLOUR], plates.data[VALID],
+                                                                  strict=True)]  # fmt: skip
 
     def crop(image: Image) -> tuple[str, str | None, bool]:
         read = reader.read_with_colour(image)

@@ -265,11 +265,12 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
 
     paths = verify_models(config.models_path)
     reader = PlateTextReader(paths["plate_text_recogniser"])
-    finder = None
+    scanner = None
     if not args.crop:
-        from edge.plates.finder import CROP, PlateFinder
+        from edge.plates.finder import PlateFinder
+        from edge.plates.scanner import PlateScanner
 
-        finder = PlateFinder.from_models(paths)
+        scanner = PlateScanner(PlateFinder.from_models(paths), reader)
     failed = 0
     for image_path in args.images:
         image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
@@ -281,16 +282,19 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         elif image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        boxes, crops = [None], [image]  # --crop: the image is the plate
-        if finder is not None:
-            plates = finder.find(image)
-            boxes, crops = plates.xyxy.astype(int).tolist(), list(plates.data[CROP])
-        for box, crop in zip(boxes, crops, strict=True):
-            read = reader.read_with_colour(crop)
-            if finder is not None and not read.valid:
-                continue  # in a scene, only grammatical reads are plates
-            line: dict[str, object] = {"file": str(image_path), "plate": read.text, "colour": read.colour,
-                    "confidence": round(read.confidence, 3), "valid": read.valid, "kind": read.kind}  # fmt: skip
+        if scanner is None:  # --crop: the image is the plate
+            read = reader.read_with_colour(image)
+            reads = [(None, read.text, read.colour, read.confidence, read.valid, read.kind)]
+        else:  # a scene: its plates that read as plates, one read each
+            from edge.plates.scanner import COLOUR, KIND, READ_CONFIDENCE, TEXT
+
+            plates = scanner.scan(image)
+            reads = [(box, str(text), colour, float(confidence), True, kind) for box, text, colour, confidence, kind
+                     in zip(plates.xyxy.astype(int).tolist(), plates.data[TEXT], plates.data[COLOUR],
+                            plates.data[READ_CONFIDENCE], plates.data[KIND], strict=True)]  # fmt: skip
+        for box, text, colour, confidence, valid, kind in reads:
+            line: dict[str, object] = {"file": str(image_path), "plate": text, "colour": colour,
+                                       "confidence": round(confidence, 3), "valid": valid, "kind": kind}  # fmt: skip
             if box is not None:
                 line["box"] = list(box)
             print(json.dumps(line, ensure_ascii=False))

@@ -10,6 +10,7 @@ what it misses the second proposal path (`edge.plates.text_lines`) looks for.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -23,10 +24,14 @@ from edge.types import Detections
 PLATE_ASPECT = 120 / 48
 SSD_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # RGB, as the SSD was trained
 SSD_STD = np.array([0.229, 0.224, 0.225], np.float32)
+SSD_MEAN_BGR = tuple(float(v) * 255 for v in SSD_MEAN[::-1])
+SSD_INPUT_STEP = 32  # the SSD's input is padded up to a multiple of this (px): few shapes, little extra work
+SSD_NETS_KEPT = 8  # nets kept for the input shapes last seen (each ~4 MB)
 CROP = "crop"  # `Detections.data` key: each plate cut out and rectified, BGR (an object array: sizes differ)
 CORNERS = "corners"  # `Detections.data` key: (N, 4, 2) TL, TR, BR, BL in the pixels of the image searched
-CROP_HEIGHT = 48  # a single-row plate is cut out 48 px high, as the recogniser reads it
-CROP_SIZE = (181, CROP_HEIGHT)  # width: the aspect of HyperLPR's 136 x 36 crops (the plate with a margin)
+CROP_HEIGHT = 96  # a single-row plate is cut out 96 px high: twice what the recogniser reads, for small characters
+CROP_SIZE = (362, CROP_HEIGHT)  # width: the aspect of HyperLPR's 136 x 36 crops (the plate with a margin)
+DOUBLE_ROW_HEIGHT = 96  # a double-row plate: each row about the recogniser's height
 
 
 def rectify(image: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32], size: tuple[int, int]) -> np.ndarray:
@@ -61,13 +66,12 @@ def grown(corners: npt.NDArray[np.float32], x: float, top: float, bottom: float)
 
 def crop_size(corners: npt.NDArray[np.float32]) -> tuple[int, int]:
     """How big to cut a plate out: single-row plates as `CROP_SIZE`; a squarer quadrilateral (a double-row
-    plate, or a single-row one seen at an angle) keeps its aspect, twice as high so that each row has
-    the recogniser's height."""
+    plate, or a single-row one seen at an angle) keeps its aspect, `DOUBLE_ROW_HEIGHT` high so that each
+    row has about the recogniser's height."""
     aspect = quad_aspect(corners)
     if aspect >= SINGLE_ROW_MIN_ASPECT:
         return CROP_SIZE
-    height = 2 * CROP_HEIGHT
-    return max(8, round(height * aspect)), height
+    return max(8, round(DOUBLE_ROW_HEIGHT * aspect)), DOUBLE_ROW_HEIGHT
 
 
 def crops_array(crops: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.object_]:
@@ -87,7 +91,8 @@ class PlateFinder:
         min_score: float = 0.5,
         lines: TextLineFinder | None = None,
     ) -> None:
-        self._ssd = cv2.dnn.readNetFromCaffe(str(ssd[0]), str(ssd[1]))
+        self._ssd_files = ssd
+        self._ssd_nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
         self._refine = cv2.dnn.readNetFromCaffe(str(refine[0]), str(refine[1]))
         self._max_width = max_width
         self._min_score = min_score
@@ -102,19 +107,27 @@ class PlateFinder:
 
     def find(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         """Plates in a BGR scene: boxes in its pixels (whole ones), SSD scores, each plate's `CORNERS`
-        and its `CROP` (rectified, `CROP_SIZE`)."""
+        and its `CROP` (rectified: `CROP_SIZE`, or `crop_size` for a squarish one)."""
         height, width = image_bgr.shape[:2]
         scale = min(1.0, self._max_width / width)
         small = image_bgr if scale == 1.0 else cv2.resize(image_bgr, None, fx=scale, fy=scale,
                                                            interpolation=cv2.INTER_AREA)  # fmt: skip
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        self._ssd.setInput(((rgb - SSD_MEAN) / SSD_STD).transpose(2, 0, 1)[None])
+        # Padded with the mean colour to a multiple of SSD_INPUT_STEP: few input shapes, one net each.
+        net_h, net_w = (-(-side // SSD_INPUT_STEP) * SSD_INPUT_STEP for side in small.shape[:2])
+        padded = cv2.copyMakeBorder(small, 0, net_h - small.shape[0], 0, net_w - small.shape[1], cv2.BORDER_CONSTANT,
+                                    value=SSD_MEAN_BGR)  # fmt: skip
+        blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, swapRB=True)  # RGB, 0..1, (1, 3, H, W)
+        blob -= SSD_MEAN[:, None, None]
+        blob /= SSD_STD[:, None, None]
+        ssd = self._ssd_for((net_h, net_w))
+        ssd.setInput(blob)
+        frame = np.array([net_w, net_h, net_w, net_h], np.float32) / scale  # the padded input, in scene pixels
         boxes, scores, corners = [], [], []
-        for detection in self._ssd.forward()[0, 0]:
+        for detection in ssd.forward()[0, 0]:
             score = float(detection[2])
             if score < self._min_score:
                 continue
-            x1, y1, x2, y2 = (detection[3:7] * [width, height, width, height]).astype(int)
+            x1, y1, x2, y2 = (detection[3:7] * frame).astype(int)
             x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width - 1, x2), min(height - 1, y2)
             if x2 - x1 < 16 or y2 - y1 < 6:
                 continue
@@ -125,6 +138,17 @@ class PlateFinder:
             scores.append(score)
             corners.append(quad)
         return self._cut_out(image_bgr, boxes, scores, corners)
+
+    def _ssd_for(self, shape: tuple[int, int]) -> cv2.dnn.Net:
+        """The SSD for one input shape: cv2.dnn computes the SSD's prior boxes for the first shape a net
+        runs and keeps them, so a net that ran on another shape would misplace its boxes."""
+        net = self._ssd_nets.pop(shape, None)
+        if net is None:
+            net = cv2.dnn.readNetFromCaffe(str(self._ssd_files[0]), str(self._ssd_files[1]))
+            while len(self._ssd_nets) >= SSD_NETS_KEPT:
+                self._ssd_nets.popitem(last=False)
+        self._ssd_nets[shape] = net  # the most recently used last
+        return net
 
     def find_text_lines(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         """The second proposal path: text lines that could be a plate's row (`TextLineFinder`), each grown

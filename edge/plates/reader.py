@@ -27,6 +27,7 @@ from edge.plates.grammar import (
     ALPHABET,
     DIGITS,
     LETTERS,
+    OFFICE,
     PROVINCES,
     SERIAL,
     SUFFIXES,
@@ -44,12 +45,23 @@ SEEN = 0.5
 # there: on rendered plates of every type the right one scored 0.001-0.19 and a wrong one never
 # passed 0.001 where a character was seen (tests/plates/test_plate_types.py).
 TYPE_CHARACTER_MIN_P = 1e-3
+# The type characters a plate of each colour may be missing (`PlateTextReader._completed`).
+TYPE_CHARACTERS_BY_COLOUR = {"white": "警", "black": "领港澳使"}
+# The upper row of a double-row plate: province and office letter, or WJ and its small characters.
+UPPER_ROWS = ((PROVINCES, OFFICE), ("W", "J", PROVINCES), ("W", "J", DIGITS, DIGITS))
+# A character fitted to a row's layout (`PlateTextReader._fit`) needs at least this probability.
+FIT_MIN_P = 0.1
 # A WJ plate's small province character is read only when the recogniser gives it this much on its own.
 SMALL_PROVINCE_MIN_P = 0.1
-# Plate backgrounds: white and black ones have a median saturation under 40 (99th percentile, rendered
-# plates of every type), blue, yellow and green ones over 56 (0.5th percentile of the 500 real LPRNet
-# crops and of the rendered ones); halfway between.
-CHROMATIC_MIN_SATURATION = 48
+# Is a plate's background coloured? Its median HSV saturation and Lab chroma (|a*, b*|), from the
+# distributions over the 500 real LPRNet crops (blue) and rendered plates of every type under casts,
+# night gain and dirt (benchmarks/plate_synth): behind white characters, black backgrounds reach a
+# saturation of 75 (dark pixels turn any cast into saturation) but a chroma of 13, and the real blue
+# plates fall under a saturation of 48 or a chroma of 6 in 6 of 500; behind black characters, white
+# backgrounds reach a saturation of 58, yellow and green ones start at 77 (1st percentile).
+CHROMATIC_MIN_SATURATION = 48  # behind white characters: blue, not black
+CHROMATIC_MIN_SATURATION_DARK_INK = 67  # behind black characters: yellow or green, not white
+CHROMATIC_MIN_CHROMA = 6
 
 
 @dataclass(frozen=True)
@@ -106,20 +118,35 @@ class PlateTextReader:
             crop_bgr = cv2.cvtColor(crop_bgr, cv2.COLOR_GRAY2BGR)
         height, width = crop_bgr.shape[:2]
         single = self.read_single_row(crop_bgr)
-        if width >= SINGLE_ROW_MIN_ASPECT * height:
+        if width >= SINGLE_ROW_MIN_ASPECT * height or single.valid:
             return single
-        # Squarish: a double-row plate, or a single-row one cut loosely. Read both ways; a valid
-        # read beats an invalid one, then the more confident wins.
+        # Squarish: a double-row plate, or a single-row one seen at an angle (read validly above: two
+        # rows squeezed into one line do not make a plate). Read as two rows too; a valid read beats
+        # an invalid one, then the more confident wins.
         return max((single, self.read_double_row(crop_bgr)), key=lambda r: (r.valid, r.confidence))
 
     def read_with_colour(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
         read = self.read(crop_bgr)
         colour = plate_colour(crop_bgr)
         text = read.text
-        if not read.valid and colour == "black" and len(text) == 6 and text.isdigit():
-            # Six digits on a black plate: an embassy plate whose red 使 (first, on black) went unseen.
-            text = "使" + text
+        if not read.valid and colour in TYPE_CHARACTERS_BY_COLOUR:
+            text = self._completed(crop_bgr, text, colour) or text
         return PlateRead(text, read.confidence, plate_kind(text), colour)
+
+    def _completed(self, crop_bgr: npt.NDArray[np.uint8], text: str, colour: str) -> str | None:
+        """A read one type character short, completed from the plate's colour: a white plate with a
+        province is a police plate (警 last), a black one a consulate (领 last), Hong Kong / Macau (粤Z, 港
+        or 澳 last: the one the recogniser likes better) or embassy plate (使 first, then six digits). The
+        red characters are the ones the recogniser most often loses, and no other plate of these colours
+        reads as the rest."""
+        joined = [joined for char in TYPE_CHARACTERS_BY_COLOUR[colour] for joined in (text + char, char + text)]
+        if colour == "black" and text.startswith("Z"):  # 粤Z: the province lost with the type character
+            joined += ["粤" + text + char for char in "港澳"]
+        candidates = [fixed for candidate in joined if plate_kind(fixed := repair(candidate))]
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        probs = self._decode(crop_bgr, self._masked).probs
+        return max(candidates, key=lambda c: max(float(probs[:, self._index[ch]].max()) for ch in c if ch in SUFFIXES))
 
     def read_single_row(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
         row = self._decode(crop_bgr, self._masked)
@@ -132,13 +159,64 @@ class PlateTextReader:
         return read
 
     def read_double_row(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead:
-        """Province and letter (or WJ and its small characters) above, the serial below; read apart, joined."""
+        """Province and letter (or WJ and its small characters) above, the serial below; read apart, joined.
+        The upper row holds one of a few layouts, so it is fitted to them (`_fit`) rather than read freely:
+        its characters are half the height of the serial's, and the free read often drops or adds one."""
         height = crop_bgr.shape[0]
-        top = self._decode(crop_bgr[: int(0.40 * height)], self._masked_top).read()
+        upper = self._decode(crop_bgr[: int(0.40 * height)], self._masked_top)
         bottom = self._decode(crop_bgr[int(0.30 * height) :], self._masked_bottom).read()
-        text = repair(top.text + bottom.text)
-        confidence = min(top.confidence, bottom.confidence)
-        return PlateRead(text, confidence, plate_kind(text))
+        fits = [fit for layout in UPPER_ROWS if (fit := self._fit(upper, layout)) is not None]
+        top_text, top_confidence = upper.text, upper.read().confidence
+        if fits and not plate_kind(repair(top_text + bottom.text)):
+            top_text, top_confidence = max(fits)[1:]
+        text = repair(top_text + bottom.text)
+        return PlateRead(text, min(top_confidence, bottom.confidence), plate_kind(text))
+
+    def _fit(self, row: _Row, layout: tuple[str, ...]) -> tuple[float, str, float] | None:
+        """The best reading of `row` as exactly `layout` (the characters each position may hold): CTC's
+        best path through blanks and one run of steps per position (Viterbi), each position's character
+        the one its steps score highest. Returns (the path's log-probability, the text, the least
+        probability of a character in it), or None when a character scores under `FIT_MIN_P`."""
+        steps, positions = row.image_steps, len(layout)
+        if steps < positions:
+            return None
+        log = np.log(row.probs[:steps] + 1e-9)
+        classes = [self._classes_of(chars) for chars in layout]
+        states = 2 * positions + 1  # blank, position 0, blank, position 1, ..., blank
+        emit = np.empty((steps, states))
+        emit[:, 0::2] = log[:, :1]
+        emit[:, 1::2] = np.stack([log[:, c].max(axis=1) for c in classes], axis=1)
+        score = np.full(states, -np.inf)
+        score[:2] = emit[0, :2]
+        back = np.zeros((steps, states), np.int64)
+        skip_ok = np.zeros(states, bool)
+        skip_ok[3::2] = True  # from one position straight to the next, no blank between
+        for t in range(1, steps):
+            moves = np.full((3, states), -np.inf)
+            moves[0] = score
+            moves[1, 1:] = score[:-1]
+            moves[2, 2:] = np.where(skip_ok[2:], score[:-2], -np.inf)
+            back[t] = moves.argmax(axis=0)
+            score = moves.max(axis=0) + emit[t]
+        state = states - 1 if score[-1] >= score[-2] else states - 2
+        total = float(score[state])
+        owner = np.empty(steps, np.int64)
+        for t in range(steps - 1, -1, -1):
+            owner[t] = state
+            state -= back[t, state]
+        text, least = "", 1.0
+        for k, allowed in enumerate(classes):
+            mine = np.flatnonzero(owner == 2 * k + 1)
+            if len(mine) == 0:
+                return None
+            sums = row.probs[mine][:, allowed].sum(axis=0)
+            best = int(allowed[sums.argmax()])
+            least = min(least, float(row.probs[mine, best].max()))
+            text += self._classes[best]
+        return (total, text, least) if least >= FIT_MIN_P else None
+
+    def _classes_of(self, characters: str) -> npt.NDArray[np.int64]:
+        return np.array([self._index[ch] for ch in characters if ch in self._index], np.int64)
 
     def _decode(self, crop_bgr: npt.NDArray[np.uint8], masked: npt.NDArray[np.bool_]) -> _Row:
         height, width = crop_bgr.shape[:2]
@@ -239,7 +317,8 @@ def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
     yellow, green and white. So the ink's polarity (lighter or darker than the background) is read
     first, from the skew of the plate's detail (characters are the minority: the long tail of the
     brightness left after the lighting is blurred away), which holds under colour casts and shadows;
-    then whether the background is coloured at all, and its hue only to tell yellow from green.
+    then whether the background is coloured at all (saturation and chroma), and its hue only to tell
+    yellow from green.
     """
     if crop_bgr.size == 0 or crop_bgr.ndim == 2 or crop_bgr.shape[2] == 1:
         return None  # no colour in a grey image
@@ -256,10 +335,12 @@ def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
     dark_ink = float(np.mean((detail / spread) ** 3)) < 0
     background = np.abs(detail) <= np.median(np.abs(detail))  # the flattest half: no strokes, no edges
     hsv = cv2.cvtColor(inner, cv2.COLOR_BGR2HSV)[background]
-    coloured = np.median(hsv[:, 1]) >= CHROMATIC_MIN_SATURATION
+    lab = cv2.cvtColor(inner, cv2.COLOR_BGR2LAB)[background].astype(np.float32)
+    chroma = float(np.hypot(np.median(lab[:, 1]) - 128, np.median(lab[:, 2]) - 128))
+    saturation = np.median(hsv[:, 1])
     if not dark_ink:
-        return "blue" if coloured else "black"
-    if not coloured:
+        return "blue" if saturation >= CHROMATIC_MIN_SATURATION and chroma >= CHROMATIC_MIN_CHROMA else "black"
+    if saturation < CHROMATIC_MIN_SATURATION_DARK_INK or chroma < CHROMATIC_MIN_CHROMA:
         return "white"
     hue = np.median(hsv[:, 0])  # OpenCV hue: 0-179
     if 35 <= hue < 95:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from edge.plates.finder import CORNERS, CROP, CROP_HEIGHT, PlateFinder, quad_aspect, rectify
+from edge.plates.finder import CORNERS, CROP, CROP_SIZE, DOUBLE_ROW_HEIGHT, PlateFinder, grown, quad_aspect, rectify
 from edge.plates.reader import PlateRead, PlateTextReader, plate_colour
 from edge.types import Detections
 
@@ -24,7 +24,14 @@ TEXT = "text"
 COLOUR = "colour"
 READ_CONFIDENCE = "read_confidence"
 KIND = "kind"
+VALID = "valid"  # the read passes the plate grammar (only those are plates)
 SAME_PLATE_IOU = 0.3  # two reads whose boxes overlap this much are of one plate
+TRIED_IOU = 0.6  # a text line's plate that overlaps an SSD proposal this much was read already
+NEW_ENERGY_GROWTH = (0.08, 0.14)  # a green plate read short re-cut this much wider either side (of its width)
+# A read this short may be a double-row plate's lower row (five characters, or four and 挂) with a stray
+# character; a longer one is a single row, not worth cutting again.
+LOWER_ROW_MAX = 6
+DOUBLE_ROW_GROWTH = (0.0, 0.25)  # a proposal re-cut as a double-row plate as it is, then this much taller upwards
 
 
 class PlateScanner:
@@ -33,41 +40,84 @@ class PlateScanner:
         self._reader = reader
 
     def scan(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
-        """The plates in a BGR scene that read as plates: boxes in its pixels, `CROP`, `TEXT`, `COLOUR`,
-        `READ_CONFIDENCE` and `KIND`."""
-        plates = self._read(image_bgr, self._finder.find(image_bgr))
-        if len(plates) == 0:
-            plates = self._read(image_bgr, self._finder.find_text_lines(image_bgr))
-        return _one_per_plate(plates)
+        """The plates in a BGR scene that read as plates, one read each: boxes in its pixels, `CROP`,
+        `TEXT`, `COLOUR`, `READ_CONFIDENCE` and `KIND`."""
+        proposals = self.read_proposals(image_bgr)
+        return _one_per_plate(proposals[proposals.data[VALID].astype(bool)])
+
+    def read_proposals(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
+        """Every proposal read, valid or not (`VALID`): the SSD's, and the text lines' where none of the
+        SSD's read as a plate."""
+        proposals = self._read(image_bgr, self._finder.find(image_bgr))
+        if not proposals.data[VALID].any():
+            lines = self._finder.find_text_lines(image_bgr)
+            new = [all(_iou(box, tried) < TRIED_IOU for tried in proposals.xyxy) for box in lines.xyxy]
+            proposals = _joined(proposals, self._read(image_bgr, lines[np.array(new, bool)]))
+        return proposals
 
     def _read(self, image: npt.NDArray[np.uint8], found: Detections) -> Detections:
         corners = found.data.get(CORNERS)
         reads = []
         for i, crop in enumerate(found.data[CROP]):
             read = self._reader.read_with_colour(crop)
-            if not read.valid and corners is not None:
+            if corners is not None and read.colour == "green" and read.kind != "new_energy":
+                read, crop = self._as_new_energy(image, corners[i], read, crop)
+            if not read.valid and corners is not None and len(read.text) <= LOWER_ROW_MAX:
                 read, crop = self._as_double_row(image, corners[i], read, crop)
-                found.data[CROP][i] = crop
+            found.data[CROP][i] = crop
             reads.append(read)
-        read = found.with_data({
-            TEXT: np.array([r.text for r in reads], str),
-            COLOUR: np.array([r.colour for r in reads], object),  # None where no colour was told
+        return found.with_data({
+            TEXT: np.array([r.text for r in reads], str).reshape(-1),
+            COLOUR: _objects([r.colour for r in reads]),  # None where no colour was told
             READ_CONFIDENCE: np.array([r.confidence for r in reads], np.float64),
-            KIND: np.array([r.kind for r in reads], object),
+            KIND: _objects([r.kind for r in reads]),
+            VALID: np.array([r.valid for r in reads], bool),
         })  # fmt: skip
-        return read[np.array([r.valid for r in reads], bool)]
+
+    def _as_new_energy(
+        self, image: npt.NDArray[np.uint8], quad: npt.NDArray[np.float32], read: PlateRead, crop: np.ndarray
+    ) -> tuple[PlateRead, np.ndarray]:
+        """A green plate is a new-energy plate, 8 characters on a plate 480 mm wide where others are 440:
+        the corner net, which learnt the narrower ones, often leaves the last character out. Cut wider."""
+        for sideways in NEW_ENERGY_GROWTH:
+            outline = grown(quad, sideways, 0.0, 0.0)
+            wider = rectify(image, outline, (round(CROP_SIZE[0] * (1 + 2 * sideways)), CROP_SIZE[1]))
+            again = self._reader.read_with_colour(wider)
+            if again.kind == "new_energy":
+                return again, wider
+        return read, crop
 
     def _as_double_row(
         self, image: npt.NDArray[np.uint8], quad: npt.NDArray[np.float32], read: PlateRead, crop: np.ndarray
     ) -> tuple[PlateRead, np.ndarray]:
         """The proposal cut as a double-row plate (each row the recogniser's height) and read row by row;
-        the first read and crop when that does not read as a plate either."""
-        height = 2 * CROP_HEIGHT
-        double = rectify(image, quad, (max(8, round(height * quad_aspect(quad))), height))
-        rows = self._reader.read_double_row(double)
-        if not rows.valid:
-            return read, crop
-        return PlateRead(rows.text, rows.confidence, rows.kind, plate_colour(double)), double
+        the first read and crop when that does not read as a plate either. The corner net often puts the
+        plate's top edge through the upper row, so the plate is also tried grown upwards."""
+        height = DOUBLE_ROW_HEIGHT
+        for upwards in DOUBLE_ROW_GROWTH:
+            outline = grown(quad, 0.0, upwards, 0.0)
+            double = rectify(image, outline, (max(8, round(height * quad_aspect(outline))), height))
+            rows = self._reader.read_double_row(double)
+            if rows.valid:
+                return PlateRead(rows.text, rows.confidence, rows.kind, plate_colour(double)), double
+        return read, crop
+
+
+def _objects(values: list[object]) -> npt.NDArray[np.object_]:
+    array = np.empty(len(values), object)
+    array[:] = values
+    return array
+
+
+def _joined(a: Detections, b: Detections) -> Detections:
+    """Two sets of read proposals as one (the same `data` keys)."""
+    if len(a) == 0:
+        return b
+    if len(b) == 0:
+        return a
+    data = {key: np.concatenate([a.data[key], b.data[key]]) for key in a.data}
+    return Detections.from_boxes(np.concatenate([a.xyxy, b.xyxy]), np.concatenate([a.confidence, b.confidence]),
+                                 data=data)  # fmt: skip
 
 
 def _one_per_plate(plates: Detections) -> Detections:

@@ -15,15 +15,12 @@ from edge.detectors.regions import detection_window
 from edge.plates.finder import CROP, PlateFinder
 from edge.plates.matcher import PlateMatch, PlateMatcher
 from edge.plates.reader import PlateTextReader
+from edge.plates.scanner import COLOUR, READ_CONFIDENCE, TEXT, PlateScanner
 from edge.tracking.iou_tracker import IouTracker
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import Detections, Frame
+from edge.types import Frame
 
 VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
-# `Detections.data` keys the stage adds to each plate found: what the reader made of it.
-TEXT = "text"
-COLOUR = "colour"
-READ_CONFIDENCE = "read_confidence"
 
 
 @dataclass(frozen=True)
@@ -75,13 +72,12 @@ class PlateStage:
         vehicles: OnnxObjectDetector | None = None,
         gate_line: GateLineConfig | None = None,
     ):
-        self._finder = finder
+        self._scanner = PlateScanner(finder, reader)
         self._vehicles = vehicles
         self._gate = LineCrossing(gate_line) if gate_line else None
         self._direction: dict[int, str] = {}
         self._settled: dict[int, _Settled] = {}  # track -> its voted plate, for the passage log
         self._passages: list[PassageRecord] = []
-        self._reader = reader
         self._matcher = matcher
         self._config = config
         self._tracker = IouTracker(iou_threshold=0.1, max_missed=3)
@@ -101,7 +97,7 @@ class PlateStage:
         if window is None:
             return []
         x1, y1, x2, y2 = window
-        plates = self._read(self._finder.find(frame.image[y1:y2, x1:x2]).moved_by(x1, y1))
+        plates = self._scanner.scan(frame.image[y1:y2, x1:x2]).moved_by(x1, y1)
         tracked = self._tracker.update(plates, frame.index)
         plates = tracked.detections
         decisions = []
@@ -137,16 +133,6 @@ class PlateStage:
             self._decided.discard(track_id)
             self._end_passage(frame.camera, track_id)  # the vehicle has gone: its passage is complete
         return decisions
-
-    def _read(self, found: Detections) -> Detections:
-        """The plates whose text reads as a plate, with their `TEXT`, `COLOUR` and `READ_CONFIDENCE`."""
-        reads = [self._reader.read_with_colour(crop) for crop in found.data[CROP]]
-        read = found.with_data({
-            TEXT: np.array([r.text for r in reads], str),
-            COLOUR: np.array([r.colour for r in reads], object),  # None where no colour was told
-            READ_CONFIDENCE: np.array([r.confidence for r in reads], np.float64),
-        })  # fmt: skip
-        return read[np.array([r.valid for r in reads], bool)]
 
     def take_passages(self) -> list[PassageRecord]:
         """Vehicles whose pass ended since the last call (with `plates.passages` on)."""
