@@ -54,14 +54,20 @@ FIT_MIN_P = 0.1
 # A WJ plate's small province character is read only when the recogniser gives it this much on its own.
 SMALL_PROVINCE_MIN_P = 0.1
 # Is a plate's background coloured? Its median HSV saturation and Lab chroma (|a*, b*|), from the
-# distributions over the 500 real LPRNet crops (blue) and rendered plates of every type under casts,
-# night gain and dirt (benchmarks/plate_synth): behind white characters, black backgrounds reach a
-# saturation of 75 (dark pixels turn any cast into saturation) but a chroma of 13, and the real blue
-# plates fall under a saturation of 48 or a chroma of 6 in 6 of 500; behind black characters, white
-# backgrounds reach a saturation of 58, yellow and green ones start at 77 (1st percentile).
+# distributions over the 500 real LPRNet crops (blue) and rendered plates of every type under the
+# camera's white balance off by up to 15 % a channel, night gain and dirt (benchmarks/plate_synth):
+# behind white characters, black backgrounds reach a saturation of 75 (dark pixels turn any cast into
+# saturation) but a chroma of 13, and the real blue plates fall under a saturation of 48 or a chroma of
+# 6 in 6 of 500. Behind black characters, a white plate under the warmest cast reaches 70 with a
+# yellow hue and 56 with a green one; yellow plates start at 158, green ones at 77 (1st percentiles).
 CHROMATIC_MIN_SATURATION = 48  # behind white characters: blue, not black
-CHROMATIC_MIN_SATURATION_DARK_INK = 67  # behind black characters: yellow or green, not white
+CHROMATIC_MIN_SATURATION_DARK_INK = 67  # behind black characters, a green (or blue) hue: not white
+CHROMATIC_MIN_SATURATION_YELLOW = 115  # behind black characters, a yellow hue: not a white plate in warm light
 CHROMATIC_MIN_CHROMA = 6
+# A crop whose channels never differ by more than this is a grey image stored as colour (a night-mode
+# camera; a grey JPEG decodes to equal channels give or take rounding): no colour can be told. A colour
+# camera's black-and-white plate still shows its white balance and noise on its white characters.
+GREY_MAX_DIFFERENCE = 2
 
 
 @dataclass(frozen=True)
@@ -323,7 +329,8 @@ def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
     if crop_bgr.size == 0 or crop_bgr.ndim == 2 or crop_bgr.shape[2] == 1:
         return None  # no colour in a grey image
     channels = crop_bgr.astype(np.int16)
-    if np.abs(channels[..., 0] - channels[..., 1]).max() < 8 and np.abs(channels[..., 1] - channels[..., 2]).max() < 8:
+    spread = max(np.abs(channels[..., 0] - channels[..., 1]).max(), np.abs(channels[..., 1] - channels[..., 2]).max())
+    if spread <= GREY_MAX_DIFFERENCE:
         return None  # a grey image stored as colour (a night-mode camera)
     height, width = crop_bgr.shape[:2]
     inner = crop_bgr[height // 10 : height - height // 10, width // 25 : width - width // 25]  # less frame and holder
@@ -340,11 +347,11 @@ def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
     saturation = np.median(hsv[:, 1])
     if not dark_ink:
         return "blue" if saturation >= CHROMATIC_MIN_SATURATION and chroma >= CHROMATIC_MIN_CHROMA else "black"
-    if saturation < CHROMATIC_MIN_SATURATION_DARK_INK or chroma < CHROMATIC_MIN_CHROMA:
-        return "white"
     hue = np.median(hsv[:, 0])  # OpenCV hue: 0-179
     if 35 <= hue < 95:
-        return "green"
-    if 95 <= hue < 135:
-        return "blue"  # dark ink on blue: a blue plate whose polarity the light hid
-    return "yellow"
+        colour, least = "green", CHROMATIC_MIN_SATURATION_DARK_INK
+    elif 95 <= hue < 135:
+        colour, least = "blue", CHROMATIC_MIN_SATURATION_DARK_INK  # a blue plate whose polarity the light hid
+    else:
+        colour, least = "yellow", CHROMATIC_MIN_SATURATION_YELLOW
+    return colour if saturation >= least and chroma >= CHROMATIC_MIN_CHROMA else "white"
