@@ -68,6 +68,7 @@ CHROMATIC_MIN_CHROMA = 6
 # camera; a grey JPEG decodes to equal channels give or take rounding): no colour can be told. A colour
 # camera's black-and-white plate still shows its white balance and noise on its white characters.
 GREY_MAX_DIFFERENCE = 2
+COLOUR_HEIGHT = 48  # crops are told their colour at most this high
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,10 @@ def plate_colour(crop_bgr: npt.NDArray[np.uint8]) -> str | None:
     if spread <= GREY_MAX_DIFFERENCE:
         return None  # a grey image stored as colour (a night-mode camera)
     height, width = crop_bgr.shape[:2]
+    if height > COLOUR_HEIGHT:  # colour needs no detail: a bounded size keeps the blur below cheap
+        width = max(1, round(width * COLOUR_HEIGHT / height))
+        height = COLOUR_HEIGHT
+        crop_bgr = cv2.resize(crop_bgr, (width, height), interpolation=cv2.INTER_AREA)
     inner = crop_bgr[height // 10 : height - height // 10, width // 25 : width - width // 25]  # less frame and holder
     if inner.size == 0:
         return None

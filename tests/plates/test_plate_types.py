@@ -7,6 +7,7 @@ fixed-seed subset of the evaluation set (benchmarks/plates_types.py)."""
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import cv2
@@ -146,6 +147,14 @@ def test_colour_of_every_plate_type(kind: str, condition: str) -> None:
         size = (136, 36) if plate.rows == 1 else (136, 68 if plate.size_mm[0] == 440 else 87)
         image = cv2.resize(plate.image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         assert plate_colour(as_a_camera_sees(image, CONDITIONS[condition], rng)) == plate.colour, (kind, condition)
+
+
+def test_colour_of_a_huge_crop_is_told_quickly() -> None:
+    """`gatebox plates read --crop` on a 4K image: the colour's blur scales with the crop (it took 90 s)."""
+    huge = np.random.default_rng(0).integers(0, 255, (2160, 3840, 3), dtype=np.uint8)
+    started = time.process_time()
+    plate_colour(huge)
+    assert time.process_time() - started < 2.0
 
 
 # Found (finder), read from the true crop (reader), found and read (end_to_end) and colour, out of
