@@ -6,10 +6,13 @@ characters a general OCR would pick, and the result is checked against the plate
 (`edge.plates.grammar`, one per plate type). Double-row plates (yellow trucks, motorcycles,
 trailers, WJ) are split into their rows, each read with the characters its row may hold, and joined.
 
-Where the plain read breaks the grammar, two things the recogniser is known to miss are looked for:
-a type character (警 学 挂 领 港 澳 last, 使 first) where it saw a character but the plate alphabet
-held nothing it liked there, and the small characters of a WJ plate (a province, or two corps digits,
-half the height of the others), read on their own from the gap between WJ and the serial.
+Where the plain read breaks the grammar, what the recogniser is known to miss is looked for: a type
+character (警 学 挂 领 港 澳 last, 使 first) where it saw a character but the plate alphabet held
+nothing it liked there, or that the plate's colour calls for (`read_with_colour`); the small
+characters of a WJ plate (a province, or two corps digits, half the height of the others), read on
+their own from the gap between WJ and the serial; and a double-row plate's upper row, fitted to the
+few layouts it may hold. The colour (`plate_colour`) comes from the characters' polarity and the
+background's saturation and chroma.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ MAX_WIDTH = 320
 # A CTC step where blank is below this is one where the recogniser saw a character.
 SEEN = 0.5
 # The least probability a type character needs, at a step where a character was seen, to be read
-# there: on rendered plates of every type the right one scored 0.001-0.19 and a wrong one never
-# passed 0.001 where a character was seen (tests/plates/test_plate_types.py).
+# there: on the rendered plates of every type (benchmarks/plate_synth, seed 1, not the seed the figures
+# are reported on) the right one scored 0.001-0.19 and a wrong one never passed 0.001 where a
+# character was seen.
 TYPE_CHARACTER_MIN_P = 1e-3
 # The type characters a plate of each colour may be missing (`PlateTextReader._completed`).
 TYPE_CHARACTERS_BY_COLOUR = {"white": "警", "black": "领港澳使"}

@@ -3,6 +3,7 @@
 1. HyperLPR's SSD proposes plates (`PlateFinder.find`); each is read as its shape says.
 2. A proposal whose read breaks the grammar is cut again as a double-row plate and read row by row:
    on a double-row plate the SSD and its corner net find the plate but take it for a wide single row.
+   A green plate read short of a new-energy plate is cut again wider (8 characters, 480 mm).
 3. Only where no proposal read as a plate, the second path (`PlateFinder.find_text_lines`, PP-OCRv4's
    text detector) proposes text lines, read the same way. It costs more than the SSD, so a scene the
    SSD already read pays nothing for it.
