@@ -270,7 +270,7 @@ def _cmd_plates_read(args: argparse.Namespace, config: GateboxConfig, data_dir: 
         from edge.plates.finder import PlateFinder
         from edge.plates.scanner import PlateScanner
 
-        scanner = PlateScanner(PlateFinder.from_models(paths), reader)
+        scanner = PlateScanner(PlateFinder.from_models(paths), reader, thorough=True)  # a photo is read once
     failed = 0
     for image_path in args.images:
         image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)

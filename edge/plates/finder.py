@@ -150,12 +150,13 @@ class PlateFinder:
         self._ssd_nets[shape] = net  # the most recently used last
         return net
 
-    def find_text_lines(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
-        """The second proposal path: text lines that could be a plate's row (`TextLineFinder`), each grown
-        to its plate's corners by the refinement net, as `find` returns them; none without the model."""
+    def find_text_lines(self, image_bgr: npt.NDArray[np.uint8], long_side: int | None = None) -> Detections:
+        """The second proposal path: text lines that could be a plate's row (`TextLineFinder`, the image at
+        most `long_side` px), each grown to its plate's corners by the refinement net, as `find` returns
+        them; none without the model."""
         if self._lines is None:
             return self._cut_out(image_bgr, [], [], [])
-        lines = self._lines.find(image_bgr)
+        lines = self._lines.find(image_bgr, long_side)
         boxes, scores, corners = [], [], []
         for box, score in zip(lines.xyxy.astype(int).tolist(), lines.confidence.tolist(), strict=True):
             quad = self.refine(tuple(box), image_bgr)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from edge.plates.finder import CORNERS, CROP, CROP_SIZE, DOUBLE_ROW_HEIGHT, PlateFinder, grown, quad_aspect, rectify
 from edge.plates.reader import PlateRead, PlateTextReader, plate_colour
+from edge.plates.text_lines import LONG_SIDE
 from edge.types import Detections
 
 # `Detections.data` keys the scanner adds to each plate it read.
@@ -32,13 +33,18 @@ NEW_ENERGY_GROWTH = (0.08, 0.14)  # a green plate read short re-cut this much wi
 # A read this short may be a double-row plate's lower row (five characters, or four and 挂) with a stray
 # character; a longer one is a single row, not worth cutting again.
 LOWER_ROW_MAX = 6
+THOROUGH_LONG_SIDE = 1600  # a thorough scanner's last search for text lines (px on the longer side)
 DOUBLE_ROW_GROWTH = (0.0, 0.25)  # a proposal re-cut as a double-row plate as it is, then this much taller upwards
 
 
 class PlateScanner:
-    def __init__(self, finder: PlateFinder, reader: PlateTextReader) -> None:
+    def __init__(self, finder: PlateFinder, reader: PlateTextReader, thorough: bool = False) -> None:
+        """`thorough`: where neither path read a plate in a large image, search its text lines once more at
+        up to `THOROUGH_LONG_SIDE` px (a photo read once, `gatebox plates read`: a car at a distance in a
+        street photo); the box's frames, under their time budget, do not."""
         self._finder = finder
         self._reader = reader
+        self._thorough = thorough
 
     def scan(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         """The plates in a BGR scene that read as plates, one read each: boxes in its pixels, `CROP`,
@@ -50,8 +56,11 @@ class PlateScanner:
         """Every proposal read, valid or not (`VALID`): the SSD's, and the text lines' where none of the
         SSD's read as a plate."""
         proposals = self._read(image_bgr, self._finder.find(image_bgr))
-        if not proposals.data[VALID].any():
-            lines = self._finder.find_text_lines(image_bgr)
+        passes = [None, THOROUGH_LONG_SIDE] if self._thorough and max(image_bgr.shape[:2]) > LONG_SIDE else [None]
+        for long_side in passes:
+            if proposals.data[VALID].any():
+                break
+            lines = self._finder.find_text_lines(image_bgr, long_side)
             new = [all(_iou(box, tried) < TRIED_IOU for tried in proposals.xyxy) for box in lines.xyxy]
             proposals = _joined(proposals, self._read(image_bgr, lines[np.array(new, bool)]))
         return proposals

@@ -116,6 +116,21 @@ def test_the_second_path_finds_and_reads_what_the_ssd_misses(
     assert scene.text in list(plates.data[TEXT]), (kind, index, list(plates.data[TEXT]))
 
 
+@needs_font
+@pytest.mark.parametrize(("kind", "index"), [("green_small", 11), ("blue", 11), ("police", 3)])
+def test_a_car_at_a_distance_in_a_large_photo_is_read_by_a_thorough_scanner(
+    paths: dict[str, Path], reader: PlateTextReader, data: Path, kind: str, index: int
+) -> None:
+    """`gatebox plates read` on a street photo (4800 x 2700, the plate 150-225 px wide): the text lines
+    searched at 640 px miss it; the thorough scanner's last search at 1600 px reads it."""
+    scene = make_scene(kind, index, seed=2, root=data)
+    photo = cv2.resize(scene.image, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)
+    photo = cv2.copyMakeBorder(photo, 0, 900, 0, 1600, cv2.BORDER_REFLECT)
+    finder = PlateFinder.from_models(paths)
+    assert scene.text not in list(PlateScanner(finder, reader).scan(photo).data[TEXT])
+    assert scene.text in list(PlateScanner(finder, reader, thorough=True).scan(photo).data[TEXT])
+
+
 # Colour under the light a gate camera sees: as drawn, dim (a white plate at dusk was reported black),
 # night gain, and the camera's white balance off by 10 % a channel either way; always with the sensor's
 # noise, a white balance a few percent off, and JPEG. (Off by 15 %, black plates may be told blue:
