@@ -121,7 +121,7 @@ def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
 
 
 def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.watch import watch
+    from centre.watch import watch
     from edge.config import CentreConfig
 
     broker = _centre_broker(args, config)
@@ -134,7 +134,7 @@ def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir:
 
 
 def _cmd_centre_record(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.record import record
+    from centre.record import record
 
     settings = _centre_settings(args, config)
     counts = record(_centre_broker(args, config), args.db, timeout=args.timeout, client_id=settings.record_client_id,
@@ -149,7 +149,7 @@ def _centre_broker(args: argparse.Namespace, config: GateboxConfig) -> BrokerCon
 
 
 def _cmd_centre_ack(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.commands import send_ack
+    from centre.commands import send_ack
 
     state = "closed" if args.close else "acked"
     send_ack(_centre_broker(args, config), _centre_key(args), args.box, args.event_id, state, args.note, args.by)
@@ -173,7 +173,7 @@ def _centre_settings(args: argparse.Namespace, config: GateboxConfig):  # -> Cen
 
 
 def _cmd_centre_serve(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.web import serve
+    from centre.web import serve
 
     settings = _centre_settings(args, config)
     key = args.key or settings.signing_key
@@ -191,8 +191,8 @@ def _cmd_centre_serve(args: argparse.Namespace, config: GateboxConfig, data_dir:
 def _cmd_centre_operator(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     import getpass
 
-    from edge.centre.auth import MIN_PASSWORD_LENGTH, hash_password
-    from edge.centre.store import CentreStore
+    from centre.auth import MIN_PASSWORD_LENGTH, hash_password
+    from centre.store import CentreStore
 
     store = CentreStore(_centre_settings(args, config).db)
     try:
@@ -240,7 +240,7 @@ def _centre_key(args: argparse.Namespace) -> Path:
 
 
 def _cmd_lists_build(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.lists import build
+    from centre.lists import build
 
     entries = build(config, args.list, args.version, args.photos, args.meta, args.out, args.plates)
     print(f"built {args.out}: {args.list} v{args.version}, {entries} entries")
@@ -248,7 +248,7 @@ def _cmd_lists_build(args: argparse.Namespace, config: GateboxConfig, data_dir: 
 
 
 def _cmd_lists_publish(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.lists import publish
+    from centre.lists import publish
 
     manifest = publish(_centre_broker(args, config), _centre_key(args), args.bundle, args.delta_from)
     base = f" (delta from v{manifest.base_version})" if manifest.base_version else ""

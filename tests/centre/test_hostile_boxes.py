@@ -23,11 +23,11 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.alerts import Alert
-from edge.centre.auth import hash_password
-from edge.centre.console import Console
-from edge.centre.record import Recorder
-from edge.centre.store import AmbiguousEvent, CentreStore
-from edge.centre.web import _box_view, create_app
+from centre.auth import hash_password
+from centre.console import Console
+from centre.record import Recorder
+from centre.store import AmbiguousEvent, CentreStore
+from centre.web import _box_view, create_app
 from edge.comms.messages import AlertState, Heartbeat, ListAck
 from edge.comms.wire import Refusals
 from edge.config import BrokerConfig, CentreConfig, GateboxConfig

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.centre.store import CentreStore, EventFilter
+from centre.store import CentreStore, EventFilter
 from edge.panic.models import PanicEvent
 from tests.conftest import REPO, run_cli, write_config
 from tests.support import crowd

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.centre.lists import build, delta_blob, merged_blob, read_bundle
+from centre.lists import build, delta_blob, merged_blob, read_bundle
 from edge.config import GateboxConfig, load_config
 from edge.doctor import check_lists
 from edge.errors import InputError

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.centre.lists import build
+from centre.lists import build
 from edge.config import GateboxConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
 from edge.enroll import MAX_YAW, MIN_FACE_PX, MIN_SHARPNESS, FaceCheck, photo_embedder

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import edge.store.sqlite as sqlite_module
-from edge.centre.store import CentreStore
+from centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
 from edge.services import BoxServices

@@ -112,7 +112,7 @@ CREATE TABLE IF NOT EXISTS published_lists (
 );
 CREATE TABLE IF NOT EXISTS operators (
     name        TEXT PRIMARY KEY,
-    password    TEXT NOT NULL,          -- scrypt hash, see edge.centre.auth
+    password    TEXT NOT NULL,          -- scrypt hash, see centre.auth
     created_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (

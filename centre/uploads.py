@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edge.centre.lists import PHOTO_SUFFIXES
+from centre.lists import PHOTO_SUFFIXES
 from edge.errors import InputError
 
 MAX_PHOTO_BYTES = 20 * 2**20

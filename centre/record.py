@@ -12,8 +12,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edge.centre.store import CentreStore, Ingested
-from edge.centre.watch import connect
+from centre.store import CentreStore, Ingested
+from centre.watch import connect
 from edge.comms import topics
 from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused
 from edge.config import BrokerConfig

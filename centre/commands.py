@@ -8,7 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.centre.watch import connect, wait_connected
+from centre.watch import connect, wait_connected
 from edge.comms import topics
 from edge.comms.messages import AckAlert
 from edge.config import BrokerConfig

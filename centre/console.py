@@ -1,6 +1,6 @@
 """The console's back end: receives what every box sends (stored, then confirmed), tells the open
 pages what changed, sends operators' acks to the boxes and builds and publishes list versions.
-The web layer (`edge.centre.web`) only translates HTTP to these calls."""
+The web layer (`centre.web`) only translates HTTP to these calls."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.centre.commands import publish_ack
-from edge.centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
-from edge.centre.record import Recorder, subscriptions
-from edge.centre.store import AmbiguousEvent, CentreStore, Ingested
-from edge.centre.uploads import ZipLimits, unzip_photos
+from centre.commands import publish_ack
+from centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
+from centre.record import Recorder, subscriptions
+from centre.store import AmbiguousEvent, CentreStore, Ingested
+from centre.uploads import ZipLimits, unzip_photos
 from edge.comms.mqtt import make_client
 from edge.config import CentreConfig, GateboxConfig
 from edge.errors import InputError

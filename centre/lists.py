@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.centre.watch import connect, wait_connected
+from centre.watch import connect, wait_connected
 from edge.config import BrokerConfig, GateboxConfig
 from edge.enroll import embed_photo, photo_embedder
 from edge.errors import InputError
