@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from centre.lists import write_bundle  # noqa: E402
-from edge.lists.bundle import ListEntry, encode  # noqa: E402
+from edge.protocol.bundle import ListEntry, encode  # noqa: E402
 from edge.recognition.gallery import Gallery  # noqa: E402
 from tests.support import crowd  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402

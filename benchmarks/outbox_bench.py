@@ -21,7 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from edge.comms.link import CentreLink  # noqa: E402
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority  # noqa: E402
-from edge.config import BoxConfig, BrokerConfig, LinkConfig  # noqa: E402
+from edge.config import BoxConfig, LinkConfig  # noqa: E402
+from edge.protocol.mqtt import BrokerConfig  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.mqtt import Collector  # noqa: E402
 

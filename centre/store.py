@@ -24,13 +24,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from edge.alerts import Alert
-from edge.comms import topics
-from edge.comms.messages import AlertState, Heartbeat, ListAck
-from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
-from edge.errors import GateboxError
-from edge.panic.models import PanicEvent
-from edge.store.sqlite import connect, open_database
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.errors import GateboxError
+from edge.protocol.messages import AlertState, Heartbeat, ListAck
+from edge.protocol.panic import PanicEvent
+from edge.protocol.sqlite import connect, open_database
+from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from centre.auth import new_session_token, token_hash, verify_password
+from centre.config import CentreConfig, ConsoleConfig
 from centre.console import Conflict, Console, NotFound, Unavailable
 from centre.guard import RequestGuard
 from centre.store import AmbiguousEvent, EventFilter
-from edge.config import CentreConfig, GateboxConfig
-from edge.errors import GateboxError
+from edge.protocol.errors import GateboxError
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def _box_view(box: dict[str, object], now: float, silent_after_s: float) -> dict
     }  # fmt: skip
 
 
-def serve(config: GateboxConfig, settings: CentreConfig, key_path: Path | None) -> None:
+def serve(config: CentreConfig, settings: ConsoleConfig, key_path: Path | None) -> None:
     """Run the console until SIGINT/SIGTERM."""
     console = Console(config, settings, key_path)
     try:

@@ -15,13 +15,13 @@ from pathlib import Path
 import cv2
 import serial
 
-from edge.comms.mqtt import make_client
 from edge.config import CameraConfig, GateboxConfig, load_config
-from edge.errors import GateboxError
 from edge.models import load_manifest, verify_models
 from edge.panic.receivers import read_token
+from edge.protocol.errors import GateboxError
+from edge.protocol.mqtt import make_client
+from edge.protocol.signing import load_public_key
 from edge.recognition.embedder import configured_embedder_id
-from edge.security.signing import load_public_key
 from edge.sources.video import open_capture
 from edge.store.lists import ListStore
 

@@ -6,7 +6,6 @@ Alerts leave through `BoxServices.emit` (outbox, alert records, and for `run` th
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -19,16 +18,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from edge.alerts import Alert
-from edge.comms import topics
 from edge.config import GateboxConfig
-from edge.errors import GateboxError
 from edge.health import CameraStatus, Watchdog, software_version
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, Models
 from edge.plates.matcher import PlateMatcher
-from edge.recognition.embedder import EmbedderSpec
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.embedding import EmbedderSpec
+from edge.protocol.errors import GateboxError
+from edge.protocol.messages import Heartbeat, OutboxReport
 from edge.recognition.gallery import Gallery
 from edge.services import BoxServices
 from edge.sources.latest import LatestFrames
@@ -258,17 +258,15 @@ def heartbeat(
 ) -> str:
     stats = services.outbox.stats()
     link = services.link
-    return json.dumps({
-        "schema": "gatebox.heartbeat/1", "site": config.box.site, "box_id": config.box.box_id, "ts": time.time(),
-        "version": software_version(), "uptime_s": round(time.monotonic() - started, 1),
-        "cameras": {c.name: c.report() for c in cameras},
-        "outbox": {"depth": stats.depth, "bytes": stats.bytes, "dropped": stats.dropped,
-                   "oldest_unconfirmed_age_s": None if stats.oldest_unconfirmed_age_s is None
-                   else round(stats.oldest_unconfirmed_age_s, 1)},
-        "lists": services.list_report(),
-        "bad_input": dict(link.bad_input) if link else {},
-        "panic_rejected": dict(panic.rejected) if panic else {},
-    })  # fmt: skip
+    oldest = stats.oldest_unconfirmed_age_s
+    return Heartbeat(
+        site=config.box.site, box_id=config.box.box_id, ts=time.time(), version=software_version(),
+        uptime_s=round(time.monotonic() - started, 1), cameras={c.name: c.report() for c in cameras},
+        outbox=OutboxReport(depth=stats.depth, bytes=stats.bytes, dropped=stats.dropped,
+                            oldest_unconfirmed_age_s=None if oldest is None else round(oldest, 1)),
+        lists=services.list_report(), bad_input=dict(link.bad_input) if link else {},
+        panic_rejected=dict(panic.rejected) if panic else {},
+    ).model_dump_json(by_alias=True)  # fmt: skip
 
 
 def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:

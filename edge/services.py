@@ -18,15 +18,15 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.alerts import Alert
-from edge.comms import topics
 from edge.comms.link import CentreLink
-from edge.comms.messages import Command
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
 from edge.lists.sync import ListSync
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Command, ListAck
+from edge.protocol.signing import load_public_key
 from edge.recognition.embedder import configured_embedder_id
-from edge.security.signing import load_public_key
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 from edge.store.lists import ListStore
@@ -144,15 +144,15 @@ class BoxServices:
                 log.info("ack for %s ignored: unknown alert, or already %s", command.event_id, command.state)
                 return
             log.info("alert %s is now %s", command.event_id, command.state)
-            self.report(topics.ALERT_STATE, "alert_state", {
-                "schema": "gatebox.alert_state/1", "event_id": command.event_id, "state": command.state,
-                "note": command.note, "by": command.by, "ts": time.time(),
-            })  # fmt: skip
+            state = AlertState(event_id=command.event_id, state=command.state, note=command.note, by=command.by,
+                               ts=time.time())  # fmt: skip
+            self.report(topics.ALERT_STATE, "alert_state", state.model_dump_json(by_alias=True))
 
     def passages(self, records: list) -> None:  # list[PassageRecord]
         """Vehicles read at the gate, for the centre's access log (low priority)."""
         for record in records:
-            self.report(topics.PASSAGE, "passage", record.body(self._config.box.site, self._config.box.box_id))
+            passage = record.message(self._config.box.site, self._config.box.box_id)
+            self.report(topics.PASSAGE, "passage", passage.model_dump_json(by_alias=True))
 
     def report(self, leaf: str, kind: str, body: dict[str, object] | str) -> None:
         """Queue a low-priority message nobody must confirm (it leaves on PUBACK)."""
@@ -175,10 +175,8 @@ class BoxServices:
     def on_list_applied(self, list_name: str, version: int, entries: int) -> None:
         for listener in self._gallery_listeners:
             listener()
-        self.report(topics.LIST_ACK, "list_ack", {
-            "schema": "gatebox.list_ack/1", "list": list_name, "version": version, "entries": entries,
-            "status": "applied", "ts": time.time(),
-        })  # fmt: skip
+        ack = ListAck(list=list_name, version=version, entries=entries, ts=time.time())
+        self.report(topics.LIST_ACK, "list_ack", ack.model_dump_json(by_alias=True))
 
     def list_report(self) -> dict[str, object]:
         """Lists for the heartbeat: version and subjects per list, and refused updates."""

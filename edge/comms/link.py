@@ -22,14 +22,14 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from edge.comms import topics
-from edge.comms.bounded_json import JsonRefused, check_json_bounds
-from edge.comms.messages import Command, Receipt
-from edge.comms.mqtt import make_client
 from edge.comms.outbox import Outbox
-from edge.config import BoxConfig, BrokerConfig, LinkConfig
+from edge.config import BoxConfig, LinkConfig
 from edge.lists.sync import ListSync
-from edge.security.signing import BadSignature, open_sealed
+from edge.protocol import topics
+from edge.protocol.bounded_json import JsonRefused, check_json_bounds
+from edge.protocol.messages import Command, Receipt
+from edge.protocol.mqtt import BrokerConfig, make_client
+from edge.protocol.signing import BadSignature, open_sealed
 
 log = logging.getLogger(__name__)
 

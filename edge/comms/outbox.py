@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from edge.errors import GateboxError
-from edge.store.sqlite import connect, open_database
+from edge.protocol.errors import GateboxError
+from edge.protocol.sqlite import connect, open_database
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from edge.config import ObjectDetectorConfig
-from edge.errors import ModelError
+from edge.protocol.errors import ModelError
 
 log = logging.getLogger(__name__)
 

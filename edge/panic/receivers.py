@@ -32,11 +32,11 @@ from typing import Protocol
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
-from edge.comms.bounded_json import JsonRefused, parse_bounded_json
-from edge.comms.mqtt import make_client
-from edge.config import BrokerConfig, GpioReceiverConfig, HttpReceiverConfig, MqttReceiverConfig, SerialReceiverConfig
-from edge.errors import ConfigError
+from edge.config import GpioReceiverConfig, HttpReceiverConfig, MqttReceiverConfig, SerialReceiverConfig
 from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalMessage
+from edge.protocol.bounded_json import JsonRefused, parse_bounded_json
+from edge.protocol.errors import ConfigError
+from edge.protocol.mqtt import BrokerConfig, make_client
 
 log = logging.getLogger(__name__)
 

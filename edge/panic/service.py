@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from edge.alerts import Location
-from edge.comms import topics
 from edge.comms.outbox import OutgoingMessage, Priority
-from edge.comms.wire import Refusals
 from edge.config import GateboxConfig, PanicDevice
-from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
+from edge.panic.models import ButtonSignal
+from edge.protocol import topics
+from edge.protocol.alert import Location
+from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.wire import Refusals
 from edge.services import BoxServices
 
 log = logging.getLogger(__name__)

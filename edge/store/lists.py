@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.lists.bundle import ListEntry
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.bundle import ListEntry
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.sqlite import open_database
 from edge.recognition.gallery import Gallery
-from edge.store.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subjects (

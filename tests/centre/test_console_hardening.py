@@ -23,7 +23,7 @@ import pytest
 
 from centre.lists import by_subject, read_bundle
 from centre.uploads import ZipLimits, unzip_photos
-from edge.errors import InputError
+from edge.protocol.errors import InputError
 from tests.conftest import run_cli
 from tests.support.broker import Mosquitto
 from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD, ConsoleServer

@@ -22,16 +22,18 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.alerts import Alert
 from centre.auth import hash_password
+from centre.config import CentreConfig, ConsoleConfig
 from centre.console import Console
 from centre.record import Recorder
 from centre.store import AmbiguousEvent, CentreStore
 from centre.web import _box_view, create_app
-from edge.comms.messages import AlertState, Heartbeat, ListAck
-from edge.comms.wire import Refusals
-from edge.config import BrokerConfig, CentreConfig, GateboxConfig
-from edge.panic.models import DeviceNotice, PanicEvent
+from edge.config import GateboxConfig
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Heartbeat, ListAck
+from edge.protocol.mqtt import BrokerConfig
+from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.wire import Refusals
 from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.console import CSRF_HEADER, ConsoleServer
@@ -267,8 +269,8 @@ def test_a_heartbeat_stored_before_validation_cannot_break_the_boxes_page(tmp_pa
 def test_what_the_box_sends_is_what_the_centre_accepts(tmp_path: Path) -> None:
     """The box's own heartbeat, alert state and list ack pass the centre's models."""
     from edge.comms.link import stamp
-    from edge.comms.messages import AckAlert
     from edge.health import CameraStatus
+    from edge.protocol.messages import AckAlert
     from edge.runner import heartbeat
     from edge.services import BoxServices
 
@@ -276,7 +278,7 @@ def test_what_the_box_sends_is_what_the_centre_accepts(tmp_path: Path) -> None:
     services = BoxServices(config, tmp_path, connect=False)
     reported: dict[str, bytes] = {}  # as the link sends them: stamped with the box's clock and their age
     services.report = lambda leaf, kind, body: reported.update(
-        {kind: stamp(json.dumps(body, default=str).encode(), 0.5)}
+        {kind: stamp((body if isinstance(body, str) else json.dumps(body, default=str)).encode(), 0.5)}
     )  # type: ignore
     try:
         services.states.record(Alert.model_validate(alert(("demo-site", "gate-01"), "a1")))
@@ -454,8 +456,8 @@ def test_a_dead_receiver_turns_the_console_red(
     class Fatal(BaseException):
         """Nothing a message does raises this; a bug past every net could."""
 
-    config = GateboxConfig(broker=BrokerConfig(port=broker.port, topic_prefix="deadrecv"))
-    settings = CentreConfig(db=tmp_path / "centre.sqlite3", client_id=f"dead-{tmp_path.name}"[:64])
+    config = CentreConfig(broker=BrokerConfig(port=broker.port, topic_prefix="deadrecv"))
+    settings = ConsoleConfig(db=tmp_path / "centre.sqlite3", client_id=f"dead-{tmp_path.name}"[:64])
     console = Console(config, settings, None)
     try:
         console.store.set_operator("op1", hash_password("correct horse battery"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from centre.store import CentreStore, EventFilter
-from edge.panic.models import PanicEvent
+from edge.protocol.panic import PanicEvent
 from tests.conftest import REPO, run_cli, write_config
 from tests.support import crowd
 from tests.support.broker import Mosquitto

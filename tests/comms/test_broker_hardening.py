@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.alerts import jpeg_snapshot
 from edge.config import load_config
-from edge.lists.bundle import CHUNK_BYTES
+from edge.protocol.bundle import CHUNK_BYTES
 from edge.sources.latest import PANIC_SNAPSHOT_MAX_SIDE
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto

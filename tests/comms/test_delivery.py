@@ -13,7 +13,8 @@ import pytest
 
 from edge.comms.link import CentreLink
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import BoxConfig, BrokerConfig, LinkConfig
+from edge.config import BoxConfig, LinkConfig
+from edge.protocol.mqtt import BrokerConfig
 from tests.conftest import run_cli, start_cli, write_config
 from tests.support import crowd
 from tests.support.broker import Mosquitto

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from centre.lists import delta_blob
-from edge.lists.bundle import BundleError, ListEntry, decode, encode
+from edge.protocol.bundle import BundleError, ListEntry, decode, encode
 from edge.store.lists import ListStore, VersionConflict
 
 

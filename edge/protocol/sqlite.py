@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge.errors import GateboxError
-from edge.store.private import make_private, open_private, private_dir
+from edge.protocol.errors import GateboxError
+from edge.protocol.private import make_private, open_private, private_dir
 
 # SQLite creates these beside a database, with the database file's mode.
 COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
