@@ -389,7 +389,7 @@ def test_centre_record_keeps_receiving_after_the_killer_messages_and_exits_0(tmp
     config = write_config(
         tmp_path / "centre.yaml",
         broker={"port": broker.port, "topic_prefix": "hostilerec"},
-        centre={"record_client_id": f"rec-{tmp_path.name}"[:64]},
+        console={"record_client_id": f"rec-{tmp_path.name}"[:64]},
     )
     db = tmp_path / "centre.sqlite3"
     recorder = start_cli("--config", config, "centre", "record", "--db", db, "--timeout", "20", log=tmp_path / "log")
@@ -427,7 +427,7 @@ def test_centre_record_keeps_its_session_so_what_boxes_send_while_it_is_down_wai
     config = write_config(
         tmp_path / "centre.yaml",
         broker={"port": broker.port, "topic_prefix": "recsession"},
-        centre={"record_client_id": f"rec-{tmp_path.name}"[:64]},
+        console={"record_client_id": f"rec-{tmp_path.name}"[:64]},
     )
     db = tmp_path / "centre.sqlite3"
     args = ("--config", config, "centre", "record", "--db", db, "--timeout", "30")
