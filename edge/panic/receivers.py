@@ -36,7 +36,7 @@ from edge.config import GpioReceiverConfig, HttpReceiverConfig, MqttReceiverConf
 from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalMessage
 from edge.protocol.bounded_json import JsonRefused, parse_bounded_json
 from edge.protocol.errors import ConfigError
-from edge.protocol.mqtt import BrokerConfig, make_client
+from edge.protocol.mqtt import BrokerConfig, disconnect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -422,8 +422,7 @@ class MqttReceiver:
         self._client.loop_start()
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        disconnect(self._client)
 
 
 def start_receivers(config, sink: Sink) -> list:
