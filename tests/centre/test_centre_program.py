@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from centre.config import CentreConfig, load_config, render_example_yaml
 from edge.config import load_config as load_box_config
@@ -52,6 +53,21 @@ def test_a_bad_centre_config_names_the_file_and_the_field(tmp_path: Path, sectio
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(path) in str(caught.value) and error in str(caught.value), caught.value
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found = [model]
+    for field in model.model_fields.values():
+        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                found += _models(candidate)
+    return found
+
+
+@pytest.mark.parametrize("model", _models(CentreConfig), ids=lambda m: m.__name__)
+def test_every_centre_field_is_described_and_unknown_fields_are_refused(model: type[BaseModel]) -> None:
+    assert model.model_config.get("extra") == "forbid"
+    assert all(f.description for f in model.model_fields.values()), model.__name__
 
 
 def test_the_centre_example_config_is_current_and_valid() -> None:
