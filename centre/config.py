@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.protocol.config_file import BOX_SECTIONS, load_config_file, render_example
+from edge.protocol.config_file import BOX_RECOGNITION_KEYS, BOX_SECTIONS, load_config_file, render_example
 from edge.protocol.embedding import EmbedderKind, OnnxEmbedderConfig
 from edge.protocol.logs import LoggingConfig
 from edge.protocol.mqtt import BrokerConfig
@@ -89,6 +89,14 @@ class EmbeddingConfig(StrictModel):
         description="Face embedder the boxes use: `dlib` (dlib's 128-d ResNet) or `onnx` (the model under `onnx`).",
     )
     onnx: OnnxEmbedderConfig | None = Field(None, description="The ONNX embedder, used with `embedder: onnx`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _matching_is_the_boxes(cls, data: Any) -> Any:
+        """A file shared with a box holds its matching thresholds here too: the box's to read."""
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key not in BOX_RECOGNITION_KEYS}
+        return data
 
     @model_validator(mode="after")
     def _onnx_has_a_model(self) -> EmbeddingConfig:

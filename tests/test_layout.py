@@ -13,8 +13,8 @@ import grimp
 import pytest
 
 from centre.config import CentreConfig
-from edge.config import GateboxConfig
-from edge.protocol.config_file import BOX_SECTIONS, CENTRE_SECTIONS
+from edge.config import GateboxConfig, RecognitionConfig
+from edge.protocol.config_file import BOX_RECOGNITION_KEYS, BOX_SECTIONS, CENTRE_SECTIONS
 from tests.conftest import REPO
 
 if sys.version_info >= (3, 11):
@@ -74,3 +74,5 @@ def test_a_shared_config_file_is_split_between_the_programs_by_section() -> None
     assert box - centre == BOX_SECTIONS
     assert centre - box | {"centre"} == CENTRE_SECTIONS
     assert box & centre == {"broker", "lists", "recognition", "models_dir", "logging"}
+    embedding = set(CentreConfig.model_fields["recognition"].annotation.model_fields)
+    assert set(RecognitionConfig.model_fields) - embedding == BOX_RECOGNITION_KEYS

@@ -4,8 +4,9 @@ file and the field; and a documented example rendered from a config model.
 One file may configure both programs (one machine running a box and the centre: the demo, the
 tests). Each program reads the sections it owns and the shared ones (`broker`, `lists`,
 `recognition`, `models_dir`, `logging`), and leaves the other program's (`BOX_SECTIONS`,
-`CENTRE_SECTIONS`) unread; any other unknown key, and any unknown field inside a section, is an
-error. `tests/test_layout.py` checks these sets against both config models.
+`CENTRE_SECTIONS`, and the box's keys of `recognition`: `BOX_RECOGNITION_KEYS`) unread; any other
+unknown key, and any unknown field inside a section, is an error. `tests/test_layout.py` checks
+these sets against both config models.
 
 PyYAML is not imported here (`edge.protocol` imports pydantic, numpy, cryptography and paho-mqtt
 only): each program passes its `yaml.safe_load` and `yaml.safe_dump`.
@@ -31,6 +32,13 @@ BOX_SECTIONS = frozenset(
 )
 # ... and only the centre (`centre.config.CentreConfig`; `centre` is its console section's former name).
 CENTRE_SECTIONS = frozenset({"console", "centre"})
+# The shared `recognition` section: the centre reads `embedder` and `onnx` (the embedder lists are
+# built with); these, the box's matching policy, it leaves to the box.
+BOX_RECOGNITION_KEYS = frozenset(
+    {"match_distance", "strong_distance", "min_matching_frames", "evidence_window", "min_margin", "operating_points",
+     "min_looks_per_second", "max_looks_per_second", "embeddings_per_second", "max_embeddings_per_pass",
+     "min_quality_gain", "embedding_workers", "subject_cooldown_s", "min_face_px", "at_risk_hours"}
+)  # fmt: skip
 
 
 def format_validation_error(path: Path, err: ValidationError) -> str:

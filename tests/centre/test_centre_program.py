@@ -20,6 +20,7 @@ ONE_MACHINE = {  # what scripts/demo writes: one file for the box and the centre
     "broker": {"host": "127.0.0.1", "port": 18830},
     "link": {"resend_after_s": 2},
     "centre": {"db": "/tmp/demo/centre.sqlite3", "port": 18080},
+    "recognition": {"min_matching_frames": 1, "embedder": "dlib"},  # the box's threshold, the centre's embedder
 }
 
 
@@ -34,6 +35,7 @@ def test_a_shared_file_gives_each_program_its_own_sections(tmp_path: Path) -> No
     assert centre.console.db == Path("/tmp/demo/centre.sqlite3") and centre.console.port == 18080
     assert centre.broker.port == box.broker.port == 18830
     assert box.box.site == "demo-site" and box.link.resend_after_s == 2
+    assert box.recognition.min_matching_frames == 1 and centre.recognition.embedder == "dlib"
     assert not hasattr(box, "centre") and not hasattr(box, "console")
 
 
@@ -46,6 +48,7 @@ def test_a_shared_file_gives_each_program_its_own_sections(tmp_path: Path) -> No
         ({"centre": {"port": 1}, "console": {"port": 2}}, "`centre:` is the old name of `console:`"),
         ({"surprise": 1}, "surprise: unknown field"),
         ({"recognition": {"embedder": "onnx"}}, "embedder: onnx needs an `onnx:` section"),
+        ({"recognition": {"embeder": "onnx"}}, "recognition.embeder: unknown field"),
     ],
 )
 def test_a_bad_centre_config_names_the_file_and_the_field(tmp_path: Path, sections: dict, error: str) -> None:
