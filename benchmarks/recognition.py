@@ -60,10 +60,10 @@ from benchmarks.gateclips import (  # noqa: E402
     compose,
     identities,
 )
-from edge.alerts import Alert  # noqa: E402
 from edge.config import GateboxConfig, load_config  # noqa: E402
 from edge.enroll import enroll_photos, photo_embedder  # noqa: E402
-from edge.errors import GateboxError, InputError  # noqa: E402
+from edge.protocol.alert import Alert  # noqa: E402
+from edge.protocol.errors import GateboxError, InputError  # noqa: E402
 from edge.runner import replay  # noqa: E402
 from edge.scoring import TruthRow, load_truth, score  # noqa: E402
 from edge.store.lists import ListStore  # noqa: E402

@@ -11,10 +11,10 @@ import logging
 import threading
 import time
 
-from edge.alerts import Alert
 from edge.comms.delivery import Delivery
-from edge.comms.messages import AlertState, Command
 from edge.config import GateboxConfig
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Command
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 

@@ -15,17 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.alert_log import AlertLog
-from edge.comms import topics
 from edge.comms.commands import CommandChannel
 from edge.comms.delivery import Delivery
 from edge.comms.link import Link, PahoLink
-from edge.comms.messages import ListAck, Passage
 from edge.comms.outbox import Outbox
 from edge.config import GateboxConfig
 from edge.lists.sync import ListSync
 from edge.plates.stage import PassageRecord
+from edge.protocol import topics
+from edge.protocol.messages import ListAck
+from edge.protocol.signing import load_public_key
 from edge.recognition.embedder import configured_embedder_id
-from edge.security.signing import load_public_key
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 
@@ -101,7 +101,7 @@ class Box:
         """Vehicles read at the gate, for the centre's access log (low priority)."""
         box = self.config.box
         for record in records:
-            self.delivery.send(Passage.model_validate(record.body(box.site, box.box_id)))
+            self.delivery.send(record.message(box.site, box.box_id))
 
     def drain(self, timeout_s: float) -> None:
         """Wait (up to `timeout_s`) for the centre to confirm everything queued."""

@@ -18,13 +18,13 @@ import serial
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.comms.mqtt import make_client
 from edge.config import CameraConfig, GateboxConfig, load_config
-from edge.errors import GateboxError
 from edge.models import load_manifest, verify_models
 from edge.panic.receivers import read_token
+from edge.protocol.errors import GateboxError
+from edge.protocol.mqtt import disconnect, make_client
+from edge.protocol.signing import load_public_key
 from edge.recognition.embedder import configured_embedder_id
-from edge.security.signing import load_public_key
 from edge.sources.video import open_capture
 from edge.store.lists import ListStore
 
@@ -106,8 +106,7 @@ def check_broker(config: GateboxConfig, timeout: float = 5.0) -> Check:
             return Check("broker", "FAIL", f"{where} refused the connection: {reason}", fix)
         return Check("broker", "OK", f"connected to {where} as {broker.username or 'anonymous'}")
     finally:
-        client.disconnect()
-        client.loop_stop()
+        disconnect(client)
 
 
 def check_clock() -> Check:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from edge.comms.messages import CameraReport, Heartbeat, ListReport, OutboxReport
+from edge.protocol.messages import CameraReport, Heartbeat, ListReport, OutboxReport
 from edge.store.lists import ListStore
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.alerts import Alert, build_alert, build_plate_alert
+from edge.alerts import build_alert, build_plate_alert
 from edge.config import GateboxConfig, GateLineConfig
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
@@ -33,7 +33,9 @@ from edge.plates.finder import PlateFinder
 from edge.plates.matcher import PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.plates.stage import PassageRecord, PlateStage
-from edge.recognition.embedder import EmbedderMismatch, FaceEmbedder, embedder_recipe
+from edge.protocol.alert import Alert
+from edge.protocol.embedding import EmbedderMismatch
+from edge.recognition.embedder import FaceEmbedder, embedder_recipe
 from edge.recognition.gallery import Gallery
 from edge.recognition.matching import nearest_subjects
 from edge.recognition.sampler import FaceQuality, FaceSampler

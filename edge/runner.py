@@ -18,16 +18,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from edge.alerts import Alert
 from edge.box import Box
 from edge.config import GateboxConfig
-from edge.errors import GateboxError
 from edge.health import CameraStatus, Watchdog, heartbeat
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
 from edge.pipeline import CameraPipeline, FrameResult, Models
 from edge.plates.matcher import ListedPlate, PlateMatcher
-from edge.recognition.embedder import EmbedderSpec
+from edge.protocol.alert import Alert
+from edge.protocol.embedding import EmbedderSpec
+from edge.protocol.errors import GateboxError
 from edge.recognition.gallery import Gallery
 from edge.sources.latest import LatestFrames
 from edge.sources.reader import FrameReader

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 from tests.conftest import run_cli
 from tests.support import crowd
 from tests.support.broker import Mosquitto

@@ -29,14 +29,14 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, ValidationError
 
-from edge.alerts import Alert
-from edge.comms import topics
-from edge.comms.bounded_json import JsonRefused, check_json_bounds
 from edge.comms.link import Link, Refused
-from edge.comms.messages import AlertState, Heartbeat, ListAck, Passage, Receipt
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig, ListKind
-from edge.panic.models import DeviceNotice, PanicEvent
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.bounded_json import JsonRefused, check_json_bounds
+from edge.protocol.messages import AlertState, Heartbeat, ListAck, Passage, Receipt
+from edge.protocol.panic import DeviceNotice, PanicEvent
 
 log = logging.getLogger(__name__)
 

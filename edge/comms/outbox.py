@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from edge.errors import GateboxError
-from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
+from edge.protocol.errors import GateboxError
+from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from edge.config import ObjectDetectorConfig
-from edge.errors import ModelError
+from edge.protocol.errors import ModelError
 from edge.types import Detections
 
 log = logging.getLogger(__name__)

@@ -34,18 +34,17 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from edge.comms.bounded_json import JsonRefused, parse_bounded_json
-from edge.comms.mqtt import make_client
 from edge.config import (
-    BrokerConfig,
     GpioReceiverConfig,
     HttpReceiverConfig,
     MqttReceiverConfig,
     PanicConfig,
     SerialReceiverConfig,
 )
-from edge.errors import ConfigError
 from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalKind, SignalMessage
+from edge.protocol.bounded_json import JsonRefused, parse_bounded_json
+from edge.protocol.errors import ConfigError
+from edge.protocol.mqtt import BrokerConfig, disconnect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -435,8 +434,7 @@ class MqttReceiver:
         self._client.loop_start()
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        disconnect(self._client)
 
 
 class Receiver(Protocol):

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from edge.alerts import Location
 from edge.comms.delivery import Delivery
-from edge.comms.wire import Refusals
 from edge.config import GateboxConfig, PanicDevice
-from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
+from edge.panic.models import ButtonSignal
+from edge.protocol.alert import Location
+from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.wire import Refusals
 from edge.store.alert_states import AlertStates
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from edge.plates.grammar import ALPHABET, LETTERS, PROVINCES, SERIAL, SUFFIXES, normalise, plate_kind, repair
+from edge.protocol.plate_grammar import ALPHABET, LETTERS, PROVINCES, SERIAL, SUFFIXES, normalise, plate_kind, repair
 
 INPUT_HEIGHT = 48
 SINGLE_ROW_MIN_ASPECT = 2.6  # single-row plates are ~3.1x wider than high, double-row ~1.9x

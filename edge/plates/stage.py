@@ -15,8 +15,9 @@ from edge.detectors.regions import detection_window
 from edge.plates.finder import CROP, PlateFinder
 from edge.plates.matcher import PlateMatch, PlateMatcher
 from edge.plates.reader import PlateTextReader
+from edge.protocol.messages import Passage
 from edge.tracking.iou_tracker import IouTracker
-from edge.tracking.line_crossing import LineCrossing
+from edge.tracking.line_crossing import Direction, LineCrossing
 from edge.types import Detections, Frame
 
 VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
@@ -34,11 +35,12 @@ class PassageRecord:
     ts: float
     plate: str
     colour: str | None
-    direction: str | None  # "out" / "in" across the camera's gate line; None without one
+    direction: Direction | None  # across the camera's gate line; None without one
 
-    def body(self, site: str, box_id: str) -> dict[str, object]:
-        return {"schema": "gatebox.passage/1", "site": site, "box_id": box_id, "camera": self.camera,
-                "ts": self.ts, "plate": self.plate, "colour": self.colour, "direction": self.direction}  # fmt: skip
+    def message(self, site: str, box_id: str) -> Passage:
+        """What the centre gets (`<prefix>/<site>/<box>/passage`)."""
+        return Passage(site=site, box_id=box_id, camera=self.camera, ts=self.ts, plate=self.plate, colour=self.colour,
+                       direction=self.direction)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class PlateStage:
         self._finder = finder
         self._vehicles = vehicles
         self._gate = LineCrossing(gate_line) if gate_line else None
-        self._direction: dict[int, str] = {}
+        self._direction: dict[int, Direction] = {}
         self._settled: dict[int, _Settled] = {}  # track -> its voted plate, for the passage log
         self._passages: list[PassageRecord] = []
         self._reader = reader

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderSpec
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderSpec
 from edge.types import Match
 
 

@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from edge.errors import ModelError
-from edge.recognition.embedder import ONNX_ID_PREFIX, Box, EmbedderRecipe, EmbedderSpec, embed_faces
+from edge.protocol.embedding import ONNX_ID_PREFIX, EmbedderSpec
+from edge.protocol.errors import ModelError
+from edge.recognition.embedder import Box, EmbedderRecipe, embed_faces
 
 log = logging.getLogger(__name__)
 

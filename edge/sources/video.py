@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 
 from edge.config import CameraConfig
-from edge.errors import InputError
 from edge.health import CameraStatus
+from edge.protocol.errors import InputError
 from edge.types import Frame
 
 log = logging.getLogger(__name__)

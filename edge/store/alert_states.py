@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.alerts import Alert
-from edge.errors import GateboxError
-from edge.store.private import private_dir, write_private
-from edge.store.sqlite import Migration, Schema, add_columns, open_database, transaction
+from edge.protocol.alert import Alert
+from edge.protocol.errors import GateboxError
+from edge.protocol.private import private_dir, write_private
+from edge.protocol.sqlite import Migration, Schema, add_columns, open_database, transaction
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS alerts (

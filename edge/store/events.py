@@ -13,9 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from edge.alerts import Alert
-from edge.errors import GateboxError
-from edge.store.private import open_private, private_dir, write_private
+from edge.protocol.alert import Alert
+from edge.protocol.errors import GateboxError
+from edge.protocol.private import open_private, private_dir, write_private
 
 FACE_FIELD = "snapshot_jpeg_b64"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.lists.bundle import ListEntry
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.bundle import ListEntry
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.sqlite import Migration, Schema, add_columns, open_database, transaction
 from edge.recognition.gallery import Gallery
-from edge.store.sqlite import Migration, Schema, add_columns, open_database, transaction
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS subjects (

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge.lists.bundle import Manifest
-from edge.security.signing import load_public_key, open_sealed
+from edge.protocol.bundle import Manifest
+from edge.protocol.signing import load_public_key, open_sealed
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto
 from tests.support.console import OPERATOR, PASSWORD, ConsoleServer

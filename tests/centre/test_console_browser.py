@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.security.signing import load_public_key
+from edge.protocol.signing import load_public_key
 from tests.conftest import REPO, run_cli, start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.console import OPERATOR, PASSWORD, ConsoleServer

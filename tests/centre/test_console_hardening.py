@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge.centre.lists import by_subject, read_bundle
-from edge.centre.uploads import ZipLimits, unzip_photos
-from edge.errors import InputError
+from centre.lists import by_subject, read_bundle
+from centre.uploads import ZipLimits, unzip_photos
+from edge.protocol.errors import InputError
 from tests.conftest import run_cli
 from tests.support.broker import Mosquitto
 from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD, ConsoleServer

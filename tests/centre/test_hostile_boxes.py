@@ -22,16 +22,18 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.alerts import Alert
-from edge.centre.auth import hash_password
-from edge.centre.console import Console
-from edge.centre.record import Recorder
-from edge.centre.store import AmbiguousEvent, CentreStore
-from edge.centre.web import _box_view, create_app
-from edge.comms.messages import AlertState, Heartbeat, ListAck
-from edge.comms.wire import Refusals
-from edge.config import BrokerConfig, CentreConfig, GateboxConfig
-from edge.panic.models import DeviceNotice, PanicEvent
+from centre.auth import hash_password
+from centre.config import CentreConfig, ConsoleConfig
+from centre.console import Console
+from centre.record import Recorder
+from centre.store import AmbiguousEvent, CentreStore
+from centre.web import _box_view, create_app
+from edge.config import GateboxConfig
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Heartbeat, ListAck
+from edge.protocol.mqtt import BrokerConfig
+from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.wire import Refusals
 from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.console import CSRF_HEADER, ConsoleServer
@@ -269,8 +271,8 @@ def test_what_the_box_sends_is_what_the_centre_accepts(tmp_path: Path) -> None:
     the box's clock and their age), pass the centre's models."""
     from edge.box import Box
     from edge.comms.link import InMemoryBroker, InMemoryLink
-    from edge.comms.messages import AckAlert
     from edge.health import CameraStatus, heartbeat
+    from edge.protocol.messages import AckAlert
 
     config = GateboxConfig()
     broker = InMemoryBroker()
@@ -377,7 +379,7 @@ def test_centre_record_keeps_receiving_after_the_killer_messages_and_exits_0(tmp
     config = write_config(
         tmp_path / "centre.yaml",
         broker={"port": broker.port, "topic_prefix": "hostilerec"},
-        centre={"record_client_id": f"rec-{tmp_path.name}"[:64]},
+        console={"record_client_id": f"rec-{tmp_path.name}"[:64]},
     )
     db = tmp_path / "centre.sqlite3"
     recorder = start_cli("--config", config, "centre", "record", "--db", db, "--timeout", "20", log=tmp_path / "log")
@@ -415,7 +417,7 @@ def test_centre_record_keeps_its_session_so_what_boxes_send_while_it_is_down_wai
     config = write_config(
         tmp_path / "centre.yaml",
         broker={"port": broker.port, "topic_prefix": "recsession"},
-        centre={"record_client_id": f"rec-{tmp_path.name}"[:64]},
+        console={"record_client_id": f"rec-{tmp_path.name}"[:64]},
     )
     db = tmp_path / "centre.sqlite3"
     args = ("--config", config, "centre", "record", "--db", db, "--timeout", "30")
@@ -444,8 +446,8 @@ def test_a_dead_receiver_turns_the_console_red(
     class Fatal(BaseException):
         """Nothing a message does raises this; a bug past every net could."""
 
-    config = GateboxConfig(broker=BrokerConfig(port=broker.port, topic_prefix="deadrecv"))
-    settings = CentreConfig(db=tmp_path / "centre.sqlite3", client_id=f"dead-{tmp_path.name}"[:64])
+    config = CentreConfig(broker=BrokerConfig(port=broker.port, topic_prefix="deadrecv"))
+    settings = ConsoleConfig(db=tmp_path / "centre.sqlite3", client_id=f"dead-{tmp_path.name}"[:64])
     console = Console(config, settings, None)
     try:
         console.store.set_operator("op1", hash_password("correct horse battery"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.centre.store import CentreStore, EventFilter
-from edge.panic.models import PanicEvent
+from centre.store import CentreStore, EventFilter
+from edge.protocol.panic import PanicEvent
 from tests.conftest import REPO, run_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.enrolled import EnrolledData

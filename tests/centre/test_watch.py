@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 from tests.conftest import REPO, write_config
 from tests.support.broker import Mosquitto
 

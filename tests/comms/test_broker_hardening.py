@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.alerts import jpeg_snapshot
 from edge.config import load_config
-from edge.lists.bundle import CHUNK_BYTES
+from edge.protocol.bundle import CHUNK_BYTES
 from edge.sources.latest import PANIC_SNAPSHOT_MAX_SIDE
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto
@@ -28,7 +28,7 @@ from tests.support.tls import Certificates, make_certificates
 from tests.support.waiting import wait_for
 
 PASSWORDS = {"centre": "centre-pw", "siteA/box1": "a-pw", "siteB/box2": "b-pw"}
-CONSOLE_ID = "gatebox-centre-console"  # centre.client_id's default
+CONSOLE_ID = "gatebox-centre-console"  # console.client_id's default
 MESSAGE_SIZE_LIMIT = 512 * 1024  # gatebox.conf's message_size_limit
 MAX_PACKET_SIZE = 1024 * 1024  # gatebox.conf's max_packet_size
 

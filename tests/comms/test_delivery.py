@@ -14,7 +14,8 @@ import pytest
 from edge.box import mqtt_link
 from edge.comms.delivery import Delivery
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import BoxConfig, BrokerConfig, GateboxConfig, LinkConfig
+from edge.config import BoxConfig, GateboxConfig, LinkConfig
+from edge.protocol.mqtt import BrokerConfig
 from tests.conftest import start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.enrolled import EnrolledData

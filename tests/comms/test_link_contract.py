@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge.comms.link import InMemoryBroker, InMemoryLink, Link, PahoLink, Refused
-from edge.config import BrokerConfig
+from edge.protocol.mqtt import BrokerConfig
 from tests.support.broker import Mosquitto, find_mosquitto
 from tests.support.waiting import wait_for
 

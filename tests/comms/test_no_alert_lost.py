@@ -34,7 +34,7 @@ import os, signal, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 from edge.comms.outbox import Outbox
 from edge.config import load_config
 from edge.box import Box

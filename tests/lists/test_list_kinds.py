@@ -11,7 +11,7 @@ import pytest
 
 from edge.config import GateboxConfig, RecognitionConfig, load_config
 from edge.decision import AlertDecider
-from edge.errors import ConfigError
+from edge.protocol.errors import ConfigError
 from edge.types import FaceObservation, FaceSample, Match
 
 CROP = np.zeros((4, 4, 3), np.uint8)

@@ -16,9 +16,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.centre.lists import delta_blob, read_bundle
-from edge.lists.bundle import Manifest, sha256, split
-from edge.security.signing import generate_keypair, load_private_key, seal
+from centre.lists import delta_blob, read_bundle
+from edge.protocol.bundle import Manifest, sha256, split
+from edge.protocol.signing import generate_keypair, load_private_key, seal
 from tests.conftest import run_cli, start_cli, write_config
 from tests.support import crowd
 from tests.support.broker import Mosquitto

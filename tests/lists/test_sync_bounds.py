@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.lists.bundle import CHUNK_BYTES, ListEntry, Manifest, encode, sha256, split
 from edge.lists.sync import ListSync
-from edge.security.signing import generate_keypair, load_private_key, load_public_key, seal
+from edge.protocol.bundle import CHUNK_BYTES, ListEntry, Manifest, encode, sha256, split
+from edge.protocol.signing import generate_keypair, load_private_key, load_public_key, seal
 from tests.support.waiting import wait_for
 
 MiB = 1024 * 1024

@@ -15,8 +15,9 @@ import pytest
 
 from edge.box import Box
 from edge.config import GateboxConfig
-from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent, SignalKind
+from edge.panic.models import ButtonSignal, SignalKind
 from edge.panic.service import PanicService
+from edge.protocol.panic import DeviceNotice, PanicEvent
 
 WINDOW_S = 10.0
 DEVICES = [

@@ -17,9 +17,10 @@ import yaml
 
 from edge.config import GateboxConfig, RecognitionConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
-from edge.errors import ModelError
 from edge.models import verify_models
-from edge.recognition.embedder import EmbedderSpec, embedder_recipe
+from edge.protocol.embedding import EmbedderSpec
+from edge.protocol.errors import ModelError
+from edge.recognition.embedder import embedder_recipe
 from edge.recognition.gallery import Gallery
 from edge.recognition.onnx_embedder import DLIB5_IN_ARCFACE, OnnxFaceEmbedder, similarity_transform
 from edge.store.lists import ListStore

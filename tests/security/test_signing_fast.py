@@ -14,8 +14,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from edge.errors import ConfigError
 from edge.security.signing import (
     BadSignature,
     generate_keypair,
@@ -24,6 +22,8 @@ from edge.security.signing import (
     open_sealed,
     seal,
 )
+
+from edge.protocol.errors import ConfigError
 
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()

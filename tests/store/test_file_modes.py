@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-import edge.store.sqlite as sqlite_module
+import edge.protocol.sqlite as sqlite_module
+from centre.store import CentreStore
 from edge.box import Box
-from edge.centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
+from edge.protocol.sqlite import Migration, Schema, open_database
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 from edge.store.lists import ListStore
-from edge.store.sqlite import Migration, Schema, open_database
 from tests.conftest import REPO, write_config
 from tests.support import crowd
 from tests.support.alerts import sample_alert as alert

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.centre import store as centre_store
-from edge.centre.store import CentreStore
+from centre import store as centre_store
+from centre.store import CentreStore
 from edge.comms import outbox as outbox_module
 from edge.comms.outbox import Outbox
-from edge.recognition.embedder import DLIB_EMBEDDER
+from edge.protocol.embedding import DLIB_EMBEDDER
 from edge.store import alert_states, lists
 from edge.store.alert_states import AlertStates
 from edge.store.lists import ListStore

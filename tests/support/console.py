@@ -20,7 +20,7 @@ CSRF_HEADER = "X-Gatebox-CSRF"
 class ConsoleServer:
     def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: list[str] | None = None,
                  prefix: str = "gatebox", **centre: object) -> None:  # fmt: skip
-        """`centre`: settings of the config's `centre` section."""
+        """`centre`: settings of the config's `console` section."""
         self.db = tmp / "centre" / "centre.sqlite3"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -28,7 +28,7 @@ class ConsoleServer:
         sections: dict[str, object] = {
             "broker": {"port": broker_port, "topic_prefix": prefix, "keepalive_s": 5},
             # One MQTT session per console folder: a restart on the same folder picks its session up.
-            "centre": {
+            "console": {
                 "client_id": f"console-{tmp.name}"[:64],
                 "db": str(self.db),
                 "port": self.port,

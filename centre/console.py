@@ -1,6 +1,6 @@
 """The console's back end: receives what every box sends (stored, then confirmed), tells the open
 pages what changed, sends operators' acks to the boxes and builds and publishes list versions.
-The web layer (`edge.centre.web`) only translates HTTP to these calls."""
+The web layer (`centre.web`) only translates HTTP to these calls."""
 
 from __future__ import annotations
 
@@ -13,20 +13,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.centre.commands import publish_ack
-from edge.centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
-from edge.centre.record import Recorder, subscriptions
-from edge.centre.store import AmbiguousEvent, CentreStore, Ingested
-from edge.centre.uploads import ZipLimits, unzip_photos
-from edge.comms.mqtt import make_client
-from edge.config import CentreConfig, GateboxConfig
-from edge.errors import InputError
-from edge.lists.bundle import decode
-from edge.security.signing import load_private_key
+from centre.commands import publish_ack
+from centre.config import CentreConfig, ConsoleConfig
+from centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
+from centre.record import Recorder, subscriptions
+from centre.store import AmbiguousEvent, CentreStore, Ingested
+from centre.uploads import ZipLimits, unzip_photos
+from edge.protocol.bundle import decode
+from edge.protocol.errors import InputError
+from edge.protocol.mqtt import disconnect, make_client
+from edge.protocol.signing import load_private_key
 
 log = logging.getLogger(__name__)
 
-UNZIPPED_PER_UPLOADED = 4  # a photo zip may unpack to this many times `centre.max_upload_mb`
+UNZIPPED_PER_UPLOADED = 4  # a photo zip may unpack to this many times `console.max_upload_mb`
 PRUNE_INTERVAL_S = 600.0  # how often old face snapshots are looked for
 
 
@@ -107,7 +107,7 @@ def _offer(page: asyncio.Queue[dict[str, object] | None], change: dict[str, obje
 
 
 class Console:
-    def __init__(self, config: GateboxConfig, settings: CentreConfig, key_path: Path | None) -> None:
+    def __init__(self, config: CentreConfig, settings: ConsoleConfig, key_path: Path | None) -> None:
         self.config = config
         self.settings = settings
         self.store = CentreStore(settings.db, settings.max_message_kb * 1024)
@@ -137,8 +137,7 @@ class Console:
     def close(self) -> None:
         self._stop.set()
         self._receiver.join(5)
-        self._client.disconnect()
-        self._client.loop_stop()
+        disconnect(self._client)
         self.changes.close()
         self.store.close()
 
@@ -232,7 +231,7 @@ class Console:
             raise NotFound(event_id)
         event = self.store.event(event_id, *key) or {}
         if self._key is None:
-            raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
+            raise Unavailable("the console has no signing key (console.signing_key or $GATEBOX_CENTRE_KEY)")
         if not self.broker_connected:
             raise Unavailable("the console is not connected to the broker; try again")
         outcome = self.store.claim_action(key, event_id, state, note, by, self.settings.ack_resend_after_s)
@@ -315,7 +314,7 @@ class Console:
         if list_name not in self.config.lists:
             raise NotFound(list_name)
         if self._key_path is None:
-            raise Unavailable("the console has no signing key (centre.signing_key or $GATEBOX_CENTRE_KEY)")
+            raise Unavailable("the console has no signing key (console.signing_key or $GATEBOX_CENTRE_KEY)")
 
     def _publish(self, list_name: str, by: str, make_blob: Callable[[bytes | None], bytes]) -> dict[str, object]:
         with self._list_lock:  # versions are issued one at a time

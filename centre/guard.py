@@ -3,7 +3,7 @@
 - Cross-site requests: a state-changing request (any method but GET, HEAD, OPTIONS) must carry the
   `X-Gatebox-CSRF` header, which a page of another origin cannot add without a CORS preflight (the
   console answers none), and when it says where it comes from (Origin, else Referer) it must come from
-  the console's own origin or one of `centre.allowed_origins`. Refused with 403 and logged.
+  the console's own origin or one of `console.allowed_origins`. Refused with 403 and logged.
 - Sizes: a body over its route's limit is refused, at once when its Content-Length says so, otherwise
   counted as it streams and cut off at the limit (413, logged).
 - Sessions: a route that needs one reads no byte of body without it (401), so an anonymous upload is

@@ -6,10 +6,25 @@
 
 from __future__ import annotations
 
-from edge.config import BoxConfig, BrokerConfig
+from typing import Protocol
 
 
-def box_topic(broker: BrokerConfig, box: BoxConfig, leaf: str) -> str:
+class BoxIdentity(Protocol):
+    """Which box: the box's `box` config section, or anything else naming a site and a box."""
+
+    @property
+    def site(self) -> str: ...
+
+    @property
+    def box_id(self) -> str: ...
+
+
+class HasTopicPrefix(Protocol):
+    @property
+    def topic_prefix(self) -> str: ...
+
+
+def box_topic(broker: HasTopicPrefix, box: BoxIdentity, leaf: str) -> str:
     return f"{broker.topic_prefix}/{box.site}/{box.box_id}/{leaf}"
 
 

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from edge.errors import GateboxError
-from edge.store.private import make_private, open_private, private_dir
+from edge.protocol.errors import GateboxError
+from edge.protocol.private import make_private, open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield db
         db.execute("COMMIT")
     except BaseException:
-        if db.in_transaction:  # a failed COMMIT may have ended it already
-            db.execute("ROLLBACK")
+        _roll_back(db)
         raise
 
 
@@ -171,6 +170,11 @@ def _use_wal(db: sqlite3.Connection, patience_s: float = 10.0) -> None:
                 raise
             time.sleep(delay)  # a lock held for the length of one switch: retry soon, then less often
             delay = min(delay * 2, 0.2)
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    if db.in_transaction:  # a failed COMMIT may have ended it already
+        db.execute("ROLLBACK")
 
 
 def open_database(

@@ -3,7 +3,7 @@
 Reads go straight to the store; actions (acks, list versions) go through the Console. Every `/api`
 route but login needs an operator's session cookie, snapshots and the API's schema included; every
 state-changing one the `X-Gatebox-CSRF` header from the console's own origin, and every body stays
-under its route's limit (`edge.centre.guard`, before any body is read). The page learns of changes
+under its route's limit (`centre.guard`, before any body is read). The page learns of changes
 over server-sent events (`/api/stream`) and refetches what changed."""
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from edge.centre.auth import new_session_token, token_hash, verify_password
-from edge.centre.console import Conflict, Console, NotFound, Unavailable
-from edge.centre.guard import RequestGuard
-from edge.centre.store import AmbiguousEvent, EventFilter
-from edge.config import CentreConfig, GateboxConfig
-from edge.errors import GateboxError
+from centre.auth import new_session_token, token_hash, verify_password
+from centre.config import CentreConfig, ConsoleConfig
+from centre.console import Conflict, Console, NotFound, Unavailable
+from centre.guard import RequestGuard
+from centre.store import AmbiguousEvent, EventFilter
+from edge.protocol.errors import GateboxError
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def _box_view(box: dict[str, object], now: float, silent_after_s: float) -> dict
     }  # fmt: skip
 
 
-def serve(config: GateboxConfig, settings: CentreConfig, key_path: Path | None) -> None:
+def serve(config: CentreConfig, settings: ConsoleConfig, key_path: Path | None) -> None:
     """Run the console until SIGINT/SIGTERM."""
     console = Console(config, settings, key_path)
     try:

@@ -17,8 +17,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edge.centre.lists import PHOTO_SUFFIXES
-from edge.errors import InputError
+from centre.lists import PHOTO_SUFFIXES
+from edge.protocol.errors import InputError
 
 MAX_PHOTO_BYTES = 20 * 2**20
 READ_BYTES = 2**20  # a photo is unpacked this much at a time

@@ -3,7 +3,6 @@ each alert and panic to its box (the receiver behind the console)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import time
@@ -12,11 +11,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edge.centre.store import CentreStore, Ingested
-from edge.centre.watch import connect
-from edge.comms import topics
-from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused
-from edge.config import BrokerConfig
+from centre.store import CentreStore, Ingested
+from edge.protocol import topics
+from edge.protocol.messages import receipt_for
+from edge.protocol.mqtt import BrokerConfig, connect, disconnect
+from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +58,7 @@ class Recorder:
             self.refusals.note(f"{leaf}:clash", f"{result.site}/{result.box_id} sent event {result.event_id}, "
                                f"already sent by {others}: kept apart as its own, never merged")  # fmt: skip
         if result.receipt_id:  # stored (or already had it): the box may forget it
-            receipt_topic = message.topic.rsplit("/", 1)[0] + "/" + topics.RECEIPT
-            self.client.publish(receipt_topic, json.dumps({"event_ids": [result.receipt_id]}), qos=1)
+            self.client.publish(*receipt_for(message.topic, result.receipt_id), qos=1)
         return result
 
     def _refused(self, kind: str, detail: str, error: bool = False) -> None:  # the None `handle` returns
@@ -84,8 +82,7 @@ def record(broker: BrokerConfig, db: Path, timeout: float | None = None, client_
             except queue.Empty:
                 continue
     finally:
-        time.sleep(0.2)
-        client.disconnect()
-        client.loop_stop()
+        time.sleep(0.2)  # let the last receipts leave
+        disconnect(client)
         store.close()
     return dict(recorder.counts) | dict(recorder.refusals.counts)  # stored per kind; refused per `<leaf>:<reason>`

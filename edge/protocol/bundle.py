@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderSpec
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderSpec
 
 MAGIC = b"GBL1"
 CHUNK_BYTES = 256 * 1024

@@ -1,27 +1,36 @@
-"""Messages between the centre and the boxes that have no model of their own elsewhere: what the
-centre sends a box (receipts, plain JSON, only the centre may write that topic; signed commands)
-and a box's reports (heartbeat, alert state, list ack). Every inbound payload is validated here;
-anything else is refused. Alerts and panics are `edge.alerts.Alert` and `edge.panic.models.PanicEvent`."""
+"""Messages between the centre and the boxes beside alerts and panics: what the centre sends a box
+(receipts, plain JSON, only the centre may write that topic; signed commands) and a box's reports
+(heartbeat, alert state, list ack, passage). The box builds each with its model and the receiver
+validates it with the same model; anything else is refused. Alerts and panics are
+`edge.protocol.alert.Alert` and `edge.protocol.panic.PanicEvent`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.comms.wire import Count, Counts, Name, Seconds, ShortText, Version
-from edge.config import Slug
-
-EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Timestamp = Annotated[float, Field(ge=0, le=2**34, allow_inf_nan=False, description="Seconds since the epoch.")]
+from edge.protocol import topics
+from edge.protocol.alert import PlateText
+from edge.protocol.wire import Count, Counts, EventId, Name, Seconds, ShortText, Slug, Timestamp, Version
 
 
 class Receipt(BaseModel):
     """`<prefix>/<site>/<box>/receipt`: the centre has these events; the box may forget them."""
 
     model_config = ConfigDict(extra="forbid")
-    event_ids: list[EventId] = Field(min_length=1, max_length=1000)
+    event_ids: list[EventId] = Field(min_length=1, max_length=1000, description="Events (or panic messages) stored.")
+
+
+def receipt_for(event_topic: str, *receipt_ids: str) -> tuple[str, bytes]:
+    """The centre's receipt for what came on `event_topic` (`<prefix>/<site>/<box>/<leaf>`): the
+    topic it goes to (that box's `receipt`) and its payload, naming `receipt_ids` (an alert's
+    `event_id`, a panic's `message_id`)."""
+    topic = event_topic.rsplit("/", 1)[0] + "/" + topics.RECEIPT
+    # Not validated here: a receipt repeats what a box sent (a panic's `message_id` may be longer than
+    # an `EventId`), and a receiver must never fail on it; the box validates what it gets.
+    return topic, Receipt.model_construct(event_ids=list(receipt_ids)).model_dump_json().encode()
 
 
 class AckAlert(BaseModel):
@@ -72,17 +81,18 @@ class ListAck(BaseModel):
 
 
 class Passage(BaseModel):
-    """`<prefix>/<site>/<box>/passage`: a vehicle read at the gate (listed or not), for the centre's access log."""
+    """`<prefix>/<site>/<box>/passage` (with `plates.passages`): a vehicle read at the gate, listed or
+    not, for the centre's access log."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     schema_: Literal["gatebox.passage/1"] = Field("gatebox.passage/1", alias="schema")
-    site: Slug = Field(description="Site of the box.")
-    box_id: Slug = Field(description="Box that read the plate.")
-    camera: Slug = Field(description="Camera name.")
-    ts: Timestamp = Field(description="When the plate was settled (the box's clock).")
-    plate: Annotated[str, Field(max_length=32)] = Field(description="The plate as read.")
+    site: Slug = Field(description="The box's site: must be the topic's.")
+    box_id: Slug = Field(description="The box: must be the topic's.")
+    camera: Slug = Field(description="The camera that read the plate.")
+    ts: Timestamp = Field(description="The box's clock when the plate was read.")
+    plate: PlateText = Field(description="The plate as read (normalised).")
     colour: ShortText | None = Field(None, description="blue, yellow, green, white or black, if known.")
-    direction: Literal["in", "out"] | None = Field(None, description="Across the camera's gate line, if it has one.")
+    direction: Literal["in", "out"] | None = Field(None, description="Across the camera's gate line; none without one.")
     sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
     age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")
 

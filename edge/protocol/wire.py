@@ -1,6 +1,7 @@
 """Bounds on what comes off the wire: a message is measured and its nesting counted before it is
 parsed, numbers outside what JSON, SQLite and the page can hold are refused, and a refusal is
-counted and logged without letting one sender flood the log.
+counted and logged without letting one sender flood the log. The constrained types every message
+(and both programs' configs) are built from live here: ids, counts, versions, bounded text.
 
 A box's login may be stolen (a box sits in a gate cabinet): nothing it sends may crash, overflow
 or rewrite the receiver. Every receiver parses through `load_json` and a pydantic model built from
@@ -16,11 +17,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from edge.comms.bounded_json import JsonRefused, parse_bounded_json
+from edge.protocol.bounded_json import JsonRefused, parse_bounded_json
 
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024  # an alert's face is a few kB; a panic's camera view ≤ ~330 kB as base64
 MAX_DEPTH = 10  # the deepest honest message (a heartbeat) nests 3 levels
@@ -28,6 +29,10 @@ MAX_SAFE_INT = 2**53  # exact in JavaScript and in a float, far inside SQLite's 
 MAX_ALERT_SNAPSHOT_BYTES = 96 * 1024  # a ≤200 px JPEG: ~31 kB even for pure noise
 MAX_PANIC_SNAPSHOT_BYTES = 320 * 1024  # a ≤640 px JPEG at quality 75: ~250 kB even for pure noise
 
+# A site, box, list, camera or device name: part of topics, file names and SQL keys.
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Timestamp = Annotated[float, Field(ge=0, le=2**34, allow_inf_nan=False, description="Seconds since the epoch.")]
 Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]
 Version = Annotated[int, Field(ge=1, le=MAX_SAFE_INT)]
 Seconds = Annotated[float, Field(ge=0, le=100 * 365 * 86400, allow_inf_nan=False)]
@@ -72,13 +77,13 @@ PanicSnapshot = Annotated[
 ]
 
 
-# What `edge.comms.bounded_json` calls a refusal, as the centre's counters name it.
+# What `edge.protocol.bounded_json` calls a refusal, as the centre's counters name it.
 _REASONS = {"oversized": "too_large", "too_deep": "too_deep", "malformed": "not_json"}
 
 
-def load_json(payload: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict:
+def load_json(payload: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """One JSON object from the wire, size and nesting checked before it is parsed (the same bounds
-    as the box's inbound messages: `edge.comms.bounded_json`); raises Refused."""
+    as the box's inbound messages: `edge.protocol.bounded_json`); raises Refused."""
     try:
         body = parse_bounded_json(payload, max_bytes, max_depth)
     except JsonRefused as e:

@@ -9,7 +9,6 @@ and reaches the terminal only as printable text: no escape sequences.
 from __future__ import annotations
 
 import base64
-import json
 import queue
 import re
 import sys
@@ -21,14 +20,12 @@ from typing import TextIO
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ValidationError
 
-from edge.alerts import Alert
-from edge.comms import topics
-from edge.comms.messages import AlertState
-from edge.comms.mqtt import make_client
-from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused, load_json
-from edge.config import BrokerConfig
-from edge.errors import GateboxError
-from edge.panic.models import DeviceNotice, PanicEvent
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, receipt_for
+from edge.protocol.mqtt import BrokerConfig, connect, disconnect
+from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused, load_json
 
 # Control characters (C0, DEL, C1) and direction overrides: a box's text could otherwise move the
 # cursor, recolour or retitle the operator's terminal, or reorder what a line seems to say.
@@ -56,36 +53,6 @@ def format_alert(alert: Alert) -> str:
         f"list={alert.list} subject={alert.subject_id} score={alert.score:.2f} "
         f"frame={alert.frame} track={alert.track_id} event={alert.event_id}"
     )
-
-
-def connect(broker: BrokerConfig, subscriptions: list[str], client_id: str = "",
-            clean_session: bool = True) -> tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]:  # fmt: skip
-    """A centre-side client subscribed (again after every reconnect) to `subscriptions`. With a
-    `client_id` and `clean_session=False` its session persists: the broker keeps what arrives
-    while it is away."""
-    inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    client = make_client(broker, client_id=client_id, clean_session=clean_session)
-
-    def on_connect(client: mqtt.Client, userdata: object, flags: object, reason, properties) -> None:
-        if not reason.is_failure and subscriptions:
-            client.subscribe([(t, 1) for t in subscriptions])
-
-    client.on_connect = on_connect
-    client.on_message = lambda client, userdata, message: inbox.put(message)
-    try:
-        client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
-    except OSError as e:
-        raise GateboxError(f"cannot reach MQTT broker {broker.host}:{broker.port}: {e}") from None
-    client.loop_start()
-    return client, inbox
-
-
-def wait_connected(client: mqtt.Client, broker: BrokerConfig, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not client.is_connected():
-        if time.monotonic() > deadline:
-            raise GateboxError(f"cannot connect to MQTT broker {broker.host}:{broker.port}")
-        time.sleep(0.05)
 
 
 class Skipped(Exception):
@@ -173,7 +140,7 @@ class _Watcher:
             self._save(panic.event_id, panic.snapshot_jpeg_b64, message.topic)
 
     def _receipt(self, parts: list[str], receipt_id: str) -> None:
-        self.client.publish("/".join([*parts[:-1], topics.RECEIPT]), json.dumps({"event_ids": [receipt_id]}), qos=1)
+        self.client.publish(*receipt_for("/".join(parts), receipt_id), qos=1)
 
     def _save(self, event_id: str, jpeg_b64: str, topic: str) -> None:
         """`<event_id>.jpg` in the snapshots folder: the name only from a validated id, and never
@@ -234,6 +201,5 @@ def watch(
                 warnings.note("error", f"could not show a message on {message.topic}: {e!r}")
     finally:
         time.sleep(0.2)  # let the last receipts leave
-        client.disconnect()
-        client.loop_stop()
+        disconnect(client)
     return len(watcher.seen)

@@ -8,12 +8,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.centre.watch import connect, wait_connected
-from edge.comms import topics
-from edge.comms.messages import AckAlert
-from edge.config import BrokerConfig
-from edge.errors import GateboxError
-from edge.security.signing import load_private_key, seal
+from edge.protocol import topics
+from edge.protocol.errors import GateboxError
+from edge.protocol.messages import AckAlert
+from edge.protocol.mqtt import BrokerConfig, session
+from edge.protocol.signing import load_private_key, seal
 
 
 def publish_ack(
@@ -37,11 +36,6 @@ def send_ack(
     if not site or not box_id:
         raise GateboxError(f"--box must be SITE/BOX_ID, got {box!r}")
     key = load_private_key(key_path)
-    client, _ = connect(broker, [])
-    try:
-        wait_connected(client, broker)
+    with session(broker) as (client, _):
         if not publish_ack(client, broker.topic_prefix, key, site, box_id, event_id, state, note, by):
             raise GateboxError(f"the broker {broker.host}:{broker.port} did not confirm the command")
-    finally:
-        client.disconnect()
-        client.loop_stop()

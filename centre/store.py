@@ -24,12 +24,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from edge.alerts import Alert
-from edge.comms import topics
-from edge.comms.messages import AlertState, Heartbeat, ListAck
-from edge.comms.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
-from edge.panic.models import PanicEvent
-from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Heartbeat, ListAck
+from edge.protocol.panic import PanicEvent
+from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
+from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ CREATE TABLE IF NOT EXISTS published_lists (
 );
 CREATE TABLE IF NOT EXISTS operators (
     name        TEXT PRIMARY KEY,
-    password    TEXT NOT NULL,          -- scrypt hash, see edge.centre.auth
+    password    TEXT NOT NULL,          -- scrypt hash, see centre.auth
     created_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (

@@ -10,6 +10,11 @@ from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
+# What the box and the centre write holds faces, embeddings and events: both programs run under this
+# umask whatever they inherited (a shell's 022 would make them world-readable). Databases, snapshots
+# and the events journal are also made 0600 where they are opened; this covers everything else
+# (list bundles, keys, saved snapshots, --events and --stats files).
+PRIVATE_UMASK = 0o077
 
 
 def private_dir(path: Path) -> Path:

@@ -4,8 +4,8 @@
     gatebox centre lists publish v3.gbl --key centre.pem [--delta-from v2.gbl]
 
 DIR holds one folder per subject (the folder name is the subject id) with that person's photos,
-embedded with the configured `recognition.embedder`, whose id the bundle carries: a box running
-another embedder refuses the list.
+embedded with the configured `recognition.embedder` (the boxes' own photo embedder:
+`centre.embedding`), whose id the bundle carries: a box running another embedder refuses the list.
 META.csv (optional): subject_id,name,category,priority,expires_at (ISO 8601, empty = never).
 A bundle file is one JSON header line `{"list", "version"}` followed by the data blob.
 """
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.centre.watch import connect, wait_connected
-from edge.config import BrokerConfig, GateboxConfig
-from edge.enroll import embed_photo, photo_embedder
-from edge.errors import InputError
-from edge.lists.bundle import ListEntry, Manifest, decode, encode, sha256, split
-from edge.plates.grammar import plate_kind
-from edge.recognition.embedder import EmbedderSpec
-from edge.security.signing import load_private_key, seal
+from centre.config import CentreConfig
+from centre.embedding import embed_photos
+from edge.protocol.bundle import ListEntry, Manifest, decode, encode, sha256, split
+from edge.protocol.embedding import EmbedderSpec
+from edge.protocol.errors import InputError
+from edge.protocol.mqtt import BrokerConfig, Inbox, session
+from edge.protocol.plate_grammar import normalise, plate_kind
+from edge.protocol.signing import load_private_key, seal
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -78,17 +78,12 @@ def _metadata(meta_csv: Path | None) -> dict[str, dict[str, object]]:
     return out
 
 
-def normalise_plate(text: str) -> str:
-    """`粤B 12345`, `粤b-12345` -> `粤B12345`: what the reader will produce."""
-    return "".join(ch for ch in text.upper() if ch.isalnum())
-
-
 def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> int:
     """A plate list from a CSV (`plate[,subject_id,name,category,priority,expires_at]`); returns entries."""
     rows = _read_csv(plates_csv)
     entries = []
     for number, row in enumerate(rows, 2):
-        plate = normalise_plate(row.get("plate") or "")
+        plate = normalise(row.get("plate") or "")  # `粤b-12345` -> `粤B12345`: what the reader produces
         if plate_kind(plate) is None:  # what the reader can never produce would never match
             raise InputError(f"{plates_csv}:{number}: {plate!r} is not a mainland plate number (e.g. 粤B12345)")
         expires = (row.get("expires_at") or "").strip()
@@ -107,7 +102,7 @@ def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> i
 
 
 def build(
-    config: GateboxConfig,
+    config: CentreConfig,
     list_name: str,
     version: int,
     photos: Path | None,
@@ -126,8 +121,7 @@ def build(
     if not folders:
         raise InputError(f"{photos}: expected one folder of photos per subject")
     meta = _metadata(meta_csv)
-    embedder = photo_embedder(config)
-    entries, rows = [], []
+    entries, photos_in_order = [], []
     for folder in folders:
         pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
         if not pictures:
@@ -136,8 +130,9 @@ def build(
             entries.append(ListEntry(subject_id=folder.name, embeddings=len(pictures), **meta.get(folder.name, {})))
         except ValueError as e:
             raise InputError(f"{folder}: {e}") from None
-        rows += [embed_photo(embedder, p) for p in pictures]
-    write_bundle(out, list_name, version, encode(entries, np.stack(rows).astype(np.float32), embedder=embedder.spec))
+        photos_in_order += pictures
+    embedder, rows = embed_photos(config.recognition, config.models_dir, photos_in_order)
+    write_bundle(out, list_name, version, encode(entries, rows, embedder=embedder))
     return len(entries)
 
 
@@ -214,9 +209,7 @@ def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path
     key = load_private_key(key_path)
     prefix = broker.topic_prefix
     manifest_topic = f"{prefix}/lists/{list_name}/{kind}/manifest"
-    client, inbox = connect(broker, [manifest_topic])
-    try:
-        wait_connected(client, broker)
+    with session(broker, [manifest_topic]) as (client, inbox):
         previous = _retained(inbox, timeout=1.0)
         for i, chunk in enumerate(chunks):  # chunks first: a box that sees the manifest finds them all there
             client.publish(manifest.chunk_topic(prefix, i), chunk, qos=1, retain=True).wait_for_publish(30)
@@ -225,13 +218,10 @@ def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path
         if previous and previous.version != version:
             for i in range(len(previous.chunks)):
                 client.publish(previous.chunk_topic(prefix, i), b"", qos=1, retain=True).wait_for_publish(30)
-    finally:
-        client.disconnect()
-        client.loop_stop()
     return manifest
 
 
-def _retained(inbox, timeout: float) -> Manifest | None:
+def _retained(inbox: Inbox, timeout: float) -> Manifest | None:
     """The manifest currently retained on the topic, read without verifying (we signed it)."""
     try:
         message = inbox.get(timeout=timeout)
