@@ -26,6 +26,7 @@ HEAVY = ("cv2", "dlib", "face_recognition", "onnxruntime")
 PROTOCOL_THIRD_PARTY = {"pydantic", "numpy", "cryptography", "paho"}
 
 
+@pytest.mark.slow  # runs lint-imports
 def test_the_import_contracts_are_kept() -> None:
     lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
     assert lint_imports, "import-linter is a dev dependency: pip install -e '.[dev]'"
@@ -54,6 +55,7 @@ def test_the_protocol_imports_only_pydantic_numpy_cryptography_and_paho() -> Non
     assert not {m for m in imported if m.startswith("centre")}
 
 
+@pytest.mark.slow  # a fresh interpreter per module
 @pytest.mark.parametrize("module", ["centre.web", "centre.cli", "edge.protocol"])
 def test_the_console_and_the_contract_load_no_vision_library(module: str) -> None:
     """The console (and the contract) start without dlib, OpenCV or onnxruntime; only building a

@@ -3,7 +3,7 @@ reports built with the models the centre validates them with."""
 
 from __future__ import annotations
 
-from edge.comms.link import stamp
+from edge.comms.delivery import stamp
 from edge.plates.stage import PassageRecord
 from edge.protocol.messages import Passage, Receipt, receipt_for
 

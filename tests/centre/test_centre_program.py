@@ -88,6 +88,7 @@ def test_the_shipped_centre_config_carries_no_box_defaults() -> None:
     assert config.console.secure_cookie and config.console.signing_key is not None
 
 
+@pytest.mark.slow  # launches the programs
 def test_gatebox_centre_hands_over_with_the_same_arguments_and_exit_status(tmp_path: Path) -> None:
     config = write_config(tmp_path / "gatebox.yaml", **ONE_MACHINE)
     keys = tmp_path / "keys"
@@ -102,6 +103,7 @@ def test_gatebox_centre_hands_over_with_the_same_arguments_and_exit_status(tmp_p
     assert unknown.returncode == 2 and "gatebox centre: error: argument COMMAND" in unknown.stderr
 
 
+@pytest.mark.slow  # launches the programs
 def test_the_centre_runs_as_its_own_program(tmp_path: Path) -> None:
     config = write_config(tmp_path / "centre.yaml", console={"db": str(tmp_path / "centre.sqlite3")})
     listed = run_centre("--config", config, "operator", "list")

@@ -1,4 +1,4 @@
-"""The signing envelope (`edge.security.signing`), in process: what `seal` makes `open_sealed` gives
+"""The signing envelope (`edge.protocol.signing`), in process: what `seal` makes `open_sealed` gives
 back exactly, and every envelope that is malformed, unsigned, forged or tampered with is refused as
 BadSignature (never another exception: callers count that one). Keys load from PEM files; anything
 else is a clear ConfigError."""
@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from edge.security.signing import (
+from edge.protocol.signing import (
     BadSignature,
     generate_keypair,
     load_private_key,
