@@ -14,6 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.protocol.errors import ConfigError
 from edge.protocol.signing import (
     BadSignature,
     generate_keypair,
@@ -22,8 +24,6 @@ from edge.protocol.signing import (
     open_sealed,
     seal,
 )
-
-from edge.protocol.errors import ConfigError
 
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
