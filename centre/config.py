@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.protocol.config_file import BOX_RECOGNITION_KEYS, BOX_SECTIONS, load_config_file, render_example
 from edge.protocol.embedding import EmbedderKind, OnnxEmbedderConfig
+from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind, names_with_kinds
 from edge.protocol.logs import LoggingConfig
 from edge.protocol.mqtt import BrokerConfig
 from edge.protocol.wire import Slug
@@ -110,9 +111,12 @@ class CentreConfig(StrictModel):
         default_factory=BrokerConfig, description="The centre's MQTT broker (its own login, e.g. `centre`)."
     )
     console: ConsoleConfig = Field(default_factory=ConsoleConfig, description="The console and the receivers.")
-    lists: list[Slug] = Field(
-        default_factory=lambda: ["watchlist", "missing_elders", "at_risk_elders", "plate_watchlist"],
-        description="Lists the centre builds and publishes (the boxes' `lists`); the console offers these.",
+    lists: dict[Slug, ListKind] = Field(
+        default_factory=lambda: dict(BUILT_IN_LIST_KINDS),
+        description="Lists the centre builds and publishes, each with its kind, as the boxes have them (their "
+        "`lists`); the console offers these. A `plates` list is built from a plate CSV, any other from photos; "
+        "the console shows alerts of `urgent` and `leaving-only` lists as urgent. A plain list of names gives the "
+        "shipped names their built-in kinds (these below) and any other name `alert`.",
     )
     recognition: EmbeddingConfig = Field(
         default_factory=EmbeddingConfig, description="The embedder face lists are built with (the boxes')."
@@ -123,6 +127,9 @@ class CentreConfig(StrictModel):
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Logs (stderr; the journal under systemd)."
     )
+
+    # Configs from before list kinds name the lists only (the box's config reads them the same way).
+    _names_take_their_built_in_kind = field_validator("lists", mode="before")(names_with_kinds)
 
     @model_validator(mode="before")
     @classmethod

@@ -15,7 +15,15 @@ from pathlib import Path
 
 from centre.commands import publish_ack
 from centre.config import CentreConfig, ConsoleConfig
-from centre.lists import build, merged_blob, publish, read_bundle, without_subjects, write_bundle
+from centre.lists import (
+    build,
+    check_source,
+    merged_blob,
+    publish,
+    read_bundle,
+    without_subjects,
+    write_bundle,
+)
 from centre.record import Recorder, subscriptions
 from centre.store import AmbiguousEvent, CentreStore, Ingested
 from centre.uploads import ZipLimits, unzip_photos
@@ -256,15 +264,15 @@ class Console:
     # --- boxes and lists ------------------------------------------------------------------------
 
     def lists(self) -> list[dict[str, object]]:
-        """Each configured list: what the centre published last, and the version each box applied."""
+        """Each configured list: its kind, what the centre published last, and the version each box applied."""
         boxes = self.store.boxes()
         out = []
-        for name in self.config.lists:
+        for name, kind in self.config.lists.items():
             published = self.store.published(name)
             if published:
                 published = {k: v for k, v in published.items() if k != "bundle"}
             applied = [{"site": b["site"], "box_id": b["box_id"], "version": b["lists"].get(name)} for b in boxes]
-            out.append({"list": name, "published": published, "boxes": applied})
+            out.append({"list": name, "kind": kind, "published": published, "boxes": applied})
         return out
 
     def publish_upload(
@@ -276,6 +284,7 @@ class Console:
         self._check_list(list_name)
         if (photos_zip is None) == (plates_csv is None):
             raise InputError("send either `photos` (a zip: one folder of photos per subject) or `plates` (a CSV)")
+        check_source(self.config, list_name, photos=photos_zip is not None, plates=plates_csv is not None)
         with tempfile.TemporaryDirectory(prefix="gatebox-upload-") as tmp:
             folder = Path(tmp)
             photos = plates = meta = None

@@ -101,6 +101,18 @@ def build_plates(list_name: str, version: int, plates_csv: Path, out: Path) -> i
     return len(entries)
 
 
+def check_source(config: CentreConfig, list_name: str, *, photos: bool, plates: bool) -> None:
+    """InputError unless the list is configured and given what its kind is built from: a `plates` list
+    a plate CSV, any other photos (whatever its name)."""
+    kind = config.lists.get(list_name)
+    if kind is None:
+        raise InputError(f"unknown list '{list_name}'; configured lists: {', '.join(config.lists)}")
+    if kind == "plates" and (photos or not plates):
+        raise InputError(f"{list_name} is a `plates` list: give --plates CSV (the console: a plate CSV)")
+    if kind != "plates" and (plates or not photos):
+        raise InputError(f"{list_name} is a face list (`{kind}`): give --photos DIR (the console: a photo zip)")
+
+
 def build(
     config: CentreConfig,
     list_name: str,
@@ -110,13 +122,12 @@ def build(
     out: Path,
     plates_csv: Path | None = None,
 ) -> int:
-    """Embed every subject's photos (or read a plate CSV) and write a full bundle; returns entries."""
-    if list_name not in config.lists:
-        raise InputError(f"unknown list '{list_name}'; configured lists: {', '.join(config.lists)}")
+    """Embed every subject's photos (for a face list) or read a plate CSV (for a `plates` list) and
+    write a full bundle; returns entries."""
+    check_source(config, list_name, photos=photos is not None, plates=plates_csv is not None)
     if plates_csv is not None:
         return build_plates(list_name, version, plates_csv, out)
-    if photos is None:
-        raise InputError("give --photos DIR (faces) or --plates CSV (plates)")
+    assert photos is not None
     folders = sorted(p for p in photos.iterdir() if p.is_dir()) if photos.is_dir() else []
     if not folders:
         raise InputError(f"{photos}: expected one folder of photos per subject")

@@ -189,7 +189,8 @@ def create_app(console: Console) -> FastAPI:
     @app.get("/api/me")
     def me(name: Operator) -> dict[str, object]:
         return {"name": name, "broker_connected": console.broker_connected, "receiving": console.receiving,
-                "lists": list(console.config.lists), "ack_resend_after_s": settings.ack_resend_after_s}  # fmt: skip
+                "lists": [{"list": name, "kind": kind} for name, kind in console.config.lists.items()],
+                "ack_resend_after_s": settings.ack_resend_after_s}  # fmt: skip
 
     @app.get("/api/events")
     def events(

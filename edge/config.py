@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edge.protocol.config_file import CENTRE_SECTIONS, load_config_file, render_example
 from edge.protocol.embedding import EmbedderKind, ExecutionProvider, OnnxEmbedderConfig, cpu_only
+from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind, names_with_kinds
 from edge.protocol.logs import LoggingConfig
 from edge.protocol.mqtt import BrokerConfig, TlsConfig
 from edge.protocol.wire import Slug
@@ -486,15 +487,6 @@ class PlatesConfig(StrictModel):
     )
 
 
-# What a list does when it is matched: see `GateboxConfig.lists`.
-ListKind = Literal["alert", "urgent", "leaving-only", "plates"]
-# The lists a box ships with. Their kinds were once implied by these names: a config that names them
-# without a kind keeps that behaviour.
-BUILT_IN_LIST_KINDS: dict[str, ListKind] = {
-    "watchlist": "alert", "missing_elders": "urgent", "at_risk_elders": "leaving-only", "plate_watchlist": "plates",
-}  # fmt: skip
-
-
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -533,16 +525,8 @@ class GateboxConfig(StrictModel):
     def models_path(self) -> Path:
         return self.models_dir or DEFAULT_MODELS_DIR
 
-    @field_validator("lists", mode="before")
-    @classmethod
-    def _names_take_their_built_in_kind(cls, value: object) -> object:
-        # Configs from before list kinds name the lists only: what a list does came from its name then.
-        if not isinstance(value, list):
-            return value
-        if not all(isinstance(name, str) for name in value):
-            raise ValueError("give list names (`[watchlist, missing_elders]`) or names with their kind "
-                             "(`{watchlist: alert, missing_elders: urgent}`), not a mix")  # fmt: skip
-        return {name: BUILT_IN_LIST_KINDS.get(name, "alert") for name in value}
+    # Configs from before list kinds name the lists only: what a list does came from its name then.
+    _names_take_their_built_in_kind = field_validator("lists", mode="before")(names_with_kinds)
 
     def lists_of_kind(self, *kinds: ListKind) -> list[str]:
         """The configured lists of these kinds, in config order."""

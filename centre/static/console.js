@@ -7,9 +7,12 @@ const KIND_LABELS = {
   panic: "PANIC", long_press: "PANIC (long press)", cancel: "Panic cancelled",
   face_match: "Face match", elder_leaving: "Elder leaving", plate_match: "Plate match",
 };
-const URGENT_LISTS = new Set(["missing_elders", "at_risk_elders"]);
+// What a list does comes from its kind (the centre's config `lists`), never from its name: a sighting on
+// an urgent list, or an at-risk person leaving, is shown as urgent.
+const URGENT_KINDS = new Set(["urgent", "leaving-only"]);
 let stream = null;
 let me = null;
+let listKinds = new Map();  // list name -> kind, from /api/me
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -70,9 +73,11 @@ async function start() {
   $("#logout").hidden = false;
   $("#who").textContent = me.name;
   showBroker(me);
+  listKinds = new Map(me.lists.map((item) => [item.list, item.kind]));
   for (const select of document.querySelectorAll("select[name=list]")) {
-    select.replaceChildren(...me.lists.map((name) => el("option", { value: name }, name)));
+    select.replaceChildren(...me.lists.map((item) => el("option", { value: item.list }, item.list)));
   }
+  showUploadFields();
   connectStream();
   await Promise.all([refreshEvents(), refreshBoxes(), refreshLists()]);
 }
@@ -183,7 +188,7 @@ async function refreshEvents() {
 function eventCard(ev) {
   // Whose event: ids are the box's own, so the box is named too (two boxes may send the same id).
   const eventUrl = (leaf) => `/api/events/${encodeURIComponent(ev.event_id)}/${leaf}?${new URLSearchParams({ site: ev.site, box_id: ev.box_id })}`;
-  const urgent = URGENT_LISTS.has(ev.list);
+  const urgent = URGENT_KINDS.has(listKinds.get(ev.list));
   const classes = ["event", ev.panic ? "panic" : null, urgent ? "urgent" : null, `state-${ev.state}`].filter(Boolean).join(" ");
   const picture = ev.has_snapshot
     ? el("img", { src: eventUrl("snapshot.jpg"), alt: "snapshot", loading: "lazy" })
@@ -269,7 +274,7 @@ async function refreshLists() {
     const applied = item.boxes.filter((b) => latest != null && b.version === latest).length;
     const behind = item.boxes.filter((b) => latest != null && b.version !== latest);
     return el("li", { dataset: { list: item.list } },
-      el("strong", {}, item.list), " ",
+      el("strong", {}, item.list), " ", el("span", { class: "meta" }, `(${item.kind})`), " ",
       latest == null ? "nothing published from this console"
         : `v${latest} (${item.published.entries} entries, by ${item.published.by}) · applied by ${applied}/${item.boxes.length} boxes`,
       behind.length ? el("div", { class: "meta" },
@@ -278,17 +283,30 @@ async function refreshLists() {
   }));
 }
 
+// A `plates` list is built from a plate CSV, any other from a zip of photos: offer the one the list takes.
+function uploadField(listName) {
+  return listKinds.get(listName) === "plates" ? "plates" : "photos";
+}
+
+function showUploadFields() {
+  const wanted = uploadField($("#upload-form select[name=list]").value);
+  for (const field of ["photos", "plates"]) $(`#upload-form label.${field}`).hidden = field !== wanted;
+}
+
+$("#upload-form select[name=list]").addEventListener("change", showUploadFields);
+
 $("#upload-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = new FormData(e.target);
   const body = new FormData();
   body.set("mode", form.get("mode"));
-  for (const field of ["photos", "plates", "meta"]) if (form.get(field)?.size) body.set(field, form.get(field));
+  for (const field of [uploadField(form.get("list")), "meta"]) if (form.get(field)?.size) body.set(field, form.get(field));
   $("#upload-result").textContent = "building…";
   try {
     const result = await api(`/api/lists/${encodeURIComponent(form.get("list"))}/versions`, { method: "POST", body });
     $("#upload-result").textContent = `published ${result.list} v${result.version} (${result.entries} entries)`;
     e.target.reset();
+    showUploadFields();  // the form is back on its first list
   } catch (err) {
     $("#upload-result").textContent = `refused: ${err.message}`;
   }

@@ -31,10 +31,11 @@ from pydantic import BaseModel, ValidationError
 
 from edge.comms.link import Link, Refused
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import GateboxConfig, ListKind
+from edge.config import GateboxConfig
 from edge.protocol import topics
 from edge.protocol.alert import Alert
 from edge.protocol.bounded_json import JsonRefused, check_json_bounds
+from edge.protocol.lists import ListKind
 from edge.protocol.messages import AlertState, Heartbeat, ListAck, Passage, Receipt
 from edge.protocol.panic import DeviceNotice, PanicEvent
 

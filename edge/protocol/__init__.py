@@ -8,8 +8,9 @@ Everything both sides must agree on lives here, and nothing else of either progr
   bounded JSON reader of `wire` and `bounded_json`;
 - the MQTT topics (`topics`), the broker settings and the one way a client connects (`mqtt`);
 - the Ed25519 envelope of what the centre signs (`signing`) and the list bundle codec (`bundle`);
-- embedding metadata (`embedding`: which embedder made a vector, how wide it is) and the plate
-  grammar and normaliser (`plate_grammar`): lists are built at the centre and matched on the boxes;
+- embedding metadata (`embedding`: which embedder made a vector, how wide it is), the plate
+  grammar and normaliser (`plate_grammar`) and the list kinds (`lists`: what a list does, read by
+  both programs from their config): lists are built at the centre and matched on the boxes;
 - the plumbing both programs share: user-facing errors (`errors`), config files (`config_file`),
   logging (`logs`), private files and SQLite databases (`private`, `sqlite`).
 

@@ -21,6 +21,7 @@ ONE_MACHINE = {  # what scripts/demo writes: one file for the box and the centre
     "link": {"resend_after_s": 2},
     "centre": {"db": "/tmp/demo/centre.sqlite3", "port": 18080},
     "recognition": {"min_matching_frames": 1, "embedder": "dlib"},  # the box's threshold, the centre's embedder
+    "lists": {"watchlist": "alert", "lost_residents": "urgent", "plate_watchlist": "plates"},  # both read the kinds
 }
 
 
@@ -36,6 +37,7 @@ def test_a_shared_file_gives_each_program_its_own_sections(tmp_path: Path) -> No
     assert centre.broker.port == box.broker.port == 18830
     assert box.box.site == "demo-site" and box.link.resend_after_s == 2
     assert box.recognition.min_matching_frames == 1 and centre.recognition.embedder == "dlib"
+    assert centre.lists == box.lists == {"watchlist": "alert", "lost_residents": "urgent", "plate_watchlist": "plates"}
     assert not hasattr(box, "centre") and not hasattr(box, "console")
 
 

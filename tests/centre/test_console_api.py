@@ -376,7 +376,8 @@ def test_lists_published_signed_added_to_and_shrunk(api: httpx.Client, broker: M
     ],
 )
 def test_bad_uploads(api: httpx.Client, files: dict, status: int, message: str) -> None:
-    response = api.post("/api/lists/watchlist/versions", data={"mode": "add"}, files=files)
+    list_name = "plate_watchlist" if "plates" in files else "watchlist"  # what each list's kind takes
+    response = api.post(f"/api/lists/{list_name}/versions", data={"mode": "add"}, files=files)
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
 

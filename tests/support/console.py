@@ -18,9 +18,9 @@ CSRF_HEADER = "X-Gatebox-CSRF"
 
 
 class ConsoleServer:
-    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: list[str] | None = None,
+    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: dict[str, str] | None = None,
                  prefix: str = "gatebox", **centre: object) -> None:  # fmt: skip
-        """`centre`: settings of the config's `console` section."""
+        """`lists`: the config's `lists` (name -> kind); `centre`: settings of its `console` section."""
         self.db = tmp / "centre" / "centre.sqlite3"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
