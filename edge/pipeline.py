@@ -38,11 +38,11 @@ from edge.protocol.embedding import EmbedderMismatch
 from edge.recognition.embedder import FaceEmbedder, embedder_recipe
 from edge.recognition.gallery import Gallery
 from edge.recognition.matching import nearest_subjects
-from edge.recognition.sampler import FaceQuality, FaceSampler
+from edge.recognition.sampler import FaceQuality, FaceSampler, face_views
 from edge.recognition.worker import Batch, EmbeddingRunner
 from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import Detections, FaceObservation, Frame
+from edge.types import Detections, FaceObservation, Frame, GateCrossing
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,9 @@ class CameraPipeline:
         alerts = self._decide(self._embedding.submit(samples))
         if self._gate:
             crossed = self._gate.update(tracked, frame.image.shape)
-            alerts += [build_alert(self._config.box, d) for d in self._decider.crossings(crossed)]
+            at_line = face_views(frame, tracked, crossed)  # an elder's leaving alert shows this moment
+            crossings = {track: GateCrossing(way, at_line[track]) for track, way in crossed.items()}
+            alerts += [build_alert(self._config.box, d) for d in self._decider.crossings(crossings)]
         self._sampler.forget(tracked.ended)
         self._decider.forget(tracked.ended)
         return alerts

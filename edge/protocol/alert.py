@@ -45,14 +45,22 @@ class Alert(BaseModel):
     site: Slug = Field(description="Site of the box.")
     box_id: Slug = Field(description="Box that raised the alert.")
     camera: Slug = Field(description="Camera name.")
-    ts: datetime = Field(description="Capture time of the deciding frame, UTC, ISO 8601.")
-    frame: Count = Field(description="Index of the deciding frame in its source.")
+    ts: datetime = Field(
+        description="Capture time of the deciding frame, UTC, ISO 8601 (`elder_leaving`: of the frame in which the "
+        "elder crossed the gate line)."
+    )
+    frame: Count = Field(description="Index of the deciding frame in its source (`elder_leaving`: the crossing's).")
     track_id: Count = Field(description="Track of the face on this camera.")
     score: float = Field(ge=0, le=1, description="1 - embedding distance of the best matching frame.")
     distance: float = Field(ge=0, le=1000, description="Best embedding distance of the track to the subject.")
     matching_frames: int = Field(ge=1, le=2**31, description="Frames of the track that matched the subject.")
-    bbox: tuple[Pixel, Pixel, Pixel, Pixel] = Field(description="Face box x1, y1, x2, y2 in source pixels.")
-    snapshot_jpeg_b64: AlertSnapshot = Field(description="JPEG of the face (padded crop, ≤200 px), base64.")
+    bbox: tuple[Pixel, Pixel, Pixel, Pixel] = Field(
+        description="Face box x1, y1, x2, y2 in source pixels, in the frame `frame`."
+    )
+    snapshot_jpeg_b64: AlertSnapshot = Field(
+        description="JPEG of the face in the frame `frame` (padded crop, ≤200 px), base64: for `elder_leaving`, "
+        "the elder at the gate line."
+    )
     location: Location | None = Field(None, description="Where the gate is, from the box's config, for dispatch.")
     plate: PlateText | None = Field(None, description="plate_match: the listed plate.")
     plate_read: PlateText | None = Field(
