@@ -203,7 +203,8 @@ def build_parser(prog: str = "gatebox-centre") -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", help="print alerts and box availability as they arrive")
     _broker_options(p)
-    p.add_argument("--json", action="store_true", help="print each alert's raw JSON")
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout for every message shown "
+                   "(alerts, panics, alert states, device notices, availability)")  # fmt: skip
     p.add_argument("--count", type=int, help="exit after this many alerts")
     p.add_argument("--timeout", type=float, help="exit after this many seconds")
     p.add_argument("--snapshots", type=Path, metavar="DIR", help="save each alert's face JPEG here")
