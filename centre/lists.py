@@ -27,6 +27,7 @@ from edge.protocol.errors import InputError
 from edge.protocol.mqtt import BrokerConfig, Inbox, session
 from edge.protocol.plate_grammar import normalise, plate_kind
 from edge.protocol.signing import load_private_key, seal
+from edge.protocol.wire import MAX_SAFE_INT
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -111,6 +112,9 @@ def build(
     plates_csv: Path | None = None,
 ) -> int:
     """Embed every subject's photos (or read a plate CSV) and write a full bundle; returns entries."""
+    if not 1 <= version <= MAX_SAFE_INT:  # a box takes only a version above the one it holds; none is below 1
+        raise InputError(f"--version {version}: list versions are whole numbers from 1 (up to 2^53); give the "
+                         "next version after the one published last")  # fmt: skip
     if list_name not in config.lists:
         raise InputError(f"unknown list '{list_name}'; configured lists: {', '.join(config.lists)}")
     if plates_csv is not None:
