@@ -143,6 +143,16 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class SubjectDetails:
+    """Who a listed subject is, from its list entry: every alert on them carries it. A face enrolled on
+    the box has at most a name (no category, no priority)."""
+
+    name: str | None = None
+    category: str | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FaceObservation:
     """What recognition learned from one face sample."""
 

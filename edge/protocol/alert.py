@@ -14,6 +14,13 @@ from edge.protocol.wire import AlertSnapshot, Count, EventId, Seconds, ShortText
 ALERT_SCHEMA: Final = "gatebox.alert/1"
 
 Pixel = Annotated[int, Field(ge=-(2**31), le=2**31)]
+# Who the subject is, bounded as a list entry's fields are (`edge.protocol.bundle.ListEntry`).
+SUBJECT_NAME_MAX: Final = 200
+SUBJECT_CATEGORY_MAX: Final = 32
+SUBJECT_PRIORITY_MAX: Final = 9
+SubjectName = Annotated[str, Field(max_length=SUBJECT_NAME_MAX)]
+SubjectCategory = Annotated[str, Field(max_length=SUBJECT_CATEGORY_MAX)]
+SubjectPriority = Annotated[int, Field(ge=0, le=SUBJECT_PRIORITY_MAX)]
 PlateText = Annotated[str, Field(max_length=32)]
 
 
@@ -42,6 +49,15 @@ class Alert(BaseModel):
         "local", description="`v<N>`: the centre's list version that matched; `local`: enrolled on the box."
     )
     subject_id: str = Field(min_length=1, max_length=256, description="The subject's id in that list.")
+    subject_name: SubjectName | None = Field(
+        None, description="The subject's name, from the list entry (absent when the entry has none)."
+    )
+    subject_category: SubjectCategory | None = Field(
+        None, description="The entry's category, e.g. `dementia` (absent for faces enrolled on the box)."
+    )
+    subject_priority: SubjectPriority | None = Field(
+        None, description="The entry's priority, 0-9 (absent for faces enrolled on the box)."
+    )
     site: Slug = Field(description="Site of the box.")
     box_id: Slug = Field(description="Box that raised the alert.")
     camera: Slug = Field(description="Camera name.")

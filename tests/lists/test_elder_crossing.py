@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from edge.alerts import face_snapshot
@@ -23,67 +21,12 @@ from edge.protocol.alert import Alert
 from edge.protocol.embedding import DLIB_EMBEDDER
 from edge.recognition.gallery import Gallery
 from edge.recognition.sampler import crop_face
-from edge.types import Detections, Frame
+from edge.types import Frame
+from tests.support.synthetic_faces import ENROLLED, FACE, HEIGHT, WIDTH, BlueFace, Recognised, image
 
-HEIGHT, WIDTH, FACE = 480, 640, 80
 FPS = 25.0
 START_TS = 1_800_000_000.0
 LINE_Y = 0.5  # the gate line across the middle of the frame; the outside is below it
-ELDER = np.ones(DLIB_EMBEDDER.dim, np.float32) / np.sqrt(DLIB_EMBEDDER.dim)  # the enrolled face
-STRANGER = -ELDER  # 2.0 away: nobody
-
-
-def image(top: int) -> npt.NDArray[np.uint8]:
-    """A grey vertical gradient (so crops at different heights differ) with one blue face, textured in
-    green so the tracker's shading check has something to correlate."""
-    picture = np.repeat(np.linspace(0, 180, HEIGHT, dtype=np.uint8)[:, None, None], WIDTH, 1).repeat(3, 2)
-    y, x = top, (WIDTH - FACE) // 2
-    texture = np.add.outer(np.arange(FACE), np.arange(FACE)) % 64 * 2
-    picture[y : y + FACE, x : x + FACE] = np.stack([np.full((FACE, FACE), 230), texture, np.full((FACE, FACE), 20)], 2)
-    return picture
-
-
-class BlueFace:
-    """Finds the one drawn face: where blue stands far above red (the grey background never does)."""
-
-    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
-        mask = image_bgr[:, :, 0].astype(int) - image_bgr[:, :, 2] > 100
-        if not mask.any():
-            return Detections()
-        ys, xs = np.nonzero(mask)
-        return Detections.from_boxes([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.99])
-
-
-class _Shape:
-    def __init__(self, rect: Any) -> None:
-        left, top, size = rect.left(), rect.top(), rect.width()
-        spots = [(0.2, 0.35), (0.35, 0.35), (0.65, 0.35), (0.8, 0.35), (0.5, 0.6)]  # eyes' corners, nose: frontal
-        self._points = [_Point(left + fx * size, top + fy * size) for fx, fy in spots]
-
-    def parts(self) -> list[_Point]:
-        return self._points
-
-
-@dataclass(frozen=True)
-class _Point:
-    x: float
-    y: float
-
-
-class Recognised:
-    """The elder's embedding on the frames the scenario says the face is recognisable, nobody's otherwise
-    (the pipeline embeds in its own thread with `embedding_workers: 0`, so the test sets it per frame)."""
-
-    spec, recipe = DLIB_EMBEDDER, None
-
-    def __init__(self) -> None:
-        self.recognisable = False
-
-    def landmarks(self, gray: Any, rect: Any) -> _Shape:
-        return _Shape(rect)
-
-    def embed_crops(self, crops: list[Any], boxes: list[Any]) -> npt.NDArray[np.float32]:
-        return np.stack([ELDER if self.recognisable else STRANGER] * len(crops))
 
 
 @dataclass(frozen=True)
@@ -120,7 +63,7 @@ def replay(walk: Walk) -> list[tuple[int, Alert]]:
     })  # fmt: skip
     line = GateLineConfig(start=(0.0, LINE_Y), end=(1.0, LINE_Y), outside=(0.5, 1.0))
     embedder = Recognised()
-    gallery = Gallery(ELDER[None, :], ("at_risk_elders",), ("elder-0042",), ("v3",), DLIB_EMBEDDER)
+    gallery = Gallery(ENROLLED[None, :], ("at_risk_elders",), ("elder-0042",), ("v3",), DLIB_EMBEDDER)
     pipeline = CameraPipeline(config, Models(BlueFace(), embedder), gallery, line)  # type: ignore[arg-type]
     raised = []
     try:
