@@ -96,8 +96,6 @@ def _cmd_serve(args: argparse.Namespace, config: CentreConfig) -> int:
 
 
 def _cmd_operator(args: argparse.Namespace, config: CentreConfig) -> int:
-    import getpass
-
     from centre.auth import MIN_PASSWORD_LENGTH, hash_password
     from centre.store import CentreStore
 
@@ -115,10 +113,10 @@ def _cmd_operator(args: argparse.Namespace, config: CentreConfig) -> int:
             return 0
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
+            if not password:
+                raise GateboxError("--password-stdin: no password on stdin (give it as one line)")
         else:
-            password = getpass.getpass(f"password for {args.name}: ")
-            if getpass.getpass("again: ") != password:
-                raise GateboxError("the passwords differ")
+            password = _ask_password(args.name)
         if len(password) < MIN_PASSWORD_LENGTH:
             raise GateboxError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
         store.set_operator(args.name, hash_password(password))
@@ -126,6 +124,27 @@ def _cmd_operator(args: argparse.Namespace, config: CentreConfig) -> int:
         return 0
     finally:
         store.close()
+
+
+def _ask_password(name: str) -> str:
+    """The password, typed twice on the terminal. Without one (a script, a service, ssh without a tty),
+    getpass would read stdin with echo on and die at its end: say what to do instead."""
+    import getpass
+
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR))
+    except OSError:
+        raise GateboxError(
+            f"no terminal to ask for {name}'s password on: pipe it in with --password-stdin, e.g. "
+            f"`printf '%s\\n' \"$PASSWORD\" | gatebox centre operator add {name} --password-stdin`"
+        ) from None
+    try:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise GateboxError("the passwords differ")
+    except EOFError:
+        raise GateboxError("no password given (end of input)") from None
+    return password
 
 
 def _cmd_keygen(args: argparse.Namespace, config: CentreConfig) -> int:
@@ -184,7 +203,8 @@ def build_parser(prog: str = "gatebox-centre") -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", help="print alerts and box availability as they arrive")
     _broker_options(p)
-    p.add_argument("--json", action="store_true", help="print each alert's raw JSON")
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout for every message shown "
+                   "(alerts, panics, alert states, device notices, availability)")  # fmt: skip
     p.add_argument("--count", type=int, help="exit after this many alerts")
     p.add_argument("--timeout", type=float, help="exit after this many seconds")
     p.add_argument("--snapshots", type=Path, metavar="DIR", help="save each alert's face JPEG here")

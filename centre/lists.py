@@ -27,6 +27,7 @@ from edge.protocol.errors import InputError
 from edge.protocol.mqtt import BrokerConfig, Inbox, session
 from edge.protocol.plate_grammar import normalise, plate_kind
 from edge.protocol.signing import load_private_key, seal
+from edge.protocol.wire import MAX_SAFE_INT
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -124,6 +125,9 @@ def build(
 ) -> int:
     """Embed every subject's photos (for a face list) or read a plate CSV (for a `plates` list) and
     write a full bundle; returns entries."""
+    if not 1 <= version <= MAX_SAFE_INT:  # a box takes only a version above the one it holds; none is below 1
+        raise InputError(f"--version {version}: list versions are whole numbers from 1 (up to 2^53); give the "
+                         "next version after the one published last")  # fmt: skip
     check_source(config, list_name, photos=photos is not None, plates=plates_csv is not None)
     if plates_csv is not None:
         return build_plates(list_name, version, plates_csv, out)

@@ -127,8 +127,10 @@ ADDED_COLUMNS = {
 EVENT_KEY = "site = ? AND box_id = ? AND event_id = ?"
 EVENT_COLUMNS = (
     "event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at, sequence, state, requested_state, "
-    "note, acted_by, acted_at, payload, snapshot IS NOT NULL"
+    "note, acted_by, acted_at, payload, snapshot IS NOT NULL, subject_name, subject_category, subject_priority"
 )
+# Who an alert's subject is, as the box's list entry says (alerts from boxes before these fields: NULL).
+SUBJECT_COLUMNS = {"subject_name": "TEXT", "subject_category": "TEXT", "subject_priority": "INTEGER"}
 
 
 @dataclass(frozen=True)
@@ -242,9 +244,11 @@ class CentreStore:
         details = alert.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})  # the JPEG is a BLOB
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, "
-            "received_at, payload, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "received_at, payload, snapshot, subject_name, subject_category, subject_priority) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (alert.event_id, alert.kind, site, box_id, alert.camera, alert.list, alert.subject_id,
-             alert.ts.isoformat(), time.time(), details, snapshot),
+             alert.ts.isoformat(), time.time(), details, snapshot, alert.subject_name, alert.subject_category,
+             alert.subject_priority),
         )  # fmt: skip
         new = cursor.rowcount == 1
         return Ingested("alert", alert.event_id, new, alert.event_id, site, box_id,
@@ -552,18 +556,20 @@ def _migrate(db: sqlite3.Connection) -> None:
 # per box; later changes are later migrations.
 SCHEMA = Schema(
     Migration("events keyed per box", TABLES, *(add_columns(t, c) for t, c in ADDED_COLUMNS.items()), _migrate),
+    Migration("alerts name their subject", add_columns("events", SUBJECT_COLUMNS)),
 )
 
 
 def _event_row(row: tuple) -> dict[str, object]:
     """One event for the console: the columns, plus what the page shows from its payload."""
     (event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at, sequence, state, requested,
-     note, acted_by, acted_at, payload, has_snapshot) = row  # fmt: skip
+     note, acted_by, acted_at, payload, has_snapshot, subject_name, category, priority) = row  # fmt: skip
     body = json.loads(payload)
     location = body.get("location") or {}
     return {
         "event_id": event_id, "kind": kind, "panic": kind in PANIC_KINDS, "site": site, "box_id": box_id,
-        "camera": camera, "list": list_name, "subject_id": subject_id, "ts": ts, "received_at": received_at,
+        "camera": camera, "list": list_name, "subject_id": subject_id, "subject_name": subject_name,
+        "subject_category": category, "subject_priority": priority, "ts": ts, "received_at": received_at,
         "sequence": sequence, "state": state, "requested_state": requested, "note": note, "acted_by": acted_by,
         "acted_at": acted_at, "has_snapshot": bool(has_snapshot), "score": body.get("score"),
         "list_version": body.get("list_version"), "gate": location.get("gate"), "site_name": location.get("site_name"),

@@ -1,4 +1,8 @@
-"""`gatebox centre watch`: the command centre's live view of alerts, alert states and box availability.
+"""`gatebox centre watch`: the command centre's live view of alerts, panics, alert states, device
+notices and box availability: a line of text each, or with `--json` one JSON object per line on stdout
+(`{"type", "site", "box_id", "message"}`; `message` is the box's message as its model reads it, or
+`{"state": "online"}` for availability), for scripts and integrations. Stderr carries only logs and
+warnings.
 
 It is also the centre's receiver: every alert it gets is confirmed to its box with a receipt (the
 box keeps re-sending until then), and alerts seen before (same box and `event_id`) are not shown
@@ -9,6 +13,7 @@ and reaches the terminal only as printable text: no escape sequences.
 from __future__ import annotations
 
 import base64
+import json
 import queue
 import re
 import sys
@@ -66,9 +71,9 @@ class Skipped(Exception):
 class _Watcher:
     """What `watch` shows of each message, one at a time."""
 
-    def __init__(self, client: mqtt.Client, out: TextIO, info: TextIO, as_json: bool, receipts: bool,
+    def __init__(self, client: mqtt.Client, out: TextIO, as_json: bool, receipts: bool,
                  snapshots_dir: Path | None, max_message_bytes: int) -> None:  # fmt: skip
-        self.client, self.out, self.info = client, out, info
+        self.client, self.out = client, out
         self.as_json, self.receipts, self.snapshots_dir = as_json, receipts, snapshots_dir
         self.max_message_bytes = max_message_bytes
         self.seen: set[tuple[str, str]] = set()  # (box, event_id) of alerts shown
@@ -81,13 +86,15 @@ class _Watcher:
             return
         box, leaf = "/".join(parts[1:3]), parts[-1]
         if leaf == topics.AVAILABILITY:
-            self.say(f"BOX {box} {message.payload[:64].decode('utf-8', 'replace')}", self.info)
+            state = message.payload[:64].decode("utf-8", "replace")
+            self.say(parts, f"BOX {box} {state}", {"state": state})
             return
         if leaf == topics.PANIC:
             self._panic(message, parts, box)
         elif leaf in STATUS_LINES:
             model, line = STATUS_LINES[leaf]
-            self.say(line(box, self._parse(message, model, parts)), self.info)
+            parsed = self._parse(message, model, parts)
+            self.say(parts, line(box, parsed), parsed)
         elif leaf == topics.ALERT:
             self._alert(message, parts, box)
 
@@ -116,7 +123,7 @@ class _Watcher:
         if (box, alert.event_id) in self.seen:
             return
         self.seen.add((box, alert.event_id))
-        self.say(message.payload.decode() if self.as_json else format_alert(alert), self.out)
+        self.say(parts, format_alert(alert), alert)
         self._save(alert.event_id, alert.snapshot_jpeg_b64, message.topic)
 
     def _panic(self, message: mqtt.MQTTMessage, parts: list[str], box: str) -> None:
@@ -130,11 +137,12 @@ class _Watcher:
         self.seen_panics.add((box, panic.message_id))
         label = {"panic": "PANIC", "long_press": "PANIC-LONG", "cancel": "PANIC-CANCEL"}[panic.kind]
         self.say(
+            parts,
             f"!!! {label} {panic.pressed_at.isoformat(timespec='seconds')} {panic.site}/{panic.box_id} "
             f"device={panic.device_id} household={panic.household or '-'} address={panic.address or '-'} "
             f"presses={panic.presses} seq={panic.sequence} "
             f"battery={panic.battery if panic.battery is not None else '-'} event={panic.event_id}",
-            self.info,
+            panic,
         )
         if panic.snapshot_jpeg_b64:  # the nearest camera's view
             self._save(panic.event_id, panic.snapshot_jpeg_b64, message.topic)
@@ -157,8 +165,14 @@ class _Watcher:
         except (ValueError, OSError) as e:
             raise Skipped("snapshot:not_saved", f"snapshot of {topic} not saved: {e}") from None
 
-    def say(self, line: str, file: TextIO) -> None:
-        print(printable(line), file=file, flush=True)
+    def say(self, parts: list[str], line: str, message: BaseModel | dict[str, str]) -> None:
+        """Show one message: its line of text, or with `--json` one JSON object (the same for every kind,
+        so a script reads one format: what came, from which box, and the message)."""
+        if self.as_json:
+            body = message.model_dump(mode="json", by_alias=True) if isinstance(message, BaseModel) else message
+            line = json.dumps({"type": parts[-1], "site": parts[1], "box_id": parts[2], "message": body},
+                              ensure_ascii=False, separators=(",", ":"))  # fmt: skip
+        print(printable(line), file=self.out, flush=True)
 
 
 def watch(
@@ -171,7 +185,8 @@ def watch(
     receipts: bool = True,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> int:
-    """Print alerts, alert states and availability changes as they arrive; returns the number of
+    """Print alerts, panics, alert states, device notices and availability changes as they arrive (with
+    `as_json`, one JSON object per line, every kind on `out`); returns the number of
     distinct alerts seen. Stops after `count` distinct alerts or `timeout` seconds when given.
     A malformed payload is reported on stderr (each kind at most once a minute) and skipped;
     nothing one message holds stops the watch."""
@@ -181,8 +196,7 @@ def watch(
     if snapshots_dir:
         snapshots_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
-    info = sys.stderr if as_json else out
-    watcher = _Watcher(client, out, info, as_json, receipts, snapshots_dir, max_message_bytes)
+    watcher = _Watcher(client, out, as_json, receipts, snapshots_dir, max_message_bytes)
     warnings = Refusals(say=lambda line: print(f"warning: {printable(line)}", file=sys.stderr, flush=True))
     try:
         while count is None or len(watcher.seen) < count:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypedDict
 
@@ -14,7 +15,7 @@ import numpy.typing as npt
 
 from edge.config import BoxConfig
 from edge.protocol.alert import Alert, Location
-from edge.types import AlertDecision
+from edge.types import AlertDecision, SubjectDetails
 
 if TYPE_CHECKING:
     from edge.plates.stage import PlateDecision
@@ -46,6 +47,12 @@ class _Where(TypedDict):
     location: Location
 
 
+class _Who(TypedDict):
+    subject_name: str | None
+    subject_category: str | None
+    subject_priority: int | None
+
+
 def _where(box: BoxConfig) -> _Where:
     """The fields every alert of this box carries about where it is."""
     return {
@@ -55,7 +62,16 @@ def _where(box: BoxConfig) -> _Where:
     }
 
 
-def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
+def _who(subjects: Mapping[tuple[str, str], SubjectDetails], list_name: str, subject_id: str) -> _Who:
+    """The alert's fields naming the subject, from their list entry (none for a subject without one)."""
+    who = subjects.get((list_name, subject_id)) or SubjectDetails()
+    return {"subject_name": who.name, "subject_category": who.category, "subject_priority": who.priority}
+
+
+def build_alert(
+    box: BoxConfig, decision: AlertDecision, subjects: Mapping[tuple[str, str], SubjectDetails] | None = None
+) -> Alert:
+    """`subjects`: who each listed subject is (`Gallery.subjects`), so the alert names its subject."""
     sample = decision.sample
     x1, y1, x2, y2 = (round(v) for v in sample.xyxy)
     return Alert(
@@ -64,6 +80,7 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         list=decision.match.list_name,
         list_version=decision.match.list_version,
         subject_id=decision.match.subject_id,
+        **_who(subjects or {}, decision.match.list_name, decision.match.subject_id),
         camera=sample.camera,
         ts=datetime.fromtimestamp(sample.ts, tz=timezone.utc),
         frame=sample.frame_index,
@@ -77,7 +94,9 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
     )
 
 
-def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
+def build_plate_alert(
+    box: BoxConfig, decision: PlateDecision, subjects: Mapping[tuple[str, str], SubjectDetails] | None = None
+) -> Alert:
     match = decision.match
     return Alert(
         event_id=uuid.uuid4().hex,
@@ -85,6 +104,7 @@ def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
         list=match.list_name,
         list_version=match.list_version,
         subject_id=match.subject_id,
+        **_who(subjects or {}, match.list_name, match.subject_id),
         camera=decision.camera,
         ts=datetime.fromtimestamp(decision.ts, tz=timezone.utc),
         frame=decision.frame_index,

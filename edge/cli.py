@@ -103,6 +103,8 @@ def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) 
 
     with closing(ListStore(data_dir)) as store:
         subjects, versions = store.subjects(), store.versions()
+    if subjects:
+        print("list\tsubject\tname\tholds\torigin")
     for s in subjects:
         origin = "local" if s.origin == "local" else f"centre v{versions.get(s.list_name)}"
         what = f"plate {s.plate}" if s.plate else f"{s.embeddings} usable embedding(s)"
@@ -166,6 +168,8 @@ def _cmd_alerts(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
 
     with closing(AlertStates(data_dir)) as states:
         records = states.all()
+    if records:
+        print("event_id\tstate\tlist/subject\tcamera\tts\tnote")
     for r in records:
         print(f"{r.event_id}\t{r.state}\t{r.list_name}/{r.subject_id}\t{r.camera}\t{r.ts}\t{r.note or ''}")
     if not records:

@@ -38,11 +38,11 @@ from edge.protocol.embedding import EmbedderMismatch
 from edge.recognition.embedder import FaceEmbedder, embedder_recipe
 from edge.recognition.gallery import Gallery
 from edge.recognition.matching import nearest_subjects
-from edge.recognition.sampler import FaceQuality, FaceSampler
+from edge.recognition.sampler import FaceQuality, FaceSampler, face_views
 from edge.recognition.worker import Batch, EmbeddingRunner
 from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
 from edge.tracking.line_crossing import LineCrossing
-from edge.types import Detections, FaceObservation, Frame
+from edge.types import Detections, FaceObservation, Frame, GateCrossing
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,8 @@ class CameraPipeline:
             self._end_tracks(self._tracker.end_all(), frame.image.shape)
         alerts: list[Alert] = []
         if self._plates and frame.index % self._config.plates.every_n_frames == 0:
-            alerts += [build_plate_alert(self._config.box, d) for d in self._plates.process(frame, moving)]
+            alerts += [build_plate_alert(self._config.box, d, self._gallery.subjects)
+                       for d in self._plates.process(frame, moving)]  # fmt: skip
         if frame.index % self._config.detector.every_n_frames == 0:
             alerts += self._faces(frame, moving)
         return FrameResult(alerts, self._passages())
@@ -138,7 +139,10 @@ class CameraPipeline:
         alerts = self._decide(self._embedding.submit(samples))
         if self._gate:
             crossed = self._gate.update(tracked, frame.image.shape)
-            alerts += [build_alert(self._config.box, d) for d in self._decider.crossings(crossed)]
+            at_line = face_views(frame, tracked, crossed)  # an elder's leaving alert shows this moment
+            crossings = {track: GateCrossing(way, at_line[track]) for track, way in crossed.items()}
+            leaving = self._decider.crossings(crossings)
+            alerts += [build_alert(self._config.box, d, self._gallery.subjects) for d in leaving]
         self._sampler.forget(tracked.ended)
         self._decider.forget(tracked.ended)
         return alerts
@@ -157,7 +161,8 @@ class CameraPipeline:
         for batch in batches:
             matches = nearest_subjects(self._gallery, batch.embeddings, self._config.recognition.max_match_distance)
             observations = [FaceObservation(s, m) for s, m in zip(batch.samples, matches, strict=True)]
-            alerts += [build_alert(self._config.box, d) for d in self._decider.update(observations)]
+            decided = self._decider.update(observations)
+            alerts += [build_alert(self._config.box, d, self._gallery.subjects) for d in decided]
         return alerts
 
     def _end_tracks(self, ended: tuple[int, ...], frame_shape: tuple[int, ...]) -> None:

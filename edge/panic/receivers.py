@@ -10,6 +10,9 @@
 - MQTT: a local broker topic `<topic_prefix>/<DEVICE_ID>` with the same JSON (without device_id),
   for Zigbee or 433 MHz bridges that already publish there; login and TLS as for the centre's broker.
 
+Serial, HTTP and MQTT all take either set of event words (`press|long_press|cancel|heartbeat` or
+`PRESS|LONG|CANCEL|HB`), in any case (`edge.panic.models.SIGNAL_SPELLINGS`).
+
 HTTP and MQTT signals are parsed with bounds (`SignalMessage`: size, depth, types, ranges) before
 anything reads them; whatever is refused is counted and never ends a receiver.
 """
@@ -41,14 +44,20 @@ from edge.config import (
     PanicConfig,
     SerialReceiverConfig,
 )
-from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalKind, SignalMessage
+from edge.panic.models import (
+    MAX_SIGNAL_BYTES,
+    MAX_SIGNAL_DEPTH,
+    SIGNAL_SPELLINGS,
+    ButtonSignal,
+    SignalKind,
+    SignalMessage,
+)
 from edge.protocol.bounded_json import JsonRefused, parse_bounded_json
 from edge.protocol.errors import ConfigError
 from edge.protocol.mqtt import BrokerConfig, disconnect, make_client
 
 log = logging.getLogger(__name__)
 
-SERIAL_EVENTS: dict[str, SignalKind] = {"PRESS": "press", "LONG": "long_press", "CANCEL": "cancel", "HB": "heartbeat"}
 MAX_LINE = 256
 CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # int() would take "-1", "+5", " 5" and "1_000"
 
@@ -96,9 +105,10 @@ class GpioReceiver:
 def parse_serial_line(line: bytes) -> tuple[str, SignalKind, int | None]:
     text = line.decode("ascii").strip()
     parts = text.split(",")
-    if len(parts) not in (2, 3) or not parts[0] or parts[1].upper() not in SERIAL_EVENTS:
+    event = parts[1].strip().lower() if len(parts) in (2, 3) else ""
+    if not parts[0] or event not in SIGNAL_SPELLINGS:  # PRESS|LONG|CANCEL|HB or the HTTP words, any case
         raise ValueError(f"expected DEVICE_ID,EVENT[,BATTERY], got {text!r}")
-    return parts[0], SERIAL_EVENTS[parts[1].upper()], _battery(parts[2] if len(parts) == 3 else None)
+    return parts[0], SIGNAL_SPELLINGS[event], _battery(parts[2] if len(parts) == 3 else None)
 
 
 class SerialReceiver:

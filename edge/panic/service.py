@@ -2,8 +2,9 @@
 
 A press is accepted only for a registered device; it is on disk in the outbox, at the top
 priority, before `submit` returns. Presses of one device within the coalescing window update the
-same event (same `event_id`, new `sequence`, higher `presses`); a long press or a cancel is
-forwarded as such. Devices that report heartbeats and fall silent, or report a low battery, raise
+same event (same `event_id`, new `sequence`, higher `presses`); a long press there makes it a
+`long_press` event from then on, and a cancel updates it as `cancel`; with nothing open, each opens an
+event of its own. Devices that report heartbeats and fall silent, or report a low battery, raise
 low-priority device notices.
 """
 
@@ -37,6 +38,7 @@ class _OpenEvent:
     first_pressed_at: float
     presses: int = 1
     sequence: int = 1
+    long_press: bool = False  # once held down, the event stays a long press (a later short press never lowers it)
 
 
 def _utc(ts: float) -> datetime:
@@ -96,15 +98,16 @@ class PanicService:
         current = self._open.get(device.device_id)
         if current and now - current.started > self._config.panic.coalesce_window_s:
             current = None
-        if signal.kind == "press" and current:
+        if signal.kind in ("press", "long_press") and current:  # another press, short or held: the same event
             current.presses += 1
             current.sequence += 1
-            kind = "panic"
+            current.long_press = current.long_press or signal.kind == "long_press"
+            kind = "long_press" if current.long_press else "panic"
         elif signal.kind == "cancel" and current:
             current.sequence += 1
             kind = "cancel"
         else:  # a new press, a long press, or a cancel with nothing open: an event of its own
-            current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at)
+            current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at, long_press=signal.kind == "long_press")
             self._open[device.device_id] = current
             kind = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}[signal.kind]
         event = PanicEvent(

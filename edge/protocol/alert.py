@@ -14,6 +14,13 @@ from edge.protocol.wire import AlertSnapshot, Count, EventId, Seconds, ShortText
 ALERT_SCHEMA: Final = "gatebox.alert/1"
 
 Pixel = Annotated[int, Field(ge=-(2**31), le=2**31)]
+# Who the subject is, bounded as a list entry's fields are (`edge.protocol.bundle.ListEntry`).
+SUBJECT_NAME_MAX: Final = 200
+SUBJECT_CATEGORY_MAX: Final = 32
+SUBJECT_PRIORITY_MAX: Final = 9
+SubjectName = Annotated[str, Field(max_length=SUBJECT_NAME_MAX)]
+SubjectCategory = Annotated[str, Field(max_length=SUBJECT_CATEGORY_MAX)]
+SubjectPriority = Annotated[int, Field(ge=0, le=SUBJECT_PRIORITY_MAX)]
 PlateText = Annotated[str, Field(max_length=32)]
 
 
@@ -42,17 +49,34 @@ class Alert(BaseModel):
         "local", description="`v<N>`: the centre's list version that matched; `local`: enrolled on the box."
     )
     subject_id: str = Field(min_length=1, max_length=256, description="The subject's id in that list.")
+    subject_name: SubjectName | None = Field(
+        None, description="The subject's name, from the list entry (absent when the entry has none)."
+    )
+    subject_category: SubjectCategory | None = Field(
+        None, description="The entry's category, e.g. `dementia` (absent for faces enrolled on the box)."
+    )
+    subject_priority: SubjectPriority | None = Field(
+        None, description="The entry's priority, 0-9 (absent for faces enrolled on the box)."
+    )
     site: Slug = Field(description="Site of the box.")
     box_id: Slug = Field(description="Box that raised the alert.")
     camera: Slug = Field(description="Camera name.")
-    ts: datetime = Field(description="Capture time of the deciding frame, UTC, ISO 8601.")
-    frame: Count = Field(description="Index of the deciding frame in its source.")
+    ts: datetime = Field(
+        description="Capture time of the deciding frame, UTC, ISO 8601 (`elder_leaving`: of the frame in which the "
+        "elder crossed the gate line)."
+    )
+    frame: Count = Field(description="Index of the deciding frame in its source (`elder_leaving`: the crossing's).")
     track_id: Count = Field(description="Track of the face on this camera.")
     score: float = Field(ge=0, le=1, description="1 - embedding distance of the best matching frame.")
     distance: float = Field(ge=0, le=1000, description="Best embedding distance of the track to the subject.")
     matching_frames: int = Field(ge=1, le=2**31, description="Frames of the track that matched the subject.")
-    bbox: tuple[Pixel, Pixel, Pixel, Pixel] = Field(description="Face box x1, y1, x2, y2 in source pixels.")
-    snapshot_jpeg_b64: AlertSnapshot = Field(description="JPEG of the face (padded crop, ≤200 px), base64.")
+    bbox: tuple[Pixel, Pixel, Pixel, Pixel] = Field(
+        description="Face box x1, y1, x2, y2 in source pixels, in the frame `frame`."
+    )
+    snapshot_jpeg_b64: AlertSnapshot = Field(
+        description="JPEG of the face in the frame `frame` (padded crop, ≤200 px), base64: for `elder_leaving`, "
+        "the elder at the gate line."
+    )
     location: Location | None = Field(None, description="Where the gate is, from the box's config, for dispatch.")
     plate: PlateText | None = Field(None, description="plate_match: the listed plate.")
     plate_read: PlateText | None = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
@@ -25,11 +26,14 @@ def private_dir(path: Path) -> Path:
 
 
 def make_private(*paths: Path) -> None:
-    """chmod 0600 those of `paths` that exist. Another user's file (root ran a command once) is left
-    as it is: whether it can be used is for the caller to find out."""
+    """chmod 0600 those of `paths` that exist and are regular files. Another user's file (root ran a
+    command once) is left as it is: whether it can be used is for the caller to find out. A device or a
+    pipe (`--events /dev/null`) is never ours to change: run as root, a chmod would lock everyone else
+    out of /dev/null."""
     for path in paths:
         with contextlib.suppress(FileNotFoundError, PermissionError):
-            os.chmod(path, PRIVATE_FILE_MODE)
+            if stat.S_ISREG(os.stat(path).st_mode):
+                os.chmod(path, PRIVATE_FILE_MODE)
 
 
 def open_private(path: Path, flags: int) -> int:

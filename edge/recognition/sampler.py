@@ -49,6 +49,20 @@ def crop_face(
     return crop, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1)
 
 
+def face_views(frame: Frame, tracked: TrackerUpdate, track_ids: Collection[int]) -> dict[int, FaceSample]:
+    """The faces of `track_ids` in this frame as unscored samples (quality 0): what an alert shows of a
+    moment other than a look, such as a track crossing the gate line."""
+    views = {}
+    faces = tracked.detections
+    for box, track_id in zip(faces.xyxy, faces.tracker_id.tolist(), strict=True):
+        if track_id in track_ids:
+            crop, crop_box = crop_face(frame.image, box)
+            views[track_id] = FaceSample(
+                frame.camera, frame.index, frame.ts, track_id, tuple(map(float, box)), crop, crop_box, 0.0
+            )  # fmt: skip
+    return views
+
+
 def face_yaw(points: dlib.points) -> float:
     """How far a face is turned, from dlib's 5 landmarks (eye corners, nose): the nose's offset from
     the middle of the eyes, in eye distances. 0 looks at the camera; ~0.6 tan(angle) when turned."""

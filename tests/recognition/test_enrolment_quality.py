@@ -86,7 +86,10 @@ def test_one_photo_earns_a_hint_and_lists_count_usable_embeddings(tmp_path: Path
     more = [faces_dir / "kit_harington" / name for name in ("kit2.jpg", "kit3.jpg")]
     two = run_cli(*data, "enroll", "--list", "watchlist", "--subject", "kit", *more)
     assert two.returncode == 0 and not [line for line in two.stdout.splitlines() if line.startswith("hint:")]
-    assert run_cli(*data, "lists").stdout.splitlines() == ["watchlist\tkit\t\t3 usable embedding(s)\tlocal"]
+    assert run_cli(*data, "lists").stdout.splitlines() == [
+        "list\tsubject\tname\tholds\torigin",
+        "watchlist\tkit\t\t3 usable embedding(s)\tlocal",
+    ]
 
 
 def test_the_centres_list_build_refuses_the_same_photos(tmp_path: Path, faces_dir: Path) -> None:
