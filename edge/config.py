@@ -111,7 +111,11 @@ class LinkConfig(StrictModel):
         65536, ge=1024, description="Receipts, commands or list manifests larger than this are rejected unread."
     )
     centre_public_key: Path | None = Field(
-        None, description="The centre's Ed25519 public key (PEM); without it the box accepts no commands."
+        None,
+        description="Path of a PEM file holding the centre's Ed25519 public key (`centre_ed25519.pub.pem`, "
+        "written by `gatebox centre keygen`), not the key text itself; without it the box refuses every "
+        "command and list from the centre.",
+        examples=["/etc/gatebox/centre_ed25519.pub.pem"],
     )
     heartbeat_interval_s: float = Field(30.0, gt=0, description="How often `run` publishes its heartbeat.")
     list_timeout_s: float = Field(
