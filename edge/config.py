@@ -132,6 +132,15 @@ class LinkConfig(StrictModel):
         "waiting for their manifest are held up to this much in all.",
     )
 
+    @field_validator("centre_public_key", mode="before")
+    @classmethod
+    def _a_path_not_the_key_text(cls, value: object) -> object:
+        # Installers paste the key itself here; as a Path it would only fail later as "no such file".
+        if isinstance(value, str) and ("BEGIN" in value or "\n" in value):
+            raise ValueError("give the path of the PEM file (e.g. /etc/gatebox/centre_ed25519.pub.pem), "
+                             "not the key text")  # fmt: skip
+        return value
+
 
 class AlertsConfig(StrictModel):
     snapshot_retention_days: float = Field(
