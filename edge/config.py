@@ -222,6 +222,11 @@ class PanicConfig(StrictModel):
     )
     http: HttpReceiverConfig | None = Field(None, description="HTTP endpoint for IP buttons (POST /panic).")
     mqtt: MqttReceiverConfig | None = Field(None, description="A local MQTT topic fed by a Zigbee/433 MHz bridge.")
+    reconnect: ReconnectConfig = Field(
+        default_factory=lambda: ReconnectConfig(initial_backoff_s=1.0, max_backoff_s=10.0),
+        description="Backoff for a receiver that is down (radio unplugged, bridge broker down, port taken): "
+        "it is retried, reported in the heartbeat's `panic_receivers`, and stops nothing else.",
+    )
 
 
 class DetectorConfig(StrictModel):
