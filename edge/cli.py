@@ -3,6 +3,7 @@
 gatebox [--config FILE] [--data-dir DIR] enroll --list L --subject ID [--name TEXT] PHOTO...
 gatebox ... replay VIDEO [--events FILE.jsonl] [--realtime] [--no-publish]
 gatebox ... run
+gatebox ... camera preview [URL_OR_FILE] [--camera NAME] [--out FILE.png] [--gate-line X1,Y1,X2,Y2,OX,OY]
 gatebox ... lists
 gatebox ... models
 gatebox config-example
@@ -177,6 +178,31 @@ def _cmd_alerts(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
     return 0
 
 
+def _cmd_camera_preview(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.preview import make_preview, parse_gate_line, write_png
+
+    camera = next((c for c in config.cameras if c.name == args.camera), None) if args.camera else None
+    if args.camera and camera is None:
+        raise GateboxError(f"--camera {args.camera}: no such camera in the config")
+    source: str | None = args.source
+    if source is None:
+        if camera is None and not config.cameras:
+            raise GateboxError("no camera configured: name a file or stream URL (gatebox camera preview URL)")
+        camera = camera or config.cameras[0]
+        source = camera.url
+    gate_line = parse_gate_line(args.gate_line) if args.gate_line else (camera.gate_line if camera else None)
+    preview = make_preview(config, source, camera, gate_line, args.frames)
+    out = args.out or Path(f"preview-{camera.name if camera else 'camera'}.png")
+    write_png(preview, out)
+    for line in preview.summary():
+        print(line)
+    print(f"wrote {out}")
+    if args.gate_line and (tried := preview.gate_line) is not None:
+        print(f"to keep this line, under the camera in the config:\n  gate_line: {{start: {list(tried.start)}, "
+              f"end: {list(tried.end)}, outside: {list(tried.outside)}}}")  # fmt: skip
+    return 0
+
+
 def _cmd_config_example(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
     from edge.config import render_example_yaml
 
@@ -232,6 +258,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("alerts", help="show the alerts this box raised and their state (new/acked/closed)")
     p.set_defaults(handler=_cmd_alerts)
+
+    camera = sub.add_parser("camera", help="camera tools for installers").add_subparsers(
+        dest="camera_command", required=True, metavar="COMMAND"
+    )
+    p = camera.add_parser("preview", help="a PNG of the camera's view with the gate line, regions and faces drawn")
+    p.add_argument(
+        "source", nargs="?", metavar="URL_OR_FILE", help="a stream URL or video file (default: the camera's)"
+    )
+    p.add_argument("--camera", metavar="NAME", help="the configured camera (default: the first); its gate line")
+    p.add_argument("--out", type=Path, metavar="FILE.png", help="where to write it (default: preview-NAME.png)")
+    p.add_argument("--frames", type=int, default=25, metavar="N",
+                   help="frames to read; the motion regions are those of the last (default: 25)")  # fmt: skip
+    p.add_argument("--gate-line", metavar="X1,Y1,X2,Y2,OX,OY",
+                   help="try this line instead of the configured one (fractions: start, end, a point outside)",
+                   )  # fmt: skip
+    p.set_defaults(handler=_cmd_camera_preview)
 
     p = sub.add_parser("lists", help="show the enrolled subjects")
     p.set_defaults(handler=_cmd_lists)

@@ -112,7 +112,11 @@ class LinkConfig(StrictModel):
         65536, ge=1024, description="Receipts, commands or list manifests larger than this are rejected unread."
     )
     centre_public_key: Path | None = Field(
-        None, description="The centre's Ed25519 public key (PEM); without it the box accepts no commands."
+        None,
+        description="Path of a PEM file holding the centre's Ed25519 public key (`centre_ed25519.pub.pem`, "
+        "written by `gatebox centre keygen`), not the key text itself; without it the box refuses every "
+        "command and list from the centre.",
+        examples=["/etc/gatebox/centre_ed25519.pub.pem"],
     )
     heartbeat_interval_s: float = Field(30.0, gt=0, description="How often `run` publishes its heartbeat.")
     list_timeout_s: float = Field(
@@ -128,6 +132,15 @@ class LinkConfig(StrictModel):
         description="Largest list bundle accepted: a manifest announcing more is refused at once. Chunks "
         "waiting for their manifest are held up to this much in all.",
     )
+
+    @field_validator("centre_public_key", mode="before")
+    @classmethod
+    def _a_path_not_the_key_text(cls, value: object) -> object:
+        # Installers paste the key itself here; as a Path it would only fail later as "no such file".
+        if isinstance(value, str) and ("BEGIN" in value or "\n" in value):
+            raise ValueError("give the path of the PEM file (e.g. /etc/gatebox/centre_ed25519.pub.pem), "
+                             "not the key text")  # fmt: skip
+        return value
 
 
 class AlertsConfig(StrictModel):
@@ -210,6 +223,11 @@ class PanicConfig(StrictModel):
     )
     http: HttpReceiverConfig | None = Field(None, description="HTTP endpoint for IP buttons (POST /panic).")
     mqtt: MqttReceiverConfig | None = Field(None, description="A local MQTT topic fed by a Zigbee/433 MHz bridge.")
+    reconnect: ReconnectConfig = Field(
+        default_factory=lambda: ReconnectConfig(initial_backoff_s=1.0, max_backoff_s=10.0),
+        description="Backoff for a receiver that is down (radio unplugged, bridge broker down, port taken): "
+        "it is retried, reported in the heartbeat's `panic_receivers`, and stops nothing else.",
+    )
 
 
 class DetectorConfig(StrictModel):

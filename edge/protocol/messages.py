@@ -122,6 +122,15 @@ class ListReport(BaseModel):
     subjects: Count | None = Field(None, description="Subjects in it.")
 
 
+class ReceiverReport(BaseModel):
+    """A panic receiver's state: a receiver that is down is retried with backoff, like a camera."""
+
+    model_config = ConfigDict(extra="ignore")
+    connected: bool | None = Field(None, description="Listening: port open, broker logged in, server bound.")
+    reconnects: Count | None = Field(None, description="Times it came back after being down, since start.")
+    error: ShortText | None = Field(None, description="Why it is down (null while connected).")
+
+
 class Heartbeat(BaseModel):
     """`<prefix>/<site>/<box>/heartbeat` (QoS 0, every `link.heartbeat_interval_s`)."""
 
@@ -139,3 +148,6 @@ class Heartbeat(BaseModel):
     )
     bad_input: Counts = Field(default_factory=dict, description="Refused commands and receipts, per reason.")
     panic_rejected: Counts = Field(default_factory=dict, description="Refused panic-button input, per reason.")
+    panic_receivers: dict[Name, ReceiverReport] = Field(
+        default_factory=dict, max_length=64, description="Per panic receiver (`serial:/dev/ttyUSB0`, `mqtt:…`)."
+    )
