@@ -505,6 +505,41 @@ class PlatesConfig(StrictModel):
     )
 
 
+class PeoplePassagesConfig(StrictModel):
+    enabled: bool = Field(
+        False, description="Count people: every person track crossing a camera's gate line is a passage (in/out)."
+    )
+    detector: Literal["hog", "onnx", "none"] = Field(
+        "hog",
+        description="How people seen from behind are found: `hog` (OpenCV's HOG people detector, ships with OpenCV), "
+        "`onnx` (the `objects` model's `person` class), `none` (faces only).",
+    )
+    every_n_frames: int = Field(3, ge=1, description="Run the person detector on every n-th frame (where it moved).")
+    detect_width: int = Field(
+        640, ge=160, le=1920, description="Frames are downscaled to this width for the HOG person detector."
+    )
+    min_confidence: float = Field(0.5, ge=0, le=5, description="HOG only: minimum SVM score of a person box.")
+    rejoin_within_s: float = Field(
+        2.0, ge=0, description="A person track that breaks and restarts within this long (and near) is one person."
+    )
+    rejoin_distance: float = Field(
+        0.15, gt=0, le=1, description="... and this near (fraction of the frame width) to where the track broke."
+    )
+    snapshots: bool = Field(
+        False,
+        description="Privacy: send the person's face view at the line with each passage (off: counts and times only).",
+    )
+    snapshot_retention_days: float = Field(
+        7.0, gt=0, description="Face views of passages are deleted after this long, on the box and at the centre."
+    )
+
+
+class PassagesConfig(StrictModel):
+    people: PeoplePassagesConfig = Field(
+        default_factory=PeoplePassagesConfig, description="People crossing the gate line (vehicles: `plates.passages`)."
+    )
+
+
 class GateboxConfig(StrictModel):
     box: BoxConfig = Field(default_factory=BoxConfig, description="Identity of this box.")
     cameras: list[CameraConfig] = Field(
@@ -516,6 +551,7 @@ class GateboxConfig(StrictModel):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
     panic: PanicConfig = Field(default_factory=PanicConfig, description="Panic buttons relayed to the centre.")
     plates: PlatesConfig = Field(default_factory=PlatesConfig, description="Licence plates.")
+    passages: PassagesConfig = Field(default_factory=PassagesConfig, description="Passages counted at the gate line.")
     objects: ObjectDetectorConfig | None = Field(
         None, description="A person/vehicle ONNX detector of your own; when set, plates are looked for in vehicles."
     )

@@ -121,6 +121,7 @@ def heartbeat(
         bad_input=dict(box.link.bad_input) if box.link else {},
         panic_rejected=dict(panic_rejected or {}),
         panic_receivers={r.name: r.report() for r in panic_receivers},
+        passages=box.passage_counts.report(),
     )  # fmt: skip
 
 

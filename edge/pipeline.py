@@ -22,6 +22,8 @@ import numpy.typing as npt
 
 from edge.alerts import build_alert, build_plate_alert
 from edge.config import GateboxConfig, GateLineConfig
+from edge.counting.people import PersonPassage
+from edge.counting.stage import PeopleStage, PersonDetector
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
 from edge.detectors.onnx_objects import OnnxObjectDetector
@@ -54,6 +56,7 @@ class Models:
     plate_finder: PlateFinder | None = None
     plate_reader: PlateTextReader | None = None
     objects: OnnxObjectDetector | None = None
+    people: PersonDetector | None = None  # bodies, for counting people (`passages.people`)
 
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
@@ -64,7 +67,8 @@ class Models:
             reader = PlateTextReader(paths["plate_text_recogniser"])
         detector = build_face_detector(config.detector, paths)
         objects = OnnxObjectDetector(config.objects) if config.objects else None
-        return cls(detector, embedder_recipe(config.recognition, paths).build(), finder, reader, objects)
+        return cls(detector, embedder_recipe(config.recognition, paths).build(), finder, reader, objects,
+                   person_detector(config, objects))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class FrameResult:
     """What one frame (or the end of the stream) produced, for `edge.runner` to publish."""
 
     alerts: list[Alert]  # faces and plates on a list, elders leaving
-    passages: list[PassageRecord]  # vehicles whose pass ended (with `plates.passages` on)
+    passages: list[PassageRecord | PersonPassage]  # vehicles whose pass ended, people who crossed the line
 
 
 class CameraPipeline:
@@ -96,6 +100,9 @@ class CameraPipeline:
                 models.plate_finder, models.plate_reader, matcher, config.plates, models.objects, gate_line
             )
         self._gate = LineCrossing(gate_line) if gate_line else None
+        counting = config.passages.people
+        self._people = (PeopleStage(counting, gate_line, models.people, config.motion.region_padding)
+                        if counting.enabled and gate_line else None)  # fmt: skip
         self._embedder = models.embedder.spec
         self._gallery = self._checked(gallery)
         self._motion = MotionDetector(config.motion) if config.motion.enabled else None
@@ -121,12 +128,16 @@ class CameraPipeline:
         gray = self._motion.gray if self._motion else small_gray(frame.image, self._config.motion.width)
         if self._cuts.update(gray):  # every frame: a cut between two detection passes still ends the tracks
             self._end_tracks(self._tracker.end_all(), frame.image.shape)
+            if self._people:
+                self._people.end_all(frame)
         alerts: list[Alert] = []
         if self._plates and frame.index % self._config.plates.every_n_frames == 0:
             alerts += [build_plate_alert(self._config.box, d, self._gallery.subjects)
                        for d in self._plates.process(frame, moving)]  # fmt: skip
         if frame.index % self._config.detector.every_n_frames == 0:
             alerts += self._faces(frame, moving)
+        if self._people:
+            self._people.bodies(frame, moving)
         return FrameResult(alerts, self._passages())
 
     def _faces(self, frame: Frame, moving: npt.NDArray[np.float32]) -> list[Alert]:
@@ -137,6 +148,8 @@ class CameraPipeline:
         tracked = self._tracker.update(faces, frame.index, frame.image)
         samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
         alerts = self._decide(self._embedding.submit(samples))
+        if self._people:
+            self._people.faces(frame, tracked)
         if self._gate:
             crossed = self._gate.update(tracked, frame.image.shape)
             at_line = face_views(frame, tracked, crossed)  # an elder's leaving alert shows this moment
@@ -151,6 +164,8 @@ class CameraPipeline:
         """End of stream: decide on the embeddings still in flight; close the vehicles' passages."""
         if self._plates:
             self._plates.flush(camera)
+        if self._people:
+            self._people.flush()
         return FrameResult(self._decide(self._embedding.drain()), self._passages())
 
     def close(self) -> None:
@@ -172,11 +187,26 @@ class CameraPipeline:
         self._sampler.forget(ended)
         self._decider.forget(ended)
 
-    def _passages(self) -> list[PassageRecord]:
-        return self._plates.take_passages() if self._plates else []
+    def _passages(self) -> list[PassageRecord | PersonPassage]:
+        vehicles: list[PassageRecord | PersonPassage] = list(self._plates.take_passages()) if self._plates else []
+        return vehicles + (list(self._people.take_passages()) if self._people else [])
 
     def _checked(self, gallery: Gallery) -> Gallery:
         if gallery.embedder != self._embedder:
             raise EmbedderMismatch(f"a gallery of {gallery.embedder.id} embeddings cannot be searched with "
                                    f"{self._embedder.id} embeddings")  # fmt: skip
         return gallery
+
+
+def person_detector(config: GateboxConfig, objects: OnnxObjectDetector | None) -> PersonDetector | None:
+    """The body detector for counting people: none unless `passages.people` is on."""
+    people = config.passages.people
+    if not people.enabled or people.detector == "none":
+        return None
+    if people.detector == "onnx":
+        if objects is None or config.objects is None or "person" not in config.objects.classes:
+            raise ValueError("passages.people.detector: onnx needs `objects` with a `person` class")
+        return objects
+    from edge.detectors.hog_people import HogPeopleDetector
+
+    return HogPeopleDetector(people.detect_width, people.min_confidence)

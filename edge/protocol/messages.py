@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.protocol import topics
 from edge.protocol.alert import PlateText
-from edge.protocol.wire import Count, Counts, EventId, Name, Seconds, ShortText, Slug, Timestamp, Version
+from edge.protocol.wire import AlertSnapshot, Count, Counts, EventId, Name, Seconds, ShortText, Slug, Timestamp, Version
 
 
 class Receipt(BaseModel):
@@ -81,20 +81,53 @@ class ListAck(BaseModel):
 
 
 class Passage(BaseModel):
-    """`<prefix>/<site>/<box>/passage` (with `plates.passages`): a vehicle read at the gate, listed or
-    not, for the centre's access log."""
+    """`<prefix>/<site>/<box>/passage`: one person or vehicle that passed the gate, listed or not, for the
+    centre's passage log and hourly counts. One schema for both: a vehicle's plate fields, a person's
+    face view (only with `passages.people.snapshots` on). Vehicle passages from boxes before people
+    were counted (`gatebox.passage/1`, no `subject`) are still valid: they are vehicles."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    schema_: Literal["gatebox.passage/1"] = Field("gatebox.passage/1", alias="schema")
+    schema_: Literal["gatebox.passage/1", "gatebox.passage/2"] = Field("gatebox.passage/2", alias="schema")
+    passage_id: EventId | None = Field(
+        None, description="The box's id for this passage: a resent copy is stored once (none before /2)."
+    )
     site: Slug = Field(description="The box's site: must be the topic's.")
     box_id: Slug = Field(description="The box: must be the topic's.")
-    camera: Slug = Field(description="The camera that read the plate.")
-    ts: Timestamp = Field(description="The box's clock when the plate was read.")
-    plate: PlateText = Field(description="The plate as read (normalised).")
-    colour: ShortText | None = Field(None, description="blue, yellow, green, white or black, if known.")
+    camera: Slug = Field(description="The camera that saw the passage.")
+    ts: Timestamp = Field(description="The box's clock at the passage (a vehicle: when its plate was read).")
+    subject: Literal["person", "vehicle"] = Field("vehicle", description="Who passed: a person or a vehicle.")
+    plate: PlateText | None = Field(None, description="A vehicle's plate as read (normalised).")
+    colour: ShortText | None = Field(None, description="A plate's colour: blue, yellow, green, white or black.")
     direction: Literal["in", "out"] | None = Field(None, description="Across the camera's gate line; none without one.")
+    snapshot_jpeg_b64: AlertSnapshot | None = Field(
+        None, description="A person's best face view (JPEG, base64), only with `passages.people.snapshots` on."
+    )
+    snapshot_expires_at: Timestamp | None = Field(
+        None, description="When the box and the centre delete the face view (its retention period)."
+    )
     sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
     age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")
+
+    @model_validator(mode="after")
+    def _fields_of_its_subject(self) -> Passage:
+        if self.subject == "vehicle" and self.plate is None and self.schema_ == "gatebox.passage/1":
+            raise ValueError("a gatebox.passage/1 vehicle passage names its plate")
+        if self.subject == "person" and (self.plate is not None or self.colour is not None):
+            raise ValueError("a person's passage carries no plate")
+        if self.subject == "vehicle" and self.snapshot_jpeg_b64 is not None:
+            raise ValueError("a vehicle's passage carries no face view")
+        return self
+
+
+class PassageCounts(BaseModel):
+    """One camera's passages since the box started, per subject and direction (heartbeat)."""
+
+    model_config = ConfigDict(extra="ignore")
+    person_in: Count = Field(0, description="People who crossed the gate line inwards.")
+    person_out: Count = Field(0, description="People who crossed it outwards.")
+    vehicle_in: Count = Field(0, description="Vehicles read going in.")
+    vehicle_out: Count = Field(0, description="Vehicles read going out.")
+    vehicle_unknown: Count = Field(0, description="Vehicles read on a camera without a gate line.")
 
 
 # A box newer than the centre may report more in its heartbeat than the centre knows: what the
@@ -150,4 +183,7 @@ class Heartbeat(BaseModel):
     panic_rejected: Counts = Field(default_factory=dict, description="Refused panic-button input, per reason.")
     panic_receivers: dict[Name, ReceiverReport] = Field(
         default_factory=dict, max_length=64, description="Per panic receiver (`serial:/dev/ttyUSB0`, `mqtt:…`)."
+    )
+    passages: dict[Name, PassageCounts] = Field(
+        default_factory=dict, max_length=64, description="Per camera: people and vehicles in and out since start."
     )
