@@ -19,7 +19,15 @@ from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, Refusals, Refused
 
 log = logging.getLogger(__name__)
 
-LEAVES = (topics.ALERT, topics.PANIC, topics.HEARTBEAT, topics.AVAILABILITY, topics.ALERT_STATE, topics.LIST_ACK)
+LEAVES = (
+    topics.ALERT,
+    topics.PANIC,
+    topics.HEARTBEAT,
+    topics.AVAILABILITY,
+    topics.ALERT_STATE,
+    topics.LIST_ACK,
+    topics.PASSAGE,
+)
 
 
 def subscriptions(broker: BrokerConfig) -> list[str]:

@@ -24,9 +24,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from centre.passages import PassageLog, passages_path
 from edge.protocol import topics
 from edge.protocol.alert import Alert
-from edge.protocol.messages import AlertState, Heartbeat, ListAck
+from edge.protocol.messages import AlertState, Heartbeat, ListAck, Passage
 from edge.protocol.panic import PanicEvent
 from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
@@ -174,12 +175,14 @@ class CentreStore:
         self._lock = threading.Lock()
         self._readers = threading.local()
         self._all_readers: list[sqlite3.Connection] = []
+        self.passages = PassageLog(passages_path(path))  # people and vehicles that passed, hourly totals
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
             for reader in self._all_readers:
                 reader.close()
+        self.passages.close()
 
     # --- what the boxes send -------------------------------------------------------------------
 
@@ -212,6 +215,9 @@ class CentreStore:
         claimed = (getattr(message, "site", None), getattr(message, "box_id", None))
         if claimed != (None, None) and claimed != (site, box_id):
             raise Refused("wrong_box", f"the body says {claimed[0]}/{claimed[1]}, the topic {site}/{box_id}")
+        if isinstance(message, Passage):  # its own database, its own lock
+            new = self.passages.add(site, box_id, message)
+            return Ingested("passage", message.passage_id, new, site=site, box_id=box_id)
         with self._lock:
             if isinstance(message, Alert):
                 return self._alert(site, box_id, message)
@@ -511,7 +517,7 @@ class CentreStore:
 
 INGESTED_LEAVES: dict[str, type[BaseModel] | None] = {
     topics.ALERT: Alert, topics.PANIC: PanicEvent, topics.HEARTBEAT: Heartbeat, topics.ALERT_STATE: AlertState,
-    topics.LIST_ACK: ListAck, topics.AVAILABILITY: None,
+    topics.LIST_ACK: ListAck, topics.AVAILABILITY: None, topics.PASSAGE: Passage,
 }  # fmt: skip
 
 

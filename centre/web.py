@@ -240,6 +240,10 @@ def create_app(console: Console) -> FastAPI:
         return {"boxes": [_box_view(b, now, settings.silent_after_s) for b in store.boxes()],
                 "silent_after_s": settings.silent_after_s}  # fmt: skip
 
+    from centre.passages_api import passage_routes  # the passage log's own module
+
+    app.include_router(passage_routes(store.passages, current_operator))
+
     @app.get("/api/lists")
     def lists(name: Operator) -> dict[str, object]:
         return {"lists": console.lists()}
