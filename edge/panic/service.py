@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypedDict
 
 from edge.comms.delivery import Delivery
 from edge.config import GateboxConfig, PanicDevice
-from edge.panic.models import ButtonSignal
+from edge.panic.models import ButtonSignal, SignalKind
 from edge.protocol.alert import Location
-from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.panic import DeviceNotice, DeviceNoticeKind, PanicEvent, PanicKind
 from edge.protocol.wire import Refusals
 from edge.store.alert_states import AlertStates
 
@@ -37,6 +38,17 @@ class _OpenEvent:
     first_pressed_at: float
     presses: int = 1
     sequence: int = 1
+
+
+# The panic each signal that starts an event of its own sends (a heartbeat never does).
+EVENT_KIND: dict[SignalKind, PanicKind] = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}
+
+
+class _Snapshot(TypedDict, total=False):
+    """A PanicEvent's snapshot fields: both or, with no snapshot, neither (the model's defaults)."""
+
+    snapshot_jpeg_b64: str
+    snapshot_ts: datetime
 
 
 def _utc(ts: float) -> datetime:
@@ -96,6 +108,7 @@ class PanicService:
         current = self._open.get(device.device_id)
         if current and now - current.started > self._config.panic.coalesce_window_s:
             current = None
+        kind: PanicKind
         if signal.kind == "press" and current:
             current.presses += 1
             current.sequence += 1
@@ -106,7 +119,7 @@ class PanicService:
         else:  # a new press, a long press, or a cancel with nothing open: an event of its own
             current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at)
             self._open[device.device_id] = current
-            kind = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}[signal.kind]
+            kind = EVENT_KIND[signal.kind]
         event = PanicEvent(
             event_id=current.event_id, message_id=f"{current.event_id}:{current.sequence}", kind=kind,
             device_id=device.device_id, household=device.household, address=device.address,
@@ -121,7 +134,7 @@ class PanicService:
         log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
                     device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
 
-    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> dict[str, object]:
+    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> _Snapshot:
         """The nearest camera's view, on an event's first message only (its updates leave faster)."""
         if event.sequence != 1 or not device.camera or self._camera_snapshot is None:
             return {}
@@ -156,7 +169,7 @@ class PanicService:
                         device, "device_offline", f"silent for {silent:.0f} s (reports every {interval:.0f} s)"
                     )
 
-    def _notice(self, device: PanicDevice, kind: str, detail: str) -> None:
+    def _notice(self, device: PanicDevice, kind: DeviceNoticeKind, detail: str) -> None:
         box = self._config.box
         notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
                               ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip
