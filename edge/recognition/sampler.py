@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import RecognitionConfig
+from edge.recognition.embedder import Box
 from edge.tracking.iou_tracker import TrackerUpdate
 from edge.types import FaceSample, Frame
 
@@ -36,12 +37,16 @@ class _TrackState:
     best_quality: float = 0.0
 
 
-def crop_face(
-    image: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.uint8], tuple[float, float, float, float]]:
+def as_box(xyxy: npt.NDArray[np.float32]) -> Box:
+    """One row of a detections' `xyxy` as four floats."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return x1, y1, x2, y2
+
+
+def crop_face(image: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.uint8], Box]:
     """A padded crop around a face and the face box in crop coordinates."""
     height, width = image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    x1, y1, x2, y2 = as_box(xyxy)
     pad = CROP_MARGIN * max(x2 - x1, y2 - y1)
     cx1, cy1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
     cx2, cy2 = int(min(width, x2 + pad)), int(min(height, y2 + pad))
@@ -118,7 +123,7 @@ class FaceSampler:
             else:
                 continue
             sample = FaceSample(
-                frame.camera, frame.index, now, track_id, tuple(map(float, box)), crop, crop_box, quality
+                frame.camera, frame.index, now, track_id, as_box(box), crop, crop_box, quality
             )  # fmt: skip
             candidates.append(((urgency, state.last_look_ts, -quality), sample))  # ties: the better view
         budget = min(cfg.max_embeddings_per_pass, int(self._tokens))
