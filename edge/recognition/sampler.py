@@ -12,7 +12,7 @@ embedded again once the decision stage has settled it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +27,9 @@ from edge.types import FaceSample, Frame
 
 BURST_S = 1.0  # the budget saves up at most this many seconds of embeddings: a crowd walking in gets first looks
 CROP_MARGIN = 0.5  # of the face size on each side: room for alignment and a useful snapshot
+
+# How good a look a crop gives (larger is better), from the crop and the face box in it: `FaceQuality`.
+QualityScore = Callable[[npt.NDArray[np.uint8], Box], float]
 
 
 @dataclass
@@ -69,7 +72,7 @@ class FaceQuality:
     def __init__(self, landmarks: dlib.shape_predictor) -> None:
         self._landmarks = landmarks
 
-    def __call__(self, crop: npt.NDArray[np.uint8], box: tuple[float, float, float, float]) -> float:
+    def __call__(self, crop: npt.NDArray[np.uint8], box: Box) -> float:
         x1, y1, x2, y2 = box
         gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         face = cv2.resize(gray[int(y1) : int(y2), int(x1) : int(x2)], (64, 64), interpolation=cv2.INTER_AREA)
@@ -81,7 +84,7 @@ class FaceQuality:
 
 
 class FaceSampler:
-    def __init__(self, quality: FaceQuality, config: RecognitionConfig) -> None:
+    def __init__(self, quality: QualityScore, config: RecognitionConfig) -> None:
         self._quality = quality
         self._config = config
         self._tracks: dict[int, _TrackState] = {}
