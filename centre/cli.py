@@ -16,12 +16,13 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from centre.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, CentreConfig, ConsoleConfig, config_path, load_config
 from edge.protocol.errors import GateboxError
 from edge.protocol.logs import configure_logging, start_logging
+from edge.protocol.messages import AckState
 from edge.protocol.mqtt import BrokerConfig
 from edge.protocol.private import PRIVATE_UMASK
 
@@ -60,7 +61,7 @@ def _broker(args: argparse.Namespace, config: CentreConfig) -> BrokerConfig:
 def _cmd_ack(args: argparse.Namespace, config: CentreConfig) -> int:
     from centre.commands import send_ack
 
-    state = "closed" if args.close else "acked"
+    state: AckState = "closed" if args.close else "acked"
     send_ack(_broker(args, config), _signing_key(args), args.box, args.event_id, state, args.note, args.by)
     print(f"sent: {args.event_id} {state} to {args.box}")
     return 0
@@ -283,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(config_path(args.config))
         configure_logging(config.logging, verbose=args.verbose)
-        return args.handler(args, config)
+        handler: Callable[[argparse.Namespace, CentreConfig], int] = args.handler  # set by each subcommand
+        return handler(args, config)
     except GateboxError as e:
         print(f"{called_as}: error: {e}", file=sys.stderr)
         return 2

@@ -10,13 +10,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.protocol import topics
 from edge.protocol.errors import GateboxError
-from edge.protocol.messages import AckAlert
+from edge.protocol.messages import AckAlert, AckState
 from edge.protocol.mqtt import BrokerConfig, session
 from edge.protocol.signing import load_private_key, seal
 
 
 def publish_ack(
-    client: mqtt.Client, prefix: str, key: Ed25519PrivateKey, site: str, box_id: str, event_id: str, state: str,
+    client: mqtt.Client, prefix: str, key: Ed25519PrivateKey, site: str, box_id: str, event_id: str, state: AckState,
     note: str | None, by: str | None, timeout_s: float = 10.0,
 ) -> bool:  # fmt: skip
     """Publish a signed `ack_alert` command on a connected client; True once the broker has it (PUBACK)."""
@@ -29,7 +29,7 @@ def publish_ack(
 
 
 def send_ack(
-    broker: BrokerConfig, key_path: Path, box: str, event_id: str, state: str, note: str | None, by: str | None
+    broker: BrokerConfig, key_path: Path, box: str, event_id: str, state: AckState, note: str | None, by: str | None
 ) -> None:
     """Publish a signed `ack_alert` command to `box` (SITE/BOX_ID) and wait for the broker's PUBACK."""
     site, _, box_id = box.partition("/")

@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
 from centre.commands import publish_ack
 from centre.config import CentreConfig, ConsoleConfig
 from centre.lists import (
@@ -29,6 +32,7 @@ from centre.store import AmbiguousEvent, CentreStore, Ingested
 from centre.uploads import ZipLimits, unzip_photos
 from edge.protocol.bundle import decode
 from edge.protocol.errors import InputError
+from edge.protocol.messages import AckState
 from edge.protocol.mqtt import disconnect, make_client
 from edge.protocol.signing import load_private_key
 
@@ -124,7 +128,7 @@ class Console:
         self._key_path = key_path
         self._key = load_private_key(key_path) if key_path else None
         self._list_lock = threading.Lock()
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         broker = config.broker
         # A persistent session: heartbeats, alert states and list acks sent while the console
         # restarts are queued by the broker (alerts and panics are resent by the boxes anyway).
@@ -159,7 +163,9 @@ class Console:
         confirmed, whatever the broker link says."""
         return self._receiving and self._receiver.is_alive()
 
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
+    ) -> None:
         if not reason.is_failure:
             client.subscribe([(topic, 1) for topic in subscriptions(self.config.broker)])
         self.changes.mark("status")
@@ -226,7 +232,7 @@ class Console:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def act(self, event_id: str, state: str, note: str | None, by: str, site: str | None = None,
+    def act(self, event_id: str, state: AckState, note: str | None, by: str, site: str | None = None,
             box_id: str | None = None) -> dict[str, object]:  # fmt: skip
         """Acknowledge or close an event (of the box `site`/`box_id`, needed only when several
         boxes sent that id): recorded here, then sent signed to its box, which confirms with its
@@ -266,13 +272,12 @@ class Console:
     def lists(self) -> list[dict[str, object]]:
         """Each configured list: its kind, what the centre published last, and the version each box applied."""
         boxes = self.store.boxes()
-        out = []
+        out: list[dict[str, object]] = []
         for name, kind in self.config.lists.items():
             published = self.store.published(name)
-            if published:
-                published = {k: v for k, v in published.items() if k != "bundle"}
+            shown = {k: v for k, v in published.items() if k != "bundle"} if published else None
             applied = [{"site": b["site"], "box_id": b["box_id"], "version": b["lists"].get(name)} for b in boxes]
-            out.append({"list": name, "kind": kind, "published": published, "boxes": applied})
+            out.append({"list": name, "kind": kind, "published": shown, "boxes": applied})
         return out
 
     def publish_upload(
@@ -328,7 +333,7 @@ class Console:
     def _publish(self, list_name: str, by: str, make_blob: Callable[[bytes | None], bytes]) -> dict[str, object]:
         with self._list_lock:  # versions are issued one at a time
             last = self.store.published(list_name)
-            base = read_bundle(Path(str(last["bundle"])))[2] if last else None
+            base = read_bundle(Path(last["bundle"]))[2] if last else None
             blob = make_blob(base)
             version = self.store.highest_version(list_name) + 1
             entries = len(decode(blob, "full").entries)

@@ -16,6 +16,7 @@ import csv
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import numpy as np
 
@@ -58,13 +59,22 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         raise InputError(f"{path}: not a CSV file: {e}") from None
 
 
-def _metadata(meta_csv: Path | None) -> dict[str, dict[str, object]]:
+class SubjectMeta(TypedDict, total=False):
+    """What META.csv says of a subject: the ListEntry fields it may set (absent: the entry's default)."""
+
+    name: str | None
+    category: str | None
+    priority: int
+    expires_at: datetime | None
+
+
+def _metadata(meta_csv: Path | None) -> dict[str, SubjectMeta]:
     if meta_csv is None:
         return {}
     rows = _read_csv(meta_csv)
     if rows and "subject_id" not in rows[0]:
         raise InputError(f"{meta_csv}: no subject_id column (subject_id,name,category,priority,expires_at)")
-    out = {}
+    out: dict[str, SubjectMeta] = {}
     for number, row in enumerate(rows, 2):
         expires = (row.get("expires_at") or "").strip()
         try:
@@ -154,7 +164,8 @@ def build(
 def by_subject(blob: bytes) -> tuple[EmbedderSpec | None, dict[str, tuple[ListEntry, bytes]]]:
     """The embedder of a full list's faces (None: it has none) and its entries by subject id, each
     with its embedding rows (raw float32 bytes)."""
-    data, out, offset = decode(blob, "full"), {}, 0
+    data, offset = decode(blob, "full"), 0
+    out: dict[str, tuple[ListEntry, bytes]] = {}
     for entry in data.entries:
         out[entry.subject_id] = (entry, data.matrix[offset : offset + entry.embeddings].tobytes())
         offset += entry.embeddings
@@ -217,7 +228,7 @@ def publish(broker: BrokerConfig, key_path: Path, bundle: Path, delta_from: Path
     else:
         entries = len(decode(blob, "full").entries)
     chunks = split(blob)
-    kind = "delta" if delta_from else "full"
+    kind: Literal["full", "delta"] = "delta" if delta_from else "full"
     manifest = Manifest(list=list_name, kind=kind, version=version, base_version=base_version, entries=entries,
                         size=len(blob), chunks=[sha256(c) for c in chunks],
                         created_at=datetime.now(timezone.utc))  # fmt: skip

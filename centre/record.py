@@ -53,13 +53,16 @@ class Recorder:
             self.counts["ignored"] += 1
             return None
         try:
-            result = self.store.ingest(message.topic, message.payload)
+            result = self.store.ingest(message.topic, bytes(message.payload))
         except Refused as e:
-            return self._refused(f"{leaf}:{e.reason}", f"refused a message on {message.topic}: {e}")
+            self._refused(f"{leaf}:{e.reason}", f"refused a message on {message.topic}: {e}")
+            return None
         except ValueError as e:  # a model's own check
-            return self._refused(f"{leaf}:invalid", f"refused a message on {message.topic}: {e}")
+            self._refused(f"{leaf}:invalid", f"refused a message on {message.topic}: {e}")
+            return None
         except Exception as e:  # a bug, or the disk: this message is not confirmed; its box sends it again
-            return self._refused(f"{leaf}:error", f"could not store a message on {message.topic}: {e!r}", error=True)
+            self._refused(f"{leaf}:error", f"could not store a message on {message.topic}: {e!r}", error=True)
+            return None
         self.counts[result.kind] += 1
         if result.clashes_with:
             others = ", ".join(f"{s}/{b}" for s, b in result.clashes_with)
@@ -69,10 +72,9 @@ class Recorder:
             self.client.publish(*receipt_for(message.topic, result.receipt_id), qos=1)
         return result
 
-    def _refused(self, kind: str, detail: str, error: bool = False) -> None:  # the None `handle` returns
+    def _refused(self, kind: str, detail: str, error: bool = False) -> None:
         self.counts["refused"] += 1
         self.refusals.note(kind, detail, logging.ERROR if error else logging.WARNING, exc_info=error)
-        return None
 
 
 def record(broker: BrokerConfig, db: Path, timeout: float | None = None, client_id: str = "gatebox-centre-record",

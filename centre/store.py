@@ -21,13 +21,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from centre.passages import PassageLog, passages_path
 from edge.protocol import topics
 from edge.protocol.alert import Alert
-from edge.protocol.messages import AlertState, Heartbeat, ListAck, Passage
+from edge.protocol.messages import AckState, AlertState, Heartbeat, ListAck, Passage
 from edge.protocol.panic import PanicEvent
 from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
@@ -153,6 +154,27 @@ class Ingested:
     clashes_with: tuple[tuple[str, str], ...] = ()  # other boxes (site, box_id) that sent the same event_id
 
 
+class BoxRow(TypedDict):
+    """A box as the console shows it: from its availability, last heartbeat and list acks."""
+
+    site: str
+    box_id: str
+    online: bool | None  # None: no availability message yet
+    last_seen: float | None
+    heartbeat: dict[str, Any] | None  # the last heartbeat (`Heartbeat`, dumped by alias)
+    lists: dict[str, int]  # list name -> version the box applied
+
+
+class PublishedRow(TypedDict):
+    """The latest version of a list this centre published."""
+
+    version: int
+    entries: int
+    bundle: str  # path of the bundle file, the base of the next version
+    by: str
+    published_at: float
+
+
 class AmbiguousEvent(Exception):
     """Several boxes sent this event_id: say which box's event is meant (site and box_id)."""
 
@@ -193,7 +215,7 @@ class CentreStore:
         if len(parts) != 4:
             return Ingested("ignored")
         _, site, box_id, leaf = parts
-        if leaf not in INGESTED_LEAVES:
+        if leaf not in INGESTED_MODELS and leaf != topics.AVAILABILITY:
             return Ingested("ignored")
         if not (SLUG.match(site) and SLUG.match(box_id)):
             raise Refused("bad_topic", f"not a site/box a box can have: {topic[:200]!r}")
@@ -206,7 +228,7 @@ class CentreStore:
             with self._lock:
                 before = self._upsert_box(site, box_id, time.time(), online=online)
             return Ingested("availability", site=site, box_id=box_id, box_before=before, box_online=online)
-        model = INGESTED_LEAVES[leaf]
+        model = INGESTED_MODELS[leaf]
         body = load_json(payload, self._max_message_bytes)
         try:
             message = model.model_validate(body)
@@ -234,7 +256,6 @@ class CentreStore:
                 if not updated:  # never another box's event of the same id
                     raise Refused("unknown_event", f"{site}/{box_id} sent no event {message.event_id}")
                 return Ingested("alert_state", message.event_id, site=site, box_id=box_id)
-            assert isinstance(message, ListAck)
             published = self._db.execute(
                 "SELECT MAX(version) FROM published_lists WHERE list_name = ?", (message.list,)
             ).fetchone()[0]
@@ -302,7 +323,7 @@ class CentreStore:
 
     # --- what the console reads ----------------------------------------------------------------
 
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """A read on this thread's own connection: the console's requests never queue behind each
         other (WAL lets readers run beside the writer)."""
         reader = getattr(self._readers, "connection", None)
@@ -318,7 +339,8 @@ class CentreStore:
         stopping at `offset + limit` rows, so the feed costs the same at 10,000 events as at 100."""
         where = where or EventFilter()
         limit = limit or where.limit
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[object] = []
         for column, value in (("site", where.site), ("box_id", where.box_id)):
             if value:
                 clauses.append(f"{column} = ?")
@@ -336,7 +358,7 @@ class CentreStore:
             clauses.append("state = ?")
             args.append(where.state)
         wanted = where.offset + limit
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for part in (OPEN_PANIC, f"NOT {OPEN_PANIC}"):
             sql = (
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join([*clauses, part])} "
@@ -387,9 +409,10 @@ class CentreStore:
         return rows[0][0] if rows else None
 
     def count_events(self) -> int:
-        return self._read("SELECT COUNT(*) FROM events")[0][0]
+        count: int = self._read("SELECT COUNT(*) FROM events")[0][0]
+        return count
 
-    def boxes(self) -> list[dict[str, object]]:
+    def boxes(self) -> list[BoxRow]:
         rows = self._read("SELECT site, box_id, online, last_seen, heartbeat FROM boxes ORDER BY 1, 2")
         versions = self._read("SELECT site, box_id, list_name, version FROM list_versions")
         lists: dict[tuple[str, str], dict[str, int]] = {}
@@ -403,7 +426,7 @@ class CentreStore:
 
     # --- what operators do ---------------------------------------------------------------------
 
-    def claim_action(self, key: tuple[str, str], event_id: str, state: str, note: str | None, by: str,
+    def claim_action(self, key: tuple[str, str], event_id: str, state: AckState, note: str | None, by: str,
                      resend_after_s: float) -> str:  # fmt: skip
         """Record an operator's ack/close of box `key`'s (site, box_id) event before it is sent;
         returns `ok`, `unknown` or `already` (the event is already at or past `state`: a second
@@ -427,7 +450,7 @@ class CentreStore:
             known = self._db.execute(f"SELECT 1 FROM events WHERE {EVENT_KEY}", (*key, event_id)).fetchone()
         return "already" if known else "unknown"
 
-    def release_action(self, key: tuple[str, str], event_id: str, state: str) -> None:
+    def release_action(self, key: tuple[str, str], event_id: str, state: AckState) -> None:
         """The command could not be sent: forget that attempt, so an operator can try again."""
         with self._lock, transaction(self._db):
             self._db.execute(
@@ -460,7 +483,7 @@ class CentreStore:
                 (list_name, version, entries, str(bundle), by, time.time()),
             )
 
-    def published(self, list_name: str) -> dict[str, object] | None:
+    def published(self, list_name: str) -> PublishedRow | None:
         rows = self._read(
             "SELECT version, entries, bundle, by, published_at FROM published_lists WHERE list_name = ? "
             "ORDER BY version DESC LIMIT 1",
@@ -515,9 +538,10 @@ class CentreStore:
             self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
 
-INGESTED_LEAVES: dict[str, type[BaseModel] | None] = {
+# The model of each message a box sends as JSON (its availability is a bare `online`/`offline`).
+INGESTED_MODELS: dict[str, type[Alert | PanicEvent | Heartbeat | AlertState | ListAck | Passage]] = {
     topics.ALERT: Alert, topics.PANIC: PanicEvent, topics.HEARTBEAT: Heartbeat, topics.ALERT_STATE: AlertState,
-    topics.LIST_ACK: ListAck, topics.AVAILABILITY: None, topics.PASSAGE: Passage,
+    topics.LIST_ACK: ListAck, topics.PASSAGE: Passage,
 }  # fmt: skip
 
 
@@ -528,7 +552,7 @@ def _validation_summary(error: ValidationError) -> str:
     return f"{error.error_count()} invalid field(s); first: {where}: {first['msg'][:100]}"
 
 
-def _heartbeat(text: str | None) -> dict[str, object] | None:
+def _heartbeat(text: str | None) -> dict[str, Any] | None:
     """A stored heartbeat for the page; one stored before heartbeats were validated is shown only
     if it passes the model now."""
     if not text:
@@ -566,7 +590,7 @@ SCHEMA = Schema(
 )
 
 
-def _event_row(row: tuple) -> dict[str, object]:
+def _event_row(row: tuple[Any, ...]) -> dict[str, object]:
     """One event for the console: the columns, plus what the page shows from its payload."""
     (event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at, sequence, state, requested,
      note, acted_by, acted_at, payload, has_snapshot, subject_name, category, priority) = row  # fmt: skip

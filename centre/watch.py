@@ -18,9 +18,8 @@ import queue
 import re
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ValidationError
@@ -45,11 +44,16 @@ def printable(text: str) -> str:
     return UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-# One line for each kind of status message a box sends (box, its validated message -> text).
-STATUS_LINES: dict[str, tuple[type[BaseModel], Callable[[str, BaseModel], str]]] = {
-    topics.ALERT_STATE: (AlertState, lambda box, m: f"STATE {box} event={m.event_id} {m.state} by={m.by}"),
-    topics.DEVICE: (DeviceNotice, lambda box, m: f"DEVICE {box} {m.kind} device={m.device_id} {m.detail}"),
-}
+# A message model `_parse` validates against; the parsed message keeps its type.
+M = TypeVar("M", bound=BaseModel)
+
+
+def state_line(box: str, state: AlertState) -> str:
+    return f"STATE {box} event={state.event_id} {state.state} by={state.by}"
+
+
+def device_line(box: str, notice: DeviceNotice) -> str:
+    return f"DEVICE {box} {notice.kind} device={notice.device_id} {notice.detail}"
 
 
 def format_alert(alert: Alert) -> str:
@@ -91,18 +95,20 @@ class _Watcher:
             return
         if leaf == topics.PANIC:
             self._panic(message, parts, box)
-        elif leaf in STATUS_LINES:
-            model, line = STATUS_LINES[leaf]
-            parsed = self._parse(message, model, parts)
-            self.say(parts, line(box, parsed), parsed)
+        elif leaf == topics.ALERT_STATE:
+            alert_state = self._parse(message, AlertState, parts)
+            self.say(parts, state_line(box, alert_state), alert_state)
+        elif leaf == topics.DEVICE:
+            notice = self._parse(message, DeviceNotice, parts)
+            self.say(parts, device_line(box, notice), notice)
         elif leaf == topics.ALERT:
             self._alert(message, parts, box)
 
-    def _parse(self, message: mqtt.MQTTMessage, model: type[BaseModel], parts: list[str]) -> BaseModel:
+    def _parse(self, message: mqtt.MQTTMessage, model: type[M], parts: list[str]) -> M:
         leaf = parts[-1]
         what = "alert" if leaf == topics.ALERT else leaf
         try:
-            parsed = model.model_validate(load_json(message.payload, self.max_message_bytes))
+            parsed = model.model_validate(load_json(bytes(message.payload), self.max_message_bytes))
         except Refused as e:
             raise Skipped(f"{leaf}:{e.reason}", f"skipped malformed {what} on {message.topic}: {e}") from None
         except ValidationError as e:
@@ -117,7 +123,6 @@ class _Watcher:
 
     def _alert(self, message: mqtt.MQTTMessage, parts: list[str], box: str) -> None:
         alert = self._parse(message, Alert, parts)
-        assert isinstance(alert, Alert)
         if self.receipts:  # confirm even a duplicate: the box re-sent it because it missed our receipt
             self._receipt(parts, alert.event_id)
         if (box, alert.event_id) in self.seen:
@@ -129,7 +134,6 @@ class _Watcher:
     def _panic(self, message: mqtt.MQTTMessage, parts: list[str], box: str) -> None:
         """Panics stand out; each message (an event and its updates) is shown once and confirmed."""
         panic = self._parse(message, PanicEvent, parts)
-        assert isinstance(panic, PanicEvent)
         if self.receipts:
             self._receipt(parts, panic.message_id)
         if (box, panic.message_id) in self.seen_panics:

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,7 +32,7 @@ from centre.auth import new_session_token, token_hash, verify_password
 from centre.config import CentreConfig, ConsoleConfig
 from centre.console import Conflict, Console, NotFound, Unavailable
 from centre.guard import RequestGuard
-from centre.store import AmbiguousEvent, EventFilter
+from centre.store import AmbiguousEvent, BoxRow, EventFilter
 from edge.protocol.errors import GateboxError
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def create_app(console: Console) -> FastAPI:
         return JSONResponse({"detail": jsonable_encoder(detail)}, 422)
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         # Not `no-referrer`: with it a browser sends `Origin: null` on the page's own POSTs, and the
@@ -289,7 +289,7 @@ def create_app(console: Console) -> FastAPI:
     return app
 
 
-def _box_view(box: dict[str, object], now: float, silent_after_s: float) -> dict[str, object]:
+def _box_view(box: BoxRow, now: float, silent_after_s: float) -> dict[str, object]:
     """One box's health for the page: status, heartbeat age, cameras' fps, outbox, list versions."""
     beat = box["heartbeat"] if isinstance(box["heartbeat"], dict) else {}
     last_seen = box["last_seen"] if isinstance(box["last_seen"], float) else None
@@ -301,8 +301,9 @@ def _box_view(box: dict[str, object], now: float, silent_after_s: float) -> dict
     else:
         status = "online"
     # The store keeps only heartbeats its model passed; still, nothing a box wrote may break this page.
-    outbox = beat.get("outbox") if isinstance(beat.get("outbox"), dict) else {}
-    cameras = beat.get("cameras") if isinstance(beat.get("cameras"), dict) else {}
+    outbox, cameras = beat.get("outbox"), beat.get("cameras")
+    outbox = outbox if isinstance(outbox, dict) else {}
+    cameras = cameras if isinstance(cameras, dict) else {}
     return {
         "site": box["site"], "box_id": box["box_id"], "status": status, "last_seen_age_s": age,
         "version": beat.get("version"), "uptime_s": beat.get("uptime_s"),

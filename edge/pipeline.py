@@ -123,9 +123,10 @@ class CameraPipeline:
     def process(self, frame: Frame) -> FrameResult:
         """Feed one frame: the alerts decided so far (embeddings lag a couple of frames) and the
         vehicles whose pass ended."""
-        whole_frame = np.array([[0, 0, frame.image.shape[1], frame.image.shape[0]]], np.float32)
-        moving = self._motion.update(frame.image) if self._motion else whole_frame
-        gray = self._motion.gray if self._motion else small_gray(frame.image, self._config.motion.width)
+        height, width = frame.image.shape[:2]
+        whole_frame = np.array([[0, 0, width, height]], np.float32)
+        gray = small_gray(frame.image, self._config.motion.width)
+        moving = self._motion.update_gray(gray, width, height) if self._motion else whole_frame
         if self._cuts.update(gray):  # every frame: a cut between two detection passes still ends the tracks
             self._end_tracks(self._tracker.end_all(), frame.image.shape)
             if self._people:

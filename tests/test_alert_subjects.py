@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -136,7 +137,7 @@ def test_an_alert_from_an_older_box_without_them_is_still_accepted(api: tuple[Te
     [("subject_name", "x" * 200, "x" * 201), ("subject_category", "c" * 32, "c" * 33), ("subject_priority", 9, 10),
      ("subject_priority", 0, -1)],
 )  # fmt: skip
-def test_the_subject_fields_are_bounded_as_list_entries_are(field: str, within: object, past: object) -> None:
+def test_the_subject_fields_are_bounded_as_list_entries_are(field: str, within: Any, past: Any) -> None:
     assert getattr(sample_alert("e1", **{field: within}), field) == within
     with pytest.raises(ValueError, match=field):
         sample_alert("e1", **{field: past})

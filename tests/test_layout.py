@@ -12,7 +12,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-from centre.config import CentreConfig
+from centre.config import CentreConfig, EmbeddingConfig
 from edge.config import GateboxConfig, RecognitionConfig
 from edge.protocol.config_file import BOX_RECOGNITION_KEYS, BOX_SECTIONS, CENTRE_SECTIONS
 from tests.conftest import REPO
@@ -76,5 +76,6 @@ def test_a_shared_config_file_is_split_between_the_programs_by_section() -> None
     assert box - centre == BOX_SECTIONS
     assert centre - box | {"centre"} == CENTRE_SECTIONS
     assert box & centre == {"broker", "lists", "recognition", "models_dir", "logging"}
-    embedding = set(CentreConfig.model_fields["recognition"].annotation.model_fields)
+    assert CentreConfig.model_fields["recognition"].annotation is EmbeddingConfig
+    embedding = set(EmbeddingConfig.model_fields)
     assert set(RecognitionConfig.model_fields) - embedding == BOX_RECOGNITION_KEYS

@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypedDict
 
 from edge.comms.delivery import Delivery
 from edge.config import GateboxConfig, PanicDevice
-from edge.panic.models import ButtonSignal
+from edge.panic.models import ButtonSignal, SignalKind
 from edge.protocol.alert import Location
-from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.panic import DeviceNotice, DeviceNoticeKind, PanicEvent, PanicKind
 from edge.protocol.wire import Refusals
 from edge.store.alert_states import AlertStates
 
@@ -39,6 +40,17 @@ class _OpenEvent:
     presses: int = 1
     sequence: int = 1
     long_press: bool = False  # once held down, the event stays a long press (a later short press never lowers it)
+
+
+# The panic each signal that starts an event of its own sends (a heartbeat never does).
+EVENT_KIND: dict[SignalKind, PanicKind] = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}
+
+
+class _Snapshot(TypedDict, total=False):
+    """A PanicEvent's snapshot fields: both or, with no snapshot, neither (the model's defaults)."""
+
+    snapshot_jpeg_b64: str
+    snapshot_ts: datetime
 
 
 def _utc(ts: float) -> datetime:
@@ -98,6 +110,7 @@ class PanicService:
         current = self._open.get(device.device_id)
         if current and now - current.started > self._config.panic.coalesce_window_s:
             current = None
+        kind: PanicKind
         if signal.kind in ("press", "long_press") and current:  # another press, short or held: the same event
             current.presses += 1
             current.sequence += 1
@@ -109,7 +122,7 @@ class PanicService:
         else:  # a new press, a long press, or a cancel with nothing open: an event of its own
             current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at, long_press=signal.kind == "long_press")
             self._open[device.device_id] = current
-            kind = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}[signal.kind]
+            kind = EVENT_KIND[signal.kind]
         event = PanicEvent(
             event_id=current.event_id, message_id=f"{current.event_id}:{current.sequence}", kind=kind,
             device_id=device.device_id, household=device.household, address=device.address,
@@ -124,7 +137,7 @@ class PanicService:
         log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
                     device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
 
-    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> dict[str, object]:
+    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> _Snapshot:
         """The nearest camera's view, on an event's first message only (its updates leave faster)."""
         if event.sequence != 1 or not device.camera or self._camera_snapshot is None:
             return {}
@@ -159,7 +172,7 @@ class PanicService:
                         device, "device_offline", f"silent for {silent:.0f} s (reports every {interval:.0f} s)"
                     )
 
-    def _notice(self, device: PanicDevice, kind: str, detail: str) -> None:
+    def _notice(self, device: PanicDevice, kind: DeviceNoticeKind, detail: str) -> None:
         box = self._config.box
         notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
                               ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip

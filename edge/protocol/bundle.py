@@ -95,7 +95,7 @@ class ListData(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     entries: list[ListEntry]  # full: the whole list; delta: the entries to add or replace
     remove: list[str] = []
-    matrix: object  # npt.NDArray[np.float32], rows follow the entries
+    matrix: npt.NDArray[np.float32]  # rows follow the entries
     embedder: EmbedderSpec | None = None  # None: no face rows (a plate list, a delta that only removes)
 
 
@@ -120,7 +120,7 @@ def encode(
     return MAGIC + struct.pack("<I", len(text)) + text + np.asarray(matrix, "<f4").tobytes()
 
 
-def decode(blob: bytes, kind: str) -> ListData:
+def decode(blob: bytes, kind: Literal["full", "delta"]) -> ListData:
     if blob[:4] != MAGIC or len(blob) < 8:
         raise BundleError("data does not start with the GBL1 header")
     (length,) = struct.unpack("<I", blob[4:8])

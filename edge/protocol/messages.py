@@ -33,13 +33,17 @@ def receipt_for(event_topic: str, *receipt_ids: str) -> tuple[str, bytes]:
     return topic, Receipt.model_construct(event_ids=list(receipt_ids)).model_dump_json().encode()
 
 
+# What an operator can make of an alert (or panic), and what the box then reports it is in.
+AckState = Literal["acked", "closed"]
+
+
 class AckAlert(BaseModel):
     """Signed command: an operator acknowledged (report → dispose) or closed an alert."""
 
     model_config = ConfigDict(extra="forbid")
     command: Literal["ack_alert"]
     event_id: EventId
-    state: Literal["acked", "closed"]
+    state: AckState
     note: str | None = Field(None, max_length=1000)
     by: str | None = Field(None, max_length=100)
     issued_at: datetime
@@ -58,7 +62,7 @@ class AlertState(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     schema_: Literal["gatebox.alert_state/1"] = Field("gatebox.alert_state/1", alias="schema")
     event_id: EventId = Field(description="The box's own alert (or panic).")
-    state: Literal["acked", "closed"] = Field(description="What the box recorded.")
+    state: AckState = Field(description="What the box recorded.")
     note: str | None = Field(None, max_length=1000, description="The operator's note, as the command carried it.")
     by: str | None = Field(None, max_length=100, description="The operator, as the command carried it.")
     ts: Timestamp | None = Field(None, description="The box's clock when it applied the state.")

@@ -12,6 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from edge.protocol.alert import Location
 from edge.protocol.wire import MAX_SAFE_INT, EventId, PanicSnapshot, Seconds, Slug
 
+# A panic message: a press (or presses coalesced), a long press, or the resident's cancel.
+PanicKind = Literal["panic", "long_press", "cancel"]
+# A device notice: a device that reports heartbeats fell silent, or reported a low battery.
+DeviceNoticeKind = Literal["device_offline", "low_battery"]
+
 
 class PanicEvent(BaseModel):
     """A resident pressed a panic button. Published on `<prefix>/<site>/<box>/panic`, top priority,
@@ -22,7 +27,7 @@ class PanicEvent(BaseModel):
     schema_: Literal["gatebox.panic/1"] = Field("gatebox.panic/1", alias="schema")
     event_id: EventId
     message_id: str = Field(max_length=100, description="`<event_id>:<sequence>`: what the centre's receipt names.")
-    kind: Literal["panic", "long_press", "cancel"]
+    kind: PanicKind
     device_id: Slug
     household: str | None = Field(None, max_length=200)
     address: str | None = Field(None, max_length=200)
@@ -59,7 +64,7 @@ class DeviceNotice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_: Literal["gatebox.device/1"] = Field("gatebox.device/1", alias="schema")
-    kind: Literal["device_offline", "low_battery"]
+    kind: DeviceNoticeKind
     device_id: Slug
     household: str | None = Field(None, max_length=200)
     detail: str = Field(max_length=1000)

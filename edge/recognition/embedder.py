@@ -17,7 +17,7 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
-from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderKind, EmbedderSpec, OnnxEmbedderConfig
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderKind, EmbedderSpec, ExecutionProvider, OnnxEmbedderConfig
 
 Box = tuple[float, float, float, float]
 
@@ -42,7 +42,7 @@ class EmbedderRecipe:
     input_mean: float = 127.5
     input_std: float = 128.0
     channels: Literal["rgb", "bgr"] = "rgb"
-    providers: tuple[str, ...] = ("cpu",)
+    providers: tuple[ExecutionProvider, ...] = ("cpu",)
     threads: int = 1
 
     def build(self) -> FaceEmbedder:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import cv2
@@ -82,7 +82,7 @@ class VideoFile:
         assert self.started_monotonic is not None
         return self.started_monotonic + (index - self.start_frame) / self.fps
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:  # closing it releases the capture
         image, index = self._first, self.start_frame
         self.started_monotonic = time.monotonic()
         try:
@@ -108,7 +108,7 @@ class LiveCamera:
         self._status = status or CameraStatus(config.name)
         self.connects = 0
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:  # closing it releases the capture
         cfg = self.config
         backoff = cfg.reconnect.initial_backoff_s
         index = 0

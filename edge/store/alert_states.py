@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge.protocol.alert import Alert
 from edge.protocol.errors import GateboxError
@@ -155,6 +156,7 @@ class AlertStates:
         return removed
 
 
-def _record(row: tuple) -> AlertRecord:
-    *fields, confirmed = row
-    return AlertRecord(*fields, confirmed=bool(confirmed))
+def _record(row: tuple[Any, ...]) -> AlertRecord:
+    """An AlertRecord from a row of `COLUMNS`."""
+    event_id, list_name, subject_id, camera, ts, state, note, by, confirmed = row
+    return AlertRecord(event_id, list_name, subject_id, camera, ts, state, note, by, confirmed=bool(confirmed))

@@ -25,14 +25,19 @@ from edge.config import load_config as load_box_config
 from edge.protocol.alert import Alert
 from edge.protocol.bundle import decode
 from edge.protocol.errors import ConfigError, InputError
-from edge.protocol.lists import BUILT_IN_LIST_KINDS
+from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind
 from edge.protocol.mqtt import BrokerConfig
 from tests.conftest import write_config
 from tests.support.broker import free_port
 from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD
 from tests.support.simbox import face_jpeg
 
-RENAMED = {"suspects": "alert", "lost_residents": "urgent", "wanderers": "leaving-only", "cars": "plates"}
+RENAMED: dict[str, ListKind] = {
+    "suspects": "alert",
+    "lost_residents": "urgent",
+    "wanderers": "leaving-only",
+    "cars": "plates",
+}
 
 
 def test_the_centre_reads_lists_as_names_with_kinds_or_as_plain_names(tmp_path: Path) -> None:

@@ -344,7 +344,7 @@ def test_lists_published_signed_added_to_and_shrunk(api: httpx.Client, broker: M
 
         def latest_arrived() -> bool:
             for message in manifests.drain(0.3):
-                manifest = Manifest.model_validate(open_sealed(message.payload, public))
+                manifest = Manifest.model_validate(open_sealed(bytes(message.payload), public))
                 if manifest.version == removed.json()["version"]:
                     seen.append(manifest)
             return bool(seen)

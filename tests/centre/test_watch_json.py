@@ -65,7 +65,7 @@ def test_every_message_is_one_line_on_stdout(
     inbox.put(_message("gatebox/north/g2/alert", b"{not json"))  # a warning, on stderr, in either mode
     monkeypatch.setattr(centre.watch, "connect", lambda broker, subscriptions: (_Client(), inbox))
     monkeypatch.setattr(centre.watch, "disconnect", lambda client: None)
-    monkeypatch.setattr(centre.watch.time, "sleep", lambda s: None)
+    monkeypatch.setattr("centre.watch.time.sleep", lambda s: None)
     out = io.StringIO()
     assert centre.watch.watch(BrokerConfig(), out=out, as_json=as_json, timeout=0.5) == 1
     lines = out.getvalue().splitlines()
@@ -87,7 +87,7 @@ def test_a_boxs_control_characters_stay_escaped_and_the_line_stays_json(
     inbox.put(_message("gatebox/north/g2/availability", "\x1b]0;pwned\x07on\u202eline\x85".encode()))
     monkeypatch.setattr(centre.watch, "connect", lambda broker, subscriptions: (_Client(), inbox))
     monkeypatch.setattr(centre.watch, "disconnect", lambda client: None)
-    monkeypatch.setattr(centre.watch.time, "sleep", lambda s: None)
+    monkeypatch.setattr("centre.watch.time.sleep", lambda s: None)
     out = io.StringIO()
     centre.watch.watch(BrokerConfig(), out=out, as_json=True, timeout=0.3)
     (line,) = out.getvalue().splitlines()

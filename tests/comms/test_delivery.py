@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,13 @@ def enrolled(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledDa
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+def own_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     server = Mosquitto(tmp_path / "mosquitto").start()
     yield server
     server.stop()
 
 
-def box_config(path: Path, port: int, box_id: str, **extra: dict) -> Path:
+def box_config(path: Path, port: int, box_id: str, **extra: object) -> Path:
     return write_config(
         path,
         box={"site": "s1", "box_id": box_id},

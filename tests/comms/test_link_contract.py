@@ -23,7 +23,7 @@ class World:
 
     make: Callable[[str, str | None], Link]  # (client id, presence topic)
     stop_broker: Callable[[], None]
-    start_broker: Callable[[], None]
+    start_broker: Callable[[], object]
     links: list[Link] = field(default_factory=list)
 
     def link(self, name: str, presence: str | None = None) -> Link:

@@ -142,7 +142,9 @@ def test_a_box_refuses_a_list_of_another_embedder_and_keeps_the_list_in_force(
     onnx_box = Box(tmp_path / "onnx-box", tmp_path / "keys2", onnx_spec.id)
     onnx_box.deliver("missing_elders", 2, onnx_v2)
     onnx_box.deliver("missing_elders", 3, without_embedder(dlib_v1))
-    onnx_box.deliver("plate_watchlist", 1, encode([ListEntry(subject_id="p", plate="粤B12345")], np.empty((0, 0))))
+    onnx_box.deliver(
+        "plate_watchlist", 1, encode([ListEntry(subject_id="p", plate="粤B12345")], np.empty((0, 0), np.float32))
+    )
     assert onnx_box.applied == [("missing_elders", 2), ("plate_watchlist", 1)]
     assert onnx_box.sync.rejected == {"embedder_mismatch": 1}
     store = onnx_box.store()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -164,7 +165,9 @@ def test_bad_bundles_are_refused_and_the_old_list_stays(running_box: tuple) -> N
     _, _, v1 = read_bundle(publisher.bundles["v1"])
     _, _, v2 = read_bundle(publisher.bundles["v2"])
 
-    def manifest(version: int, blob: bytes, kind: str = "full", base: int | None = None) -> Manifest:
+    def manifest(
+        version: int, blob: bytes, kind: Literal["full", "delta"] = "full", base: int | None = None
+    ) -> Manifest:
         return Manifest(list="missing_elders", kind=kind, version=version, base_version=base, entries=1,
                         size=len(blob), chunks=[sha256(c) for c in split(blob, 4096)],
                         created_at=datetime.now(timezone.utc))  # fmt: skip

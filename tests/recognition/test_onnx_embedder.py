@@ -32,7 +32,7 @@ PHOTOS = ("kit_harington/kit1.jpg", "kit_harington/kit2.jpg", "joe_biden/biden1.
 
 
 def onnx_config(model: Path, **fields: object) -> RecognitionConfig:
-    return RecognitionConfig(embedder="onnx", onnx={"model": model, **fields})
+    return RecognitionConfig.model_validate({"embedder": "onnx", "onnx": {"model": model, **fields}})
 
 
 def build(model: Path, **fields: object) -> OnnxFaceEmbedder:

@@ -39,7 +39,9 @@ class ConsoleServer:
             sections["lists"] = lists
         self.config = write_config(tmp / "centre.yaml", **sections)
         self.add_operator(OPERATOR, PASSWORD)
-        args = ["--config", self.config, "centre", "serve", *(["--key", key] if key else [])]
+        args: list[str | Path] = ["--config", self.config, "centre", "serve"]
+        if key:
+            args += ["--key", key]
         self.process = start_cli(*args, log=self.log)
         wait_listening(self.process, self.port, 60, "console", self.log.read_text)
 

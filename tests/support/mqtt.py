@@ -21,7 +21,7 @@ class Collector:
         password: str | None = None, ca: str | None = None,
     ) -> None:  # fmt: skip
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self._subscribed = queue.Queue()
+        self._subscribed: queue.Queue[int] = queue.Queue()  # mids of SUBACKs
         self._receipts = receipts
         # A fixed client id keeps a persistent session: messages wait at the broker while we are away.
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not client_id)

@@ -16,6 +16,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.protocol.alert import Alert
 from edge.protocol.messages import (
@@ -59,17 +60,22 @@ class SimBox:
     def topic(self, leaf: str) -> str:
         return f"{self.prefix}/{self.site}/{self.box_id}/{leaf}"
 
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
+    ) -> None:
         client.subscribe([(self.topic("cmd"), 1), (self.topic("receipt"), 1)])
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         self._connected.set()
 
-    def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/receipt"):
             self.receipts.update(Receipt.model_validate_json(message.payload).event_ids)
             return
+        if self.centre_key is None:  # as a real box without the centre's key: no command is trusted
+            self.refused_commands += 1
+            return
         try:
-            command = AckAlert.model_validate(open_sealed(message.payload, self.centre_key))  # type: ignore[arg-type]
+            command = AckAlert.model_validate(open_sealed(bytes(message.payload), self.centre_key))
         except (BadSignature, ValueError, TypeError):
             self.refused_commands += 1
             return
@@ -107,11 +113,11 @@ class SimBox:
         """`view`: a JPEG of the nearest camera, as a box sends with an event's first message."""
         event_id = event_id or uuid.uuid4().hex
         now = datetime.now(timezone.utc)
-        extra = {"snapshot_jpeg_b64": base64.b64encode(view).decode(), "snapshot_ts": now} if view else {}
         event = PanicEvent(
             event_id=event_id, message_id=f"{event_id}:{sequence}", kind="panic", device_id=device,
             household="Wang", address="Bldg 3, 402", pressed_at=now, received_at=now, sequence=sequence,
-            presses=sequence, site=self.site, box_id=self.box_id, **extra,
+            presses=sequence, site=self.site, box_id=self.box_id,
+            snapshot_jpeg_b64=base64.b64encode(view).decode() if view else None, snapshot_ts=now if view else None,
         )  # fmt: skip
         self.publish("panic", event.to_json())
         return event
