@@ -29,7 +29,20 @@ M = TypeVar("M", bound=BaseModel)
 
 # Top-level sections only the box reads (`edge.config.GateboxConfig`) ...
 BOX_SECTIONS = frozenset(
-    {"box", "cameras", "link", "alerts", "panic", "plates", "objects", "motion", "detector", "tracking", "data_dir"}
+    {
+        "box",
+        "cameras",
+        "link",
+        "alerts",
+        "panic",
+        "plates",
+        "objects",
+        "motion",
+        "detector",
+        "tracking",
+        "data_dir",
+        "passages",
+    }
 )
 # ... and only the centre (`centre.config.CentreConfig`; `centre` is its console section's former name).
 CENTRE_SECTIONS = frozenset({"console", "centre"})
