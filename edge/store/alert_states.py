@@ -44,7 +44,7 @@ SCHEMA = Schema(
     Migration("receipts", add_columns("alerts", {"confirmed_at": "REAL DEFAULT 0"})),
 )
 ORDER = {"new": 0, "acked": 1, "closed": 2}
-COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL"
+COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL, kind"
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class AlertRecord:
     note: str | None
     by: str | None
     confirmed: bool  # the centre's receipt arrived (or the record predates tracking it)
+    kind: str = "face_match"  # the alert's kind (face_match, elder_leaving, plate_match)
 
 
 class AlertStates:
@@ -156,5 +157,5 @@ class AlertStates:
 
 
 def _record(row: tuple) -> AlertRecord:
-    *fields, confirmed = row
-    return AlertRecord(*fields, confirmed=bool(confirmed))
+    *fields, confirmed, kind = row
+    return AlertRecord(*fields, confirmed=bool(confirmed), kind=kind)
