@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from edge import integrations
 from edge.alert_log import AlertLog
 from edge.comms.commands import CommandChannel
 from edge.comms.delivery import Delivery
@@ -83,6 +84,8 @@ class Box:
                                   config.link.max_inbound_bytes,
                                   embedder_id=configured_embedder_id(config.recognition))  # fmt: skip
         self.list_sync.attach(link)
+        if config.integrations.home_assistant.enabled:  # retained: sent again at every connect, cameras as now
+            link.on_connection(lambda up: self.delivery.send(integrations.discovery(config)) if up else None)
         self.delivery.start()
         link.start()
         if not link.wait_connected(timeout=5.0):

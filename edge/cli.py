@@ -1,7 +1,7 @@
 """The `gatebox` command (also `python -m edge`).
 
 gatebox [--config FILE] [--data-dir DIR] enroll --list L --subject ID [--name TEXT] PHOTO...
-gatebox ... replay VIDEO [--events FILE.jsonl] [--realtime] [--no-publish]
+gatebox ... replay VIDEO [--events FILE.jsonl] [--realtime] [--no-publish] [--annotate OUT.mp4]
 gatebox ... run
 gatebox ... camera preview [URL_OR_FILE] [--camera NAME] [--out FILE.png] [--gate-line X1,Y1,X2,Y2,OX,OY]
 gatebox ... lists
@@ -69,6 +69,7 @@ def _cmd_replay(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
         start_frame=args.start_frame,
         end_frame=args.end_frame,
         camera=args.camera,
+        annotate=args.annotate,
     )
     print(result.line())
     if args.stats:
@@ -243,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert")
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write per-frame costs and alert delays")
     p.add_argument("--camera", metavar="NAME", help="play the part of this configured camera (name, gate line)")
+    p.add_argument(
+        "--annotate",
+        type=Path,
+        metavar="OUT.mp4",
+        help="write the clip with faces, tracks, matches, the gate line, plates and alerts drawn",
+    )
     p.set_defaults(handler=_cmd_replay)
 
     p = sub.add_parser("run", help="watch the configured cameras until stopped")

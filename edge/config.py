@@ -505,6 +505,32 @@ class PlatesConfig(StrictModel):
     )
 
 
+class HomeAssistantConfig(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="Publish a retained Home Assistant device discovery config (availability, cameras, last alert) "
+        "at every connect. The broker's ACL must let the box write `<discovery_prefix>/device/%u/config`.",
+    )
+    discovery_prefix: Slug = Field("homeassistant", description="Home Assistant's MQTT discovery prefix.")
+
+
+class EventsTopicConfig(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="Publish Frigate-style alert events on `<prefix>/<site>/<box>/events`: `new` when raised, "
+        "`update` when acknowledged, `end` when closed.",
+    )
+
+
+class IntegrationsConfig(StrictModel):
+    home_assistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery (opt-in)."
+    )
+    events: EventsTopicConfig = Field(
+        default_factory=EventsTopicConfig, description="A Frigate-style `events` topic (opt-in)."
+    )
+
+
 class PeoplePassagesConfig(StrictModel):
     enabled: bool = Field(
         False, description="Count people: every person track crossing a camera's gate line is a passage (in/out)."
@@ -549,6 +575,9 @@ class GateboxConfig(StrictModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Command centre MQTT broker.")
     link: LinkConfig = Field(default_factory=LinkConfig, description="Delivery to the centre: outbox, commands.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
+    integrations: IntegrationsConfig = Field(
+        default_factory=IntegrationsConfig, description="Other tools on the broker: Home Assistant, Frigate events."
+    )
     panic: PanicConfig = Field(default_factory=PanicConfig, description="Panic buttons relayed to the centre.")
     plates: PlatesConfig = Field(default_factory=PlatesConfig, description="Licence plates.")
     passages: PassagesConfig = Field(default_factory=PassagesConfig, description="Passages counted at the gate line.")

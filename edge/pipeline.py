@@ -6,7 +6,7 @@
           → sample (every face in view, steadily, within a budget) → embed (worker process)
           → 1:N match → weigh the track's evidence (per-list operating point) → Alert
                                                      track → gate-line crossings ↗ (elder leaving)
-    Each frame → FrameResult(alerts, passages)
+    Each frame → FrameResult(alerts, passages; and for drawing: the tracked faces, their matches, the plates read)
 
 Each stage is its own module with one typed input and output (`edge.types.Detections` from the
 detectors through tracking); this file only wires them and holds no image maths. Publishing
@@ -15,7 +15,7 @@ detectors through tracking); this file only wires them and holds no image maths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +77,10 @@ class FrameResult:
 
     alerts: list[Alert]  # faces and plates on a list, elders leaving
     passages: list[PassageRecord | PersonPassage]  # vehicles whose pass ended, people who crossed the line
+    # What the stages saw, reported (never acted on) so `replay --annotate` can draw why something alerted:
+    faces: Detections | None = None  # tracked faces (tracker_id set); None: no face detection pass on this frame
+    matches: list[FaceObservation] = field(default_factory=list)  # embeddings back this frame, nearest subject each
+    plates: Detections | None = None  # plates read (data `text`); None: no plate pass on this frame
 
 
 class CameraPipeline:
@@ -114,6 +118,8 @@ class CameraPipeline:
         self._sampler = FaceSampler(FaceQuality(models.embedder.landmarks), config.recognition)
         self._embedding = EmbeddingRunner(models.embedder, config.recognition.embedding_workers)
         self._decider = AlertDecider(config.recognition, config.lists_of_kind("leaving-only"))
+        self._seen: Detections | None = None  # this frame's tracked faces and matches, reported in its FrameResult
+        self._matched: list[FaceObservation] = []
 
     def set_gallery(self, gallery: Gallery, plates: PlateMatcher | None = None) -> None:
         self._gallery = self._checked(gallery)
@@ -132,21 +138,25 @@ class CameraPipeline:
             if self._people:
                 self._people.end_all(frame)
         alerts: list[Alert] = []
+        self._seen, self._matched, plates = None, [], None
         if self._plates and frame.index % self._config.plates.every_n_frames == 0:
             alerts += [build_plate_alert(self._config.box, d, self._gallery.subjects)
                        for d in self._plates.process(frame, moving)]  # fmt: skip
+            plates = self._plates.last_read
         if frame.index % self._config.detector.every_n_frames == 0:
             alerts += self._faces(frame, moving)
         if self._people:
             self._people.bodies(frame, moving)
-        return FrameResult(alerts, self._passages())
+        return FrameResult(alerts, self._passages(), self._seen, self._matched, plates)
 
     def _faces(self, frame: Frame, moving: npt.NDArray[np.float32]) -> list[Alert]:
         regions = np.concatenate([moving, self._tracker.predicted_boxes(frame.index)])
         faces = self._detection.detect(frame.image, regions)
+        self._seen = Detections()
         if faces is None:  # nothing moved and nobody is tracked: skip the frame
             return []
         tracked = self._tracker.update(faces, frame.index, frame.image)
+        self._seen = tracked.detections
         samples = self._sampler.select(frame, tracked, self._decider.decided_tracks, self._decider.promising_tracks)
         alerts = self._decide(self._embedding.submit(samples))
         if self._people:
@@ -167,7 +177,8 @@ class CameraPipeline:
             self._plates.flush(camera)
         if self._people:
             self._people.flush()
-        return FrameResult(self._decide(self._embedding.drain()), self._passages())
+        self._matched = []
+        return FrameResult(self._decide(self._embedding.drain()), self._passages(), matches=self._matched)
 
     def close(self) -> None:
         self._embedding.close()
@@ -177,6 +188,7 @@ class CameraPipeline:
         for batch in batches:
             matches = nearest_subjects(self._gallery, batch.embeddings, self._config.recognition.max_match_distance)
             observations = [FaceObservation(s, m) for s, m in zip(batch.samples, matches, strict=True)]
+            self._matched += observations
             decided = self._decider.update(observations)
             alerts += [build_alert(self._config.box, d, self._gallery.subjects) for d in decided]
         return alerts

@@ -158,7 +158,7 @@ def _plates(config: GateboxConfig, paths: dict[str, Path], image: Image) -> list
     return [(_box(xyxy), reader.read(crop).text) for xyxy, crop in zip(found.xyxy, found.data[CROP], strict=True)]
 
 
-def _label(image: Image, text: str, origin: tuple[int, int], colour: Colour, scale: float) -> None:
+def label(image: Image, text: str, origin: tuple[int, int], colour: Colour, scale: float) -> None:
     """Text on a dark backing, kept inside the image. cv2 draws ASCII only: anything else becomes '?'."""
     text = text.encode("ascii", "replace").decode()
     thickness = max(1, round(scale * 2))
@@ -179,11 +179,11 @@ def _grid(image: Image, scale: float) -> None:
         cv2.line(overlay, (0, y), (width - 1, y), GRID_COLOUR, 1)
     cv2.addWeighted(overlay, 0.35, image, 0.65, 0, dst=image)
     for tenth in range(1, 10):
-        _label(image, f"{tenth / 10:.1f}", (round(width * tenth / 10) + 2, 0), GRID_COLOUR, scale * 0.8)
-        _label(image, f"{tenth / 10:.1f}", (2, round(height * tenth / 10) - 2), GRID_COLOUR, scale * 0.8)
+        label(image, f"{tenth / 10:.1f}", (round(width * tenth / 10) + 2, 0), GRID_COLOUR, scale * 0.8)
+        label(image, f"{tenth / 10:.1f}", (2, round(height * tenth / 10) - 2), GRID_COLOUR, scale * 0.8)
 
 
-def _gate_line(image: Image, line: GateLineConfig, scale: float) -> None:
+def draw_gate_line(image: Image, line: GateLineConfig, scale: float) -> None:
     height, width = image.shape[:2]
     size = np.array([width, height], np.float64)
     start, end = np.array(line.start, np.float64), np.array(line.end, np.float64)
@@ -208,10 +208,10 @@ def _gate_line(image: Image, line: GateLineConfig, scale: float) -> None:
     cv2.arrowedLine(image, px(middle), px(middle + normal * arrow), OUT_COLOUR, thickness, cv2.LINE_AA,
                     tipLength=0.3)  # fmt: skip
     cv2.circle(image, px(np.array(line.outside, np.float64)), max(4, thickness * 2), OUT_COLOUR, -1)
-    _label(image, "OUT (leaving)", px(middle + normal * (arrow + 0.03)), OUT_COLOUR, scale)
-    _label(image, "IN", px(middle - normal * (arrow * 0.6)), IN_COLOUR, scale)
-    _label(image, f"start {line.start[0]:g},{line.start[1]:g}", px(start - normal * 0.03), LINE_COLOUR, scale)
-    _label(image, f"end {line.end[0]:g},{line.end[1]:g}", px(end - normal * 0.03), LINE_COLOUR, scale)
+    label(image, "OUT (leaving)", px(middle + normal * (arrow + 0.03)), OUT_COLOUR, scale)
+    label(image, "IN", px(middle - normal * (arrow * 0.6)), IN_COLOUR, scale)
+    label(image, f"start {line.start[0]:g},{line.start[1]:g}", px(start - normal * 0.03), LINE_COLOUR, scale)
+    label(image, f"end {line.end[0]:g},{line.end[1]:g}", px(end - normal * 0.03), LINE_COLOUR, scale)
     # The line itself last, in one solid colour (no anti-aliasing): it stays exact along its length.
     cv2.line(image, px(start), px(end), LINE_COLOUR, thickness, cv2.LINE_8)
 
@@ -225,17 +225,17 @@ def draw(preview: Preview, min_face_px: int) -> None:
     if preview.window is not None:
         x1, y1, x2, y2 = preview.window
         cv2.rectangle(image, (x1, y1), (x2, y2), WINDOW_COLOUR, 2)
-        _label(image, "detection window", (x1 + 4, y2 - 6), WINDOW_COLOUR, scale)
+        label(image, "detection window", (x1 + 4, y2 - 6), WINDOW_COLOUR, scale)
     for (x1, y1, x2, y2), score in preview.faces:
         small = x2 - x1 < min_face_px
         colour = SMALL_FACE_COLOUR if small else FACE_COLOUR
         cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
-        _label(image, f"{x2 - x1}px{' too small' if small else ''} {score:.2f}", (x1, y1 - 4), colour, scale * 0.8)
+        label(image, f"{x2 - x1}px{' too small' if small else ''} {score:.2f}", (x1, y1 - 4), colour, scale * 0.8)
     for (x1, y1, x2, y2), text in preview.plates:
         cv2.rectangle(image, (x1, y1), (x2, y2), PLATE_COLOUR, 2)
-        _label(image, text or "plate", (x1, y2 + 16), PLATE_COLOUR, scale)
+        label(image, text or "plate", (x1, y2 + 16), PLATE_COLOUR, scale)
     if preview.gate_line is not None:
-        _gate_line(image, preview.gate_line, scale)
+        draw_gate_line(image, preview.gate_line, scale)
 
 
 def write_png(preview: Preview, path: Path) -> None:

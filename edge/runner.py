@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from edge.annotate import Annotator
 from edge.box import Box
 from edge.config import GateboxConfig
 from edge.health import CameraStatus, Watchdog, heartbeat
@@ -110,9 +111,11 @@ def replay(
     start_frame: int = 0,
     end_frame: int | None = None,
     camera: str | None = None,
+    annotate: Path | None = None,
 ) -> ReplayResult:
     """Run the pipeline over every frame of a recorded file (none is ever dropped). With `camera`, the
-    file plays the part of that configured camera (its name and gate line)."""
+    file plays the part of that configured camera (its name and gate line). With `annotate`, the clip is
+    written there with what the pipeline reported drawn on it (`edge.annotate`)."""
     settings = next((c for c in config.cameras if c.name == camera), None)
     if camera is not None and settings is None:
         raise GateboxError(f"--camera {camera}: no such camera in the config")
@@ -120,6 +123,7 @@ def replay(
     name = camera or re.sub(r"[^A-Za-z0-9_-]", "-", video.stem)[:64] or "replay"
     source = VideoFile(video, name, start_frame, end_frame, realtime)
     gate_line = settings.gate_line if settings else None
+    annotator = Annotator(annotate, source.fps, config.recognition, gate_line) if annotate else None
     models = Models.load(config)
     gallery = load_gallery(config, data_dir, models.embedder.spec)
     pipeline = CameraPipeline(config, models, gallery, gate_line, load_plates(config, data_dir))
@@ -159,15 +163,23 @@ def replay(
     try:
         for frame in reader:
             began = time.perf_counter()
-            emit(pipeline.process(frame))
+            out = pipeline.process(frame)
+            emit(out)
             result.frame_costs_ms.append((time.perf_counter() - began) * 1000)
+            if annotator:  # drawing is not the pipeline's cost
+                annotator.add(frame, out)
             if realtime:
                 result.max_lag_s = max(result.max_lag_s, time.monotonic() - source.due(frame.index))
             result.frames += 1
             bar.update()
-        emit(pipeline.finish(source.camera))
+        last = pipeline.finish(source.camera)
+        emit(last)
+        if annotator:
+            annotator.finish(last)
     finally:
         reader.close()
+        if annotator:
+            annotator.close()
         pipeline.close()
         bar.close()
         result.seconds = time.monotonic() - started

@@ -91,6 +91,7 @@ class PlateStage:
         self._confidence: dict[int, dict[str, float]] = defaultdict(dict)
         self._decided: set[int] = set()
         self._last_alert_ts: dict[str, float] = {}
+        self.last_read = Detections()  # the plates read in the last frame processed (for drawing)
 
     def set_matcher(self, matcher: PlateMatcher) -> None:
         self._matcher = matcher
@@ -100,12 +101,13 @@ class PlateStage:
             found = self._vehicles.detect(frame.image)
             moving = found.xyxy[np.isin(found.data[CLASS_NAME], sorted(VEHICLES))]
         window = detection_window(moving, frame.image.shape, padding=0.05)
+        self.last_read = Detections()
         if window is None:
             return []
         x1, y1, x2, y2 = window
         plates = self._read(self._finder.find(frame.image[y1:y2, x1:x2]).moved_by(x1, y1))
         tracked = self._tracker.update(plates, frame.index)
-        plates = tracked.detections
+        plates = self.last_read = tracked.detections
         decisions = []
         for i, track_id in enumerate(plates.tracker_id.tolist()):
             if track_id in self._decided:

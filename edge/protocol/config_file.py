@@ -28,22 +28,10 @@ from edge.protocol.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 # Top-level sections only the box reads (`edge.config.GateboxConfig`) ...
-BOX_SECTIONS = frozenset(
-    {
-        "box",
-        "cameras",
-        "link",
-        "alerts",
-        "panic",
-        "plates",
-        "objects",
-        "motion",
-        "detector",
-        "tracking",
-        "data_dir",
-        "passages",
-    }
-)
+BOX_SECTIONS = frozenset({
+    "box", "cameras", "link", "alerts", "integrations", "panic", "plates", "objects", "motion", "detector", "tracking",
+    "data_dir", "passages",
+})  # fmt: skip
 # ... and only the centre (`centre.config.CentreConfig`; `centre` is its console section's former name).
 CENTRE_SECTIONS = frozenset({"console", "centre"})
 # The shared `recognition` section: the centre reads `embedder` and `onnx` (the embedder lists are

@@ -1,13 +1,14 @@
 """Messages between the centre and the boxes beside alerts and panics: what the centre sends a box
 (receipts, plain JSON, only the centre may write that topic; signed commands) and a box's reports
-(heartbeat, alert state, list ack, passage). The box builds each with its model and the receiver
+(heartbeat, alert state, list ack, passage); and, opt-in, what other tools on the broker read (Home
+Assistant's discovery config, Frigate-style alert events). The box builds each with its model and the receiver
 validates it with the same model; anything else is refused. Alerts and panics are
 `edge.protocol.alert.Alert` and `edge.protocol.panic.PanicEvent`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -191,3 +192,98 @@ class Heartbeat(BaseModel):
     passages: dict[Name, PassageCounts] = Field(
         default_factory=dict, max_length=64, description="Per camera: people and vehicles in and out since start."
     )
+
+
+# --- for other tools on the broker (opt-in: `integrations`) ---------------------------------------
+
+TopicName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#+\x00]+$")]  # no wildcards
+Template = Annotated[str, Field(max_length=500)]
+
+
+class HaDevice(BaseModel):
+    """The Home Assistant device every entity of one box belongs to."""
+
+    model_config = ConfigDict(extra="forbid")
+    identifiers: list[Annotated[str, Field(max_length=160)]] = Field(
+        min_length=1, max_length=4, description="Stable ids of the box: `gatebox_<site>_<box>`."
+    )
+    name: ShortText = Field(description="Shown in Home Assistant: `gatebox <site>/<box>`.")
+    manufacturer: ShortText = Field("gatebox", description="Who makes it.")
+    model: ShortText = Field("gate box", description="What it is.")
+    sw_version: ShortText | None = Field(None, description="The box's software version.")
+
+
+class HaOrigin(BaseModel):
+    """What published the discovery config (Home Assistant logs it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: ShortText = Field("gatebox", description="The publishing software.")
+    sw_version: ShortText | None = Field(None, description="Its version.")
+
+
+class HaComponent(BaseModel):
+    """One entity in a device discovery config: where its state is and how to read it."""
+
+    model_config = ConfigDict(extra="forbid")
+    platform: Literal["binary_sensor", "sensor"] = Field(description="The entity's kind in Home Assistant.")
+    unique_id: Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_-]+$")] = Field(
+        description="Stable across restarts: `gatebox_<site>_<box>_<what>`."
+    )
+    name: ShortText = Field(description="The entity's name within the device.")
+    state_topic: TopicName = Field(description="One of the box's own topics.")
+    value_template: Template | None = Field(None, description="Jinja template picking the state from the JSON.")
+    json_attributes_topic: TopicName | None = Field(None, description="Where its attributes come from.")
+    json_attributes_template: Template | None = Field(None, description="Template picking them from the JSON.")
+    device_class: ShortText | None = Field(None, description="Home Assistant device class, e.g. `connectivity`.")
+    payload_on: ShortText | None = Field(None, description="binary_sensor: the state payload meaning on.")
+    payload_off: ShortText | None = Field(None, description="binary_sensor: the state payload meaning off.")
+    unit_of_measurement: ShortText | None = Field(None, description="sensor: the value's unit.")
+    state_class: Literal["measurement"] | None = Field(None, description="sensor: kept as statistics.")
+    entity_category: Literal["diagnostic"] | None = Field(None, description="Shown among the device's diagnostics.")
+    availability_topic: TopicName | None = Field(
+        None, description="The box's availability topic: the entity is unavailable while the box is offline."
+    )
+    payload_available: ShortText | None = Field(None, description="Availability payload while connected.")
+    payload_not_available: ShortText | None = Field(None, description="Availability payload once the box is gone.")
+
+
+class HaDeviceDiscovery(BaseModel):
+    """`<discovery_prefix>/device/<site>/<box>/config` (retained; `integrations.home_assistant`): Home
+    Assistant's device discovery: the box's availability, each camera and the last alert, as entities of one
+    device (Home Assistant 2024.11 or later). Entities other than availability are unavailable while the box
+    is offline."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: HaDevice = Field(description="The box.")
+    origin: HaOrigin = Field(default_factory=HaOrigin, description="The software publishing this.")
+    components: dict[Annotated[str, Field(max_length=200)], HaComponent] = Field(
+        max_length=70, description="The entities, keyed by their unique ids."
+    )
+
+
+class EventSummary(BaseModel):
+    """One alert as a Frigate-style event (`before` / `after` in `AlertEvent`)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    id: EventId = Field(description="The alert's event id.")
+    camera: Slug = Field(description="The camera that saw it.")
+    label: Literal["person", "car"] = Field(description="What was seen: a face (`person`) or a plate (`car`).")
+    sub_label: ShortText | None = Field(None, description="Who or what: the subject's name, else its id.")
+    list: Slug = Field(description="The list the subject is on.")
+    subject_id: Annotated[str, Field(min_length=1, max_length=256)] = Field(description="The subject's id in it.")
+    kind: Literal["face_match", "elder_leaving", "plate_match"] = Field(description="The alert's kind.")
+    score: float | None = Field(None, ge=0, le=1, description="The alert's match score (the raising event only).")
+    start_time: Timestamp = Field(description="When it was seen (the alert's `ts`), seconds since the epoch.")
+    end_time: Timestamp | None = Field(None, description="When the centre closed it; null while open.")
+    state: Literal["new", "acked", "closed"] = Field(description="Where the centre's operators have it.")
+    acked_by: ShortText | None = Field(None, description="The operator who acknowledged or closed it.")
+
+
+class AlertEvent(BaseModel):
+    """`<prefix>/<site>/<box>/events` (`integrations.events`), after Frigate's `frigate/events`: `new` when an
+    alert is raised, `update` when the centre acknowledges it, `end` when the centre closes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["new", "update", "end"] = Field(description="What happened to the alert.")
+    before: EventSummary = Field(description="The alert before it (`new`: the same as `after`).")
+    after: EventSummary = Field(description="The alert now.")

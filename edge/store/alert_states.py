@@ -45,7 +45,7 @@ SCHEMA = Schema(
     Migration("receipts", add_columns("alerts", {"confirmed_at": "REAL DEFAULT 0"})),
 )
 ORDER = {"new": 0, "acked": 1, "closed": 2}
-COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL"
+COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL, kind"
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class AlertRecord:
     note: str | None
     by: str | None
     confirmed: bool  # the centre's receipt arrived (or the record predates tracking it)
+    kind: str = "face_match"  # the alert's kind (face_match, elder_leaving, plate_match)
 
 
 class AlertStates:
@@ -158,5 +159,7 @@ class AlertStates:
 
 def _record(row: tuple[Any, ...]) -> AlertRecord:
     """An AlertRecord from a row of `COLUMNS`."""
-    event_id, list_name, subject_id, camera, ts, state, note, by, confirmed = row
-    return AlertRecord(event_id, list_name, subject_id, camera, ts, state, note, by, confirmed=bool(confirmed))
+    event_id, list_name, subject_id, camera, ts, state, note, by, confirmed, kind = row
+    return AlertRecord(
+        event_id, list_name, subject_id, camera, ts, state, note, by, confirmed=bool(confirmed), kind=kind
+    )
