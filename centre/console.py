@@ -241,7 +241,10 @@ class Console:
             self.changes.mark("events", urgent=panic, new_panic=panic)
         elif result.kind == "alert_state":
             self.changes.mark("events")
-        elif result.kind in ("heartbeat", "availability") and self._box_status_changed(result):
+        elif result.kind in ("heartbeat", "availability") and (
+            self._box_status_changed(result) or result.lists_changed
+        ):
+            # (the page refetches its lists on this too: what a box holds shows in both)
             self.changes.mark("boxes")
         elif result.kind == "list_ack":
             self.changes.mark("boxes")

@@ -155,6 +155,7 @@ class Ingested:
     box_before: BoxSeen | None = None  # heartbeat, availability: the box as it was (None: first heard of)
     box_online: bool | None = None  # ... and whether it is online now
     clashes_with: tuple[tuple[str, str], ...] = ()  # other boxes (site, box_id) that sent the same event_id
+    lists_changed: bool = False  # heartbeat: the list versions the box reports are not what it reported before
 
 
 class AmbiguousEvent(Exception):
@@ -275,9 +276,15 @@ class CentreStore:
             if isinstance(message, PanicEvent):
                 return self._panic(site, box_id, message)
             if isinstance(message, Heartbeat):
+                held_before = self._db.execute("SELECT heartbeat FROM boxes WHERE site = ? AND box_id = ?",
+                                               (site, box_id)).fetchone()  # fmt: skip
                 before = self._upsert_box(site, box_id, time.time(), online=True,
                                           heartbeat=message.model_dump_json(by_alias=True))  # fmt: skip
-                return Ingested("heartbeat", site=site, box_id=box_id, box_before=before, box_online=True)
+                lists_changed = _reported_versions(_heartbeat(held_before[0] if held_before else None)) != (
+                    _reported_versions(message.model_dump(by_alias=True))
+                )
+                return Ingested("heartbeat", site=site, box_id=box_id, box_before=before, box_online=True,
+                                lists_changed=lists_changed)  # fmt: skip
             if isinstance(message, AlertState):
                 updated = self._db.execute(
                     f"UPDATE events SET state = ? WHERE {EVENT_KEY}", (message.state, site, box_id, message.event_id)

@@ -28,7 +28,7 @@ function svg(tag, attrs = {}, ...children) {
 function build(node, attrs, children) {
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
+    if (key === "class") node.setAttribute("class", value);  // (an SVG element's className is read-only)
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(node.dataset, value);
     else node.setAttribute(key, value === true ? "" : value);
@@ -131,6 +131,7 @@ function connectStream() {
       if (change.new_panic) {
         now(refreshEvents, "events");  // a panic is shown at once (and sounds until acknowledged)
       } else later(refreshEvents, "events");
+      later(refreshMap, "map", 1000);  // an event places its box's gate
     } else if (change.kind === "boxes") {
       later(refreshBoxes, "boxes");
       later(refreshMap, "map", 1000);  // a new box may bring a gate
@@ -196,6 +197,7 @@ function stopAlarm() {
 }
 
 function soundBlocked(blocked) {
+  if (blocked && $("#sound").hidden) console.warn("gatebox: the browser blocked the alarm tone until the page is clicked");
   $("#sound").hidden = !blocked;
   document.body.dataset.alarm = blocked ? "blocked" : "on";
 }
@@ -429,6 +431,7 @@ function drawMap() {
     layers.push(svg("image", { href: site.plan.url, x: 0, y: 0, width: MAP_WIDTH, height, preserveAspectRatio: "none", class: "plan" }));
   } else {
     layers.push(svg("rect", { x: 0, y: 0, width: MAP_WIDTH, height, class: "ground" }));
+    layers.push(grid(place));
     layers.push(scaleBar(place));
   }
   for (const gate of gates) {
@@ -436,17 +439,18 @@ function drawMap() {
     const key = `${gate.site}/${gate.box_id}`;
     layers.push(svg("g", { class: `gate status-${boxStatus.get(key) || "unknown"}`, dataset: { box: key } },
       svg("title", {}, `${gate.gate || gate.box_id} (${key}): ${boxStatus.get(key) || "not heard from"}`),
-      svg("rect", { x: x - 9, y: y - 9, width: 18, height: 18, rx: 3 }),
-      svg("text", { x: x + 14, y: y + 5 }, gate.gate || gate.box_id)));
+      svg("rect", { x: x - 14, y: y - 14, width: 28, height: 28, rx: 4 }),
+      svg("text", { x, y: y + 46, "text-anchor": "middle" }, gate.gate || gate.box_id)));
   }
-  // Several open events at one gate: spread round it, newest first.
+  // Several open events at one gate: spread over the arc above it (its name is below), newest first.
   const around = new Map();
   for (const pin of pins) {
     const [gx, gy] = project(pin.lat, pin.lon);
     const n = around.get(`${gx},${gy}`) || 0;
     around.set(`${gx},${gy}`, n + 1);
-    const angle = -Math.PI / 2 + n * 0.9;
-    const [x, y] = [gx + 26 * Math.cos(angle), gy + 26 * Math.sin(angle)];
+    const angle = -Math.PI / 2 + (n % 2 ? -1 : 1) * Math.ceil(n / 2) * 0.6;
+    const reach = 52 + 40 * Math.floor(n / 7);
+    const [x, y] = [gx + reach * Math.cos(angle), gy + reach * Math.sin(angle)];
     const ev = pin.ev;
     const urgent = URGENT_KINDS.has(listKinds.get(ev.list));
     const waiting = (ev.requested_state || ev.state) === "new";
@@ -455,8 +459,8 @@ function drawMap() {
         dataset: { eventId: ev.event_id }, onclick: () => focusCard(ev) },
       svg("title", {}, `${KIND_LABELS[ev.kind] || ev.kind}: ${ev.panic ? ev.household || ev.device_id : ev.name || ev.subject_id} (${ev.state})`),
       svg("line", { x1: gx, y1: gy, x2: x, y2: y }),
-      svg("circle", { cx: x, cy: y, r: 11 }),
-      svg("text", { x, y: y + 4, "text-anchor": "middle" }, ev.panic ? "!" : "●")));
+      svg("circle", { cx: x, cy: y, r: 17 }),
+      svg("text", { x, y: y + 8, "text-anchor": "middle" }, ev.panic ? "!" : kind === "urgent" ? "U" : "A")));
   }
   $("#map-view").replaceChildren(svg("svg", { viewBox: `0 0 ${MAP_WIDTH} ${height}`, role: "img",
     "aria-label": `map of ${site.site}`, dataset: { site: site.site } }, ...layers));
@@ -484,9 +488,23 @@ function projection(plan, points) {
   return { project, height, metresPerUnit: (east - west) * k * METRES_PER_DEGREE / MAP_WIDTH };
 }
 
-function scaleBar({ height, metresPerUnit }) {
+// Lines every scale-bar length, and north up: a plain view still shows distances and bearings.
+function grid({ height, metresPerUnit }) {
+  const step = scaleMetres(metresPerUnit) / metresPerUnit;
+  const lines = [];
+  for (let x = step; x < MAP_WIDTH; x += step) lines.push(svg("line", { x1: x, y1: 0, x2: x, y2: height }));
+  for (let y = step; y < height; y += step) lines.push(svg("line", { x1: 0, y1: y, x2: MAP_WIDTH, y2: y }));
+  return svg("g", { class: "grid" }, ...lines,
+    svg("text", { x: MAP_WIDTH - 40, y: 44, class: "north", "text-anchor": "middle" }, "N ↑"));
+}
+
+function scaleMetres(metresPerUnit) {
   const target = metresPerUnit * MAP_WIDTH / 5;
-  const metres = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].reduce((a, b) => (Math.abs(b - target) < Math.abs(a - target) ? b : a));
+  return [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].reduce((a, b) => (Math.abs(b - target) < Math.abs(a - target) ? b : a));
+}
+
+function scaleBar({ height, metresPerUnit }) {
+  const metres = scaleMetres(metresPerUnit);
   const length = metres / metresPerUnit;
   return svg("g", { class: "scale" }, svg("line", { x1: 20, y1: height - 20, x2: 20 + length, y2: height - 20 }),
     svg("text", { x: 20, y: height - 28 }, metres >= 1000 ? `${metres / 1000} km` : `${metres} m`));

@@ -167,6 +167,14 @@ def test_an_alert_shows_the_subjects_name_category_priority_photo_and_strength(
         assert anonymous.get("/api/subjects/missing_elders/elder-0042/reference.jpg").status_code == 401
 
 
+def test_a_reference_photo_is_framed_on_the_face(faces_dir: Path) -> None:
+    photo = faces_dir / "kit_harington" / "kit1.jpg"  # 1200 x 599, the face ~150 px wide right of centre
+    with Image.open(io.BytesIO(thumbnail(photo) or b"")) as framed:
+        assert framed.size == (320, 320)  # the whole photo would be 320 x 160
+    flat = faces_dir.parent / "none.png"
+    assert thumbnail(flat) is None  # no file, no photo
+
+
 def test_a_name_the_alert_carries_comes_before_the_centres_record(console: Console, tmp_path: Path) -> None:
     console.store.record_subjects("watchlist", [SubjectRecord("kit", "Old name", "visitor", 1, None)])
     (event,) = console.describe([{"kind": "face_match", "list": "watchlist", "subject_id": "kit", "name": "Kit H",
@@ -209,7 +217,7 @@ def photo_zip(*subjects: str) -> bytes:
 def test_the_console_keeps_a_reference_photo_per_subject_it_publishes_and_forgets_removed_ones(
     console: Console, api: TestClient, broker_replaced: list[Path]
 ) -> None:
-    meta = "subject_id,name,category,priority\nelder-0042,Li Xiulan,dementia,3\n".encode()
+    meta = b"subject_id,name,category,priority\nelder-0042,Li Xiulan,dementia,3\n"
     created = api.post("/api/lists/missing_elders/versions", data={"mode": "replace"},
                        files={"photos": ("p.zip", photo_zip("elder-0042", "elder-0043"), "application/zip"),
                               "meta": ("m.csv", meta, "text/csv")})  # fmt: skip
@@ -285,8 +293,10 @@ def test_a_plans_bounds_and_image_are_checked(tmp_path: Path) -> None:
 def test_gates_of_events_stored_before_the_map_are_placed_when_the_store_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     old = open_database(path, Schema(SCHEMA.migrations[0]), "an older centre store")
-    old.execute("INSERT INTO events (event_id, kind, site, box_id, ts, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ("e1", "face_match", SITE, BOX, "2026-11-30T08:00:00Z", 5.0, alert_body("kit", "e1").decode()))  # fmt: skip
+    old.execute(
+        "INSERT INTO events (event_id, kind, site, box_id, ts, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ("e1", "face_match", SITE, BOX, "2026-11-30T08:00:00Z", 5.0, alert_body("kit", "e1").decode()),
+    )
     old.close()
     store = CentreStore(path)
     try:
@@ -348,7 +358,7 @@ def test_history_searches_by_subject_list_gate_box_kind_state_and_date(console: 
 
 
 def test_the_history_exports_as_csv_with_how_each_event_was_disposed(console: Console, api: TestClient) -> None:
-    console.store.record_subjects("watchlist", [SubjectRecord("kit", "=HYPERLINK(\"http://x\")", "visitor", 2)])
+    console.store.record_subjects("watchlist", [SubjectRecord("kit", '=HYPERLINK("http://x")', "visitor", 2)])
     send(console, "alert", alert_body("kit", "a1", distance=0.36))
     send(console, "panic", panic_body("p1", "daughter 139-0000-1111"), box=OTHER)
     send(console, "alert", alert_body("other", "a2"))
@@ -365,7 +375,7 @@ def test_the_history_exports_as_csv_with_how_each_event_was_disposed(console: Co
     rows = {row["event_id"]: row for row in csv.DictReader(io.StringIO(response.text))}
     assert set(rows) == {"a1", "a2"}  # the other box's panic is not this search's
     kit = rows["a1"]
-    assert kit["name"] == "'=HYPERLINK(\"http://x\")"  # never a formula in a spreadsheet
+    assert kit["name"] == '\'=HYPERLINK("http://x")'  # never a formula in a spreadsheet
     assert (kit["state"], kit["acked_by"], kit["ack_note"], kit["closed_by"], kit["close_note"]) == (
         "closed", "op1", "patrol sent", "op2", "false alarm: his brother",
     )  # fmt: skip
@@ -416,7 +426,9 @@ def test_boxes_show_the_list_versions_their_heartbeat_reports_and_cli_versions_a
     elsewhere = {i["list"]: i for i in api.get("/api/lists").json()["lists"]}["watchlist"]["published_elsewhere"]
     assert (elsewhere["version"], elsewhere["entries"], elsewhere["kind"]) == (5, 4, "full")
     assert console.store.highest_version("watchlist") == 5
-    send(console, "list_ack", ListAck(list="watchlist", version=5, entries=4).model_dump_json(by_alias=True).encode())  # not refused
+    send(
+        console, "list_ack", ListAck(list="watchlist", version=5, entries=4).model_dump_json(by_alias=True).encode()
+    )  # not refused
 
     # Adding to this console's (older, here none) version would drop what v5 holds: refused, saying why.
     refused = api.post("/api/lists/watchlist/versions", data={"mode": "add"},
