@@ -224,7 +224,8 @@ def test_duty_officer_sees_who_where_and_how_strong_and_hands_over_the_record(
             oak_map = page.locator('#map-view svg[data-site="oak-park"]')
             expect(oak_map.locator("g.pin.panic.flash")).to_have_count(1)
             expect(page.locator("#map-note")).to_have_text("vector view (no plan configured)")
-            expect(oak_map.locator(f'g.gate[data-box="oak-park/{NORTH}"]')).to_contain_text("Oak gate")  # from the panic
+            # the gate, placed by the panic's location
+            expect(oak_map.locator(f'g.gate[data-box="oak-park/{NORTH}"]')).to_contain_text("Oak gate")
             expect(oak_map.locator(".scale")).to_have_count(1)
             page.screenshot(path=str(ARTIFACTS / "console-panic-map.png"))
             # Sounding: the operator clicked on this page (logging in), so the browser lets it play.
