@@ -171,6 +171,21 @@ def _cmd_lists_build(args: argparse.Namespace, config: CentreConfig) -> int:
 
     entries = build(config, args.list, args.version, args.photos, args.meta, args.out, args.plates)
     print(f"built {args.out}: {args.list} v{args.version}, {entries} entries")
+    if args.db is not None:
+        from centre.lists import PHOTO_SUFFIXES, read_bundle
+        from centre.references import subject_records
+        from centre.store import CentreStore
+        from edge.protocol.bundle import decode
+
+        listed = decode(read_bundle(args.out)[2], "full").entries
+        records = subject_records(list(listed), args.photos, PHOTO_SUFFIXES)
+        store = CentreStore(args.db)
+        try:
+            store.record_subjects(args.list, records)
+        finally:
+            store.close()
+        photos = sum(1 for r in records if r.reference)
+        print(f"recorded {len(records)} subject(s) of {args.list} in {args.db} ({photos} reference photo(s))")
     return 0
 
 
@@ -181,7 +196,34 @@ def _cmd_lists_publish(args: argparse.Namespace, config: CentreConfig) -> int:
     base = f" (delta from v{manifest.base_version})" if manifest.base_version else ""
     size, chunks = manifest.size, len(manifest.chunks)
     print(f"published {manifest.list} v{manifest.version}{base}: {size} bytes in {chunks} chunk(s)")
+    if args.db is not None:
+        _record_cli_publication(args.db, args.bundle, manifest.list, manifest.version, manifest.entries)
+        print(f"recorded {manifest.list} v{manifest.version} in {args.db}: the console adds to it from now on")
     return 0
+
+
+def _record_cli_publication(db: Path, bundle: Path, list_name: str, version: int, entries: int) -> None:
+    """The console's record of a version published from here: a copy of the whole bundle beside the
+    database (the base the console's next `add` builds on), who published it (`cli`), and the subjects
+    no longer listed forgotten (their reference photos too)."""
+    import shutil
+
+    from centre.lists import read_bundle
+    from centre.store import CentreStore
+    from edge.protocol.bundle import decode
+
+    copy = db.parent / "lists" / list_name / f"v{version}.gbl"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(bundle, copy)
+    store = CentreStore(db)
+    try:
+        store.record_published(list_name, version, entries, copy, "cli")
+        store.keep_subjects(list_name, (e.subject_id for e in decode(read_bundle(copy)[2], "full").entries))
+    finally:
+        store.close()
+    for old in copy.parent.glob("v*.gbl"):  # as the console does: an old bundle would keep removed faces
+        if old != copy:
+            old.unlink(missing_ok=True)
 
 
 def _cmd_config_example(args: argparse.Namespace, config: CentreConfig) -> int:
@@ -239,11 +281,15 @@ def build_parser(prog: str = "gatebox-centre") -> argparse.ArgumentParser:
     source.add_argument("--plates", type=Path, metavar="PLATES.csv", help="plate[,subject_id,name,category,...]")
     p.add_argument("--meta", type=Path, metavar="META.csv", help="subject_id,name,category,priority,expires_at")
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE.gbl")
+    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the console's database: keep each subject's "
+                   "details and one reference photo, shown beside its alerts")  # fmt: skip
     p.set_defaults(handler=_cmd_lists_build)
     p = lists.add_parser("publish", help="publish a bundle to every box (signed; retained; chunked)")
     p.add_argument("bundle", type=Path, metavar="BUNDLE.gbl")
     p.add_argument("--delta-from", type=Path, metavar="OLD.gbl", help="publish only the changes since OLD")
     p.add_argument("--key", type=Path, help=f"centre's Ed25519 private key (default: ${KEY_ENV})")
+    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the console's database: record this version "
+                   "(by `cli`), so the console's next version adds to it")  # fmt: skip
     _broker_options(p)
     p.set_defaults(handler=_cmd_lists_publish)
 

@@ -26,10 +26,70 @@ from edge.protocol.wire import Slug
 DEFAULT_CONFIG_PATH = Path("/etc/gatebox-centre/centre.yaml")
 CONFIG_ENV = "GATEBOX_CENTRE_CONFIG"
 Origin = Annotated[str, Field(pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=300)]
+BoxKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$")]  # `site/box_id`
+PLAN_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".webp")
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatchThresholds(StrictModel):
+    """The distances a box decides a face match by (its `recognition.match_distance` and
+    `strong_distance`, or the list's `recognition.operating_points` entry): the console explains an
+    alert's distance against them."""
+
+    match_distance: float = Field(
+        gt=0, lt=2, description="The box counts a face for a subject below this distance.", examples=[0.54]
+    )
+    strong_distance: float = Field(
+        gt=0, lt=2, description="At or below this distance one view of the face decides on its own.", examples=[0.40]
+    )
+
+    @model_validator(mode="after")
+    def _strong_is_closer(self) -> MatchThresholds:
+        if self.strong_distance > self.match_distance:
+            raise ValueError("strong_distance must be at most match_distance")
+        return self
+
+
+# The boxes' built-in thresholds (dlib distances; edge/config.py `RecognitionConfig` and
+# `DEFAULT_OPERATING_POINTS`; tests/centre/test_console_duty.py checks they stay the same).
+BOX_MATCH_THRESHOLDS = MatchThresholds(match_distance=0.54, strong_distance=0.40)
+BOX_LIST_MATCH_THRESHOLDS = {
+    "missing_elders": MatchThresholds(match_distance=0.56, strong_distance=0.45),
+    "watchlist": MatchThresholds(match_distance=0.54, strong_distance=0.40),
+}
+
+
+class SitePlan(StrictModel):
+    """A site's plan drawn under its gates on the console's map: an image and the latitudes and
+    longitudes of its edges (WGS84), so gates at their lat/lon land on it. No tiles are fetched."""
+
+    image: Path = Field(
+        description="The plan: a PNG, JPEG, WebP or SVG file the console can read.",
+        examples=["/etc/gatebox-centre/plans/maple-court.png"],
+    )
+    north: float = Field(ge=-90, le=90, description="Latitude of the image's top edge.", examples=[31.2320])
+    south: float = Field(ge=-90, le=90, description="Latitude of the image's bottom edge.", examples=[31.2290])
+    west: float = Field(ge=-180, le=180, description="Longitude of the image's left edge.", examples=[121.4720])
+    east: float = Field(ge=-180, le=180, description="Longitude of the image's right edge.", examples=[121.4760])
+
+    @model_validator(mode="after")
+    def _bounds_are_a_box(self) -> SitePlan:
+        if self.north <= self.south or self.east <= self.west:
+            raise ValueError("a plan's bounds need north > south and east > west")
+        if self.image.suffix.lower() not in PLAN_SUFFIXES:
+            raise ValueError(f"a plan image is one of {', '.join(PLAN_SUFFIXES)}, not {self.image.name!r}")
+        return self
+
+
+class GatePosition(StrictModel):
+    """Where a box's gate is, when its alerts do not say (its `box.lat`/`box.lon` unset) or say wrong."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude (WGS84).", examples=[31.2304])
+    lon: float = Field(ge=-180, le=180, description="Longitude (WGS84).", examples=[121.4742])
+    gate: str | None = Field(None, max_length=100, description="The gate's name on the map (default: the box's).")
 
 
 class ConsoleConfig(StrictModel):
@@ -79,6 +139,35 @@ class ConsoleConfig(StrictModel):
         description="A message from a box larger than this is refused before it is parsed (an alert's face is a "
         "few kB, a panic's camera view at most ~330 kB). Keep the broker's `message_size_limit` at or above it.",
     )
+    match_thresholds: MatchThresholds = Field(
+        BOX_MATCH_THRESHOLDS,
+        description="The boxes' `recognition.match_distance` and `strong_distance` (dlib): the console shows each "
+        "face alert's distance as a strong (at or below strong_distance), good (in the closer half of the way to "
+        "match_distance) or weak (in the farther half) match. Keep them the boxes'; with `recognition.embedder: "
+        "onnx` the `recognition.onnx` thresholds are used instead, as the boxes do.",
+    )
+    list_match_thresholds: dict[Slug, MatchThresholds] = Field(
+        default_factory=lambda: {name: point.model_dump() for name, point in BOX_LIST_MATCH_THRESHOLDS.items()},
+        validate_default=True,
+        description="Per list, the boxes' `recognition.operating_points` distances over `match_thresholds` (the "
+        "built-in entries are the boxes' built-in ones).",
+    )
+    group_window_s: float = Field(
+        600.0,
+        ge=0,
+        description="Alerts on one subject from one box, each within this many seconds of the one before, are "
+        "one card with a count on the page (one pass at the gate); 0: every alert its own card.",
+    )
+    site_plans: dict[Slug, SitePlan] = Field(
+        default_factory=dict,
+        description="Per site, a plan image and its bounds drawn under the gates on the console's map; a site "
+        "without one is drawn as a plain vector view fitted to its gates. Nothing is fetched from a tile server.",
+    )
+    gate_positions: dict[BoxKey, GatePosition] = Field(
+        default_factory=dict,
+        description="Per box (`site/box_id`), where its gate is on the map; otherwise the lat/lon its latest alert "
+        "or panic carried (`box.lat`, `box.lon` in the box's config).",
+    )
 
 
 class EmbeddingConfig(StrictModel):
@@ -127,6 +216,17 @@ class CentreConfig(StrictModel):
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Logs (stderr; the journal under systemd)."
     )
+
+    def match_thresholds(self, list_name: str) -> MatchThresholds:
+        """The distances the boxes decide a face on `list_name` by: the ONNX embedder's own for every list
+        (as `RecognitionConfig.with_embedder_thresholds` does on the box), else the list's, else the default."""
+        if self.recognition.embedder == "onnx" and self.recognition.onnx is not None:
+            onnx = self.recognition.onnx
+            # Not validated again: the box takes these as they are, whatever their order.
+            return MatchThresholds.model_construct(
+                match_distance=onnx.match_distance, strong_distance=onnx.strong_distance
+            )
+        return self.console.list_match_thresholds.get(list_name, self.console.match_thresholds)
 
     # Configs from before list kinds name the lists only (the box's config reads them the same way).
     _names_take_their_built_in_kind = field_validator("lists", mode="before")(names_with_kinds)

@@ -5,20 +5,23 @@ The web layer (`centre.web`) only translates HTTP to these calls."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import topic_matches_sub as mqtt_topic_matches
 from paho.mqtt.reasoncodes import ReasonCode
 
 from centre.commands import publish_ack
 from centre.config import CentreConfig, ConsoleConfig
 from centre.lists import (
+    PHOTO_SUFFIXES,
     build,
     check_source,
     merged_blob,
@@ -28,13 +31,15 @@ from centre.lists import (
     write_bundle,
 )
 from centre.record import Recorder, subscriptions
-from centre.store import AmbiguousEvent, CentreStore, Ingested
+from centre.references import subject_records
+from centre.store import AmbiguousEvent, CentreStore, Ingested, SubjectRecord
+from centre.strength import match_strength
 from centre.uploads import ZipLimits, unzip_photos
-from edge.protocol.bundle import decode
+from edge.protocol.bundle import Manifest, decode
 from edge.protocol.errors import InputError
 from edge.protocol.messages import AckState
 from edge.protocol.mqtt import disconnect, make_client
-from edge.protocol.signing import load_private_key
+from edge.protocol.signing import BadSignature, load_private_key, open_sealed
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +172,7 @@ class Console:
         self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
         if not reason.is_failure:
-            client.subscribe([(topic, 1) for topic in subscriptions(self.config.broker)])
+            client.subscribe([(topic, 1) for topic in [*subscriptions(self.config.broker), self._manifests_topic]])
         self.changes.mark("status")
 
     def _receive(self) -> None:
@@ -187,6 +192,9 @@ class Console:
                     message = self._inbox.get(timeout=0.5)
                 except queue.Empty:
                     continue
+                if mqtt_topic_matches(self._manifests_topic, message.topic):
+                    self._note_manifest(message.topic, bytes(message.payload))
+                    continue
                 try:
                     self._tell_pages(self.recorder.handle(message))
                 except Exception:
@@ -201,6 +209,35 @@ class Console:
                 self._receiving = False
                 self.changes.mark("status", urgent=True)
 
+    @property
+    def _manifests_topic(self) -> str:
+        """Every list's manifests (full and delta), retained: the versions in force, whoever published them."""
+        return f"{self.config.broker.topic_prefix}/lists/+/+/manifest"
+
+    def _note_manifest(self, topic: str, payload: bytes) -> None:
+        """Record a list version published by anyone with the centre's key (the CLI too), so the page
+        tells what is in force and this console numbers its next version above it. Verified with the
+        console's key; a console without one publishes nothing and only shows it."""
+        if not payload:  # a cleared topic
+            return
+        try:
+            if self._key is not None:
+                body = open_sealed(payload, self._key.public_key())
+            else:
+                body = json.loads(json.loads(payload)["body"])
+            manifest = Manifest.model_validate(body)
+        except (BadSignature, ValueError, KeyError, TypeError) as e:
+            self.recorder.refusals.note("manifest:invalid", f"ignored a list manifest on {topic}: {e}")
+            return
+        try:
+            news = self.store.record_manifest(manifest)
+        except Exception:
+            self.recorder.refusals.note("manifest:error", f"could not record the manifest on {topic}", logging.ERROR,
+                                        exc_info=True)  # fmt: skip
+            return
+        if news:
+            self.changes.mark("lists")
+
     def _tell_pages(self, result: Ingested | None) -> None:
         if result is None:  # refused
             return
@@ -209,7 +246,10 @@ class Console:
             self.changes.mark("events", urgent=panic, new_panic=panic)
         elif result.kind == "alert_state":
             self.changes.mark("events")
-        elif result.kind in ("heartbeat", "availability") and self._box_status_changed(result):
+        elif result.kind in ("heartbeat", "availability") and (
+            self._box_status_changed(result) or result.lists_changed
+        ):
+            # (the page refetches its lists on this too: what a box holds shows in both)
             self.changes.mark("boxes")
         elif result.kind == "list_ack":
             self.changes.mark("boxes")
@@ -267,17 +307,77 @@ class Console:
         self.changes.mark("events")
         return self.store.event(event_id, *key) or {}
 
+    def describe(self, events: list[dict[str, object]]) -> list[dict[str, object]]:
+        """`events` (store rows) with what the page shows beside them: the subject's name, category and
+        priority (the alert's own, else what the centre recorded when it built the list),
+        `has_reference` (the centre holds an enrolled photo: `/api/subjects/…/reference.jpg`) and
+        `strength` (`centre.strength`)."""
+        known = self.store.subject_info(
+            (str(e["list"]), str(e["subject_id"])) for e in events if not e.get("panic") and e.get("subject_id")
+        )
+        for event in events:
+            if event.get("panic"):
+                continue
+            record = known.get((str(event["list"]), str(event["subject_id"])), {})
+            for field in ("name", "category", "priority"):  # the alert's own (`subject_*`) first
+                own = event.get(f"subject_{field}")
+                event[field] = own if own is not None else record.get(field)
+            event["has_reference"] = bool(record.get("has_reference"))
+            strength = match_strength(event, self.config.match_thresholds(str(event["list"])))
+            event["strength"] = strength.model_dump() if strength else None
+        return events
+
+    def describe_each(self, events: Iterable[dict[str, object]], batch: int = 500) -> Iterator[dict[str, object]]:
+        """`describe`, a batch at a time, for a stream of events (an export)."""
+        chunk: list[dict[str, object]] = []
+        for event in events:
+            chunk.append(event)
+            if len(chunk) >= batch:
+                yield from self.describe(chunk)
+                chunk = []
+        yield from self.describe(chunk)
+
+    # --- the map --------------------------------------------------------------------------------
+
+    def site_map(self) -> dict[str, object]:
+        """What the page's map draws: each site (with its plan's bounds, if one is configured) and each
+        gate at its place (configured in `console.gate_positions`, else as its box's latest event said)."""
+        settings = self.settings
+        boxes = self.store.boxes()
+        gates: dict[str, dict[str, object]] = {}
+        for reported in self.store.gates():
+            gates[f"{reported['site']}/{reported['box_id']}"] = {**reported, "source": "reported"}
+        for key, position in settings.gate_positions.items():
+            site, box_id = key.split("/", 1)
+            gate = position.gate or (gates.get(key) or {}).get("gate")
+            gates[key] = {"site": site, "box_id": box_id, "gate": gate, "lat": position.lat, "lon": position.lon,
+                          "seen_at": None, "source": "config"}  # fmt: skip
+        sites = sorted({*settings.site_plans, *(str(g["site"]) for g in gates.values()),
+                        *(str(b["site"]) for b in boxes)})  # fmt: skip
+        plans = {
+            site: {"url": f"/api/map/{site}/plan", **plan.model_dump(include={"north", "south", "west", "east"})}
+            for site, plan in settings.site_plans.items()
+        }
+        return {"sites": [{"site": site, "plan": plans.get(site)} for site in sites],
+                "gates": [gates[key] for key in sorted(gates)]}  # fmt: skip
+
     # --- boxes and lists ------------------------------------------------------------------------
 
     def lists(self) -> list[dict[str, object]]:
         """Each configured list: its kind, what the centre published last, and the version each box applied."""
         boxes = self.store.boxes()
+        manifests = self.store.manifests()
         out: list[dict[str, object]] = []
         for name, kind in self.config.lists.items():
-            published = self.store.published(name)
-            shown = {k: v for k, v in published.items() if k != "bundle"} if published else None
+            last = self.store.published(name)
+            published = {k: v for k, v in last.items() if k != "bundle"} if last else None
             applied = [{"site": b["site"], "box_id": b["box_id"], "version": b["lists"].get(name)} for b in boxes]
-            out.append({"list": name, "kind": kind, "published": shown, "boxes": applied})
+            # A newer version on the broker than this console's last was published by someone else (the CLI).
+            on_broker = manifests.get(name)
+            ours = published["version"] if published else 0
+            elsewhere = on_broker if on_broker and int(str(on_broker["version"])) > int(str(ours)) else None
+            out.append({"list": name, "kind": kind, "published": published, "published_elsewhere": elsewhere,
+                        "boxes": applied})  # fmt: skip
         return out
 
     def publish_upload(
@@ -308,7 +408,10 @@ class Console:
             except InputError as e:  # name the uploaded file, not our temporary copy
                 raise InputError(str(e).replace(f"{folder}/photos/", "").replace(f"{folder}/", "")) from None
             _, _, blob = read_bundle(bundle)
-        return self._publish(list_name, by, lambda base: merged_blob(base, blob) if mode == "add" and base else blob)
+            records = subject_records(list(decode(blob, "full").entries), photos, PHOTO_SUFFIXES)
+        adding = mode == "add"
+        return self._publish(list_name, by, lambda base: merged_blob(base, blob) if adding and base else blob,
+                             records, adds_to_base=adding)  # fmt: skip
 
     def remove_subjects(self, list_name: str, subject_ids: list[str], by: str) -> dict[str, object]:
         """Publish a version without `subject_ids` (found, or taken off the list)."""
@@ -330,13 +433,27 @@ class Console:
         if self._key_path is None:
             raise Unavailable("the console has no signing key (console.signing_key or $GATEBOX_CENTRE_KEY)")
 
-    def _publish(self, list_name: str, by: str, make_blob: Callable[[bytes | None], bytes]) -> dict[str, object]:
+    def _publish(
+        self, list_name: str, by: str, make_blob: Callable[[bytes | None], bytes],
+        records: list[SubjectRecord] | None = None, adds_to_base: bool = True,
+    ) -> dict[str, object]:  # fmt: skip
+        """Publish the version `make_blob` makes of the last one this console published (None: none); then
+        keep `records` (the subjects' details and photos) and forget the subjects no longer listed."""
         with self._list_lock:  # versions are issued one at a time
             last = self.store.published(list_name)
-            base = read_bundle(Path(last["bundle"]))[2] if last else None
+            ours = int(str(last["version"])) if last else 0
+            newest = self.store.highest_version(list_name)  # ours, or one the CLI published (its manifest)
+            if adds_to_base and newest > ours:
+                raise InputError(
+                    f"{list_name} v{newest} was published elsewhere (`gatebox centre lists publish` without --db); "
+                    f"this console's last is {f'v{ours}' if ours else 'none'}, and adding to it would drop what "
+                    f"v{newest} holds: publish the whole list (replace), or publish from the CLI with --db"
+                )
+            base = read_bundle(Path(str(last["bundle"])))[2] if last else None
             blob = make_blob(base)
-            version = self.store.highest_version(list_name) + 1
-            entries = len(decode(blob, "full").entries)
+            version = newest + 1
+            listed = decode(blob, "full").entries
+            entries = len(listed)
             bundle = self.lists_dir / list_name / f"v{version}.gbl"
             bundle.parent.mkdir(parents=True, exist_ok=True)
             write_bundle(bundle, list_name, version, blob)
@@ -348,6 +465,9 @@ class Console:
                 bundle.unlink(missing_ok=True)  # not published: the last one stays the base
                 raise
             _prune_bundles(bundle)
+            if records:
+                self.store.record_subjects(list_name, records)
+            self.store.keep_subjects(list_name, (entry.subject_id for entry in listed))
         log.info("published %s v%d (%d entries) for %s", list_name, version, entries, by)
         self.changes.mark("lists")
         return {"list": list_name, "version": version, "entries": entries, "size": manifest.size}

@@ -19,6 +19,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -27,7 +28,8 @@ from pydantic import ValidationError
 
 from centre.passages import PassageLog, passages_path
 from edge.protocol import topics
-from edge.protocol.alert import Alert
+from edge.protocol.alert import Alert, Location
+from edge.protocol.bundle import Manifest
 from edge.protocol.messages import AckState, AlertState, Heartbeat, ListAck, Passage
 from edge.protocol.panic import PanicEvent
 from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
@@ -127,6 +129,11 @@ ADDED_COLUMNS = {
     "actions": {"site": "TEXT", "box_id": "TEXT"},
 }
 EVENT_KEY = "site = ? AND box_id = ? AND event_id = ?"
+# Versions of a list (twice its name) the centre published: from the console, or signed on the broker.
+PUBLISHED_VERSIONS = (
+    "SELECT version FROM published_lists WHERE list_name = ? UNION ALL "
+    "SELECT version FROM list_manifests WHERE list_name = ?"
+)
 EVENT_COLUMNS = (
     "event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at, sequence, state, requested_state, "
     "note, acted_by, acted_at, payload, snapshot IS NOT NULL, subject_name, subject_category, subject_priority"
@@ -152,6 +159,7 @@ class Ingested:
     box_before: BoxSeen | None = None  # heartbeat, availability: the box as it was (None: first heard of)
     box_online: bool | None = None  # ... and whether it is online now
     clashes_with: tuple[tuple[str, str], ...] = ()  # other boxes (site, box_id) that sent the same event_id
+    lists_changed: bool = False  # heartbeat: the list versions the box reports are not what it reported before
 
 
 class BoxRow(TypedDict):
@@ -187,6 +195,58 @@ class EventFilter:
     state: str | None = None  # new, acked, closed, or `open` (not closed)
     limit: int = 100
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """A search of past events; every field given narrows it."""
+
+    subject: str | None = None  # part of the subject id, the subject's name, or a panic's household or device
+    list_name: str | None = None
+    site: str | None = None
+    box_id: str | None = None
+    gate: str | None = None  # the gate's name, as the box's config gives it
+    kind: str | None = None  # an event kind, or `alert` / `panic` as in EventFilter
+    state: str | None = None  # new, acked, closed, or `open`
+    since: float | None = None  # received at the centre at or after (seconds since the epoch)
+    until: float | None = None  # ... and before
+
+    def sql(self) -> tuple[list[str], list[object]]:
+        clauses, args = _kind_and_state(self.kind, self.state)
+        for column, value in (("site", self.site), ("box_id", self.box_id), ("list_name", self.list_name)):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if self.gate:
+            clauses.append("json_extract(payload, '$.location.gate') = ?")
+            args.append(self.gate)
+        if self.subject:
+            pattern = "%" + self.subject.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(subject_id LIKE ? ESCAPE '\\' OR json_extract(payload, '$.name') LIKE ? ESCAPE '\\' "
+                "OR json_extract(payload, '$.household') LIKE ? ESCAPE '\\' "
+                "OR subject_id IN (SELECT subject_id FROM subjects WHERE list_name = events.list_name "
+                "AND name LIKE ? ESCAPE '\\'))"
+            )
+            args += [pattern] * 4
+        if self.since is not None:
+            clauses.append("received_at >= ?")
+            args.append(self.since)
+        if self.until is not None:
+            clauses.append("received_at < ?")
+            args.append(self.until)
+        return clauses, args
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """What the centre keeps of a subject of a list it built: shown beside the subject's alerts."""
+
+    subject_id: str
+    name: str | None = None
+    category: str | None = None
+    priority: int | None = None
+    reference: bytes | None = None  # one enrolled photo, a small JPEG
 
 
 class CentreStore:
@@ -246,9 +306,15 @@ class CentreStore:
             if isinstance(message, PanicEvent):
                 return self._panic(site, box_id, message)
             if isinstance(message, Heartbeat):
+                held_before = self._db.execute("SELECT heartbeat FROM boxes WHERE site = ? AND box_id = ?",
+                                               (site, box_id)).fetchone()  # fmt: skip
                 before = self._upsert_box(site, box_id, time.time(), online=True,
                                           heartbeat=message.model_dump_json(by_alias=True))  # fmt: skip
-                return Ingested("heartbeat", site=site, box_id=box_id, box_before=before, box_online=True)
+                lists_changed = _reported_versions(_heartbeat(held_before[0] if held_before else None)) != (
+                    _reported_versions(message.model_dump(by_alias=True))
+                )
+                return Ingested("heartbeat", site=site, box_id=box_id, box_before=before, box_online=True,
+                                lists_changed=lists_changed)  # fmt: skip
             if isinstance(message, AlertState):
                 updated = self._db.execute(
                     f"UPDATE events SET state = ? WHERE {EVENT_KEY}", (message.state, site, box_id, message.event_id)
@@ -257,7 +323,7 @@ class CentreStore:
                     raise Refused("unknown_event", f"{site}/{box_id} sent no event {message.event_id}")
                 return Ingested("alert_state", message.event_id, site=site, box_id=box_id)
             published = self._db.execute(
-                "SELECT MAX(version) FROM published_lists WHERE list_name = ?", (message.list,)
+                f"SELECT MAX(version) FROM ({PUBLISHED_VERSIONS})", (message.list, message.list)
             ).fetchone()[0]
             if published is not None and message.version > published:
                 raise Refused("unpublished_version", f"{message.list} v{message.version}: this centre published up "
@@ -278,6 +344,8 @@ class CentreStore:
              alert.subject_priority),
         )  # fmt: skip
         new = cursor.rowcount == 1
+        if new:
+            self._locate(site, box_id, alert.location)
         return Ingested("alert", alert.event_id, new, alert.event_id, site, box_id,
                         clashes_with=self._clashes(site, box_id, alert.event_id) if new else ())  # fmt: skip
 
@@ -297,8 +365,19 @@ class CentreStore:
              panic.pressed_at.isoformat(), time.time(), panic.sequence, details, snapshot),
         )  # fmt: skip
         new = cursor.rowcount == 1
+        if new:
+            self._locate(site, box_id, panic.location)
         return Ingested("panic", panic.event_id, new, panic.message_id, site, box_id,
                         clashes_with=self._clashes(site, box_id, panic.event_id) if new else ())  # fmt: skip
+
+    def _locate(self, site: str, box_id: str, location: Location | None) -> None:
+        """Where the box's gate is, as its latest event says (the map's gates)."""
+        if location is None or location.lat is None or location.lon is None:
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO gates (site, box_id, gate, lat, lon, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (site, box_id, location.gate, location.lat, location.lon, time.time()),
+        )
 
     def _clashes(self, site: str, box_id: str, event_id: str) -> tuple[tuple[str, str], ...]:
         """Other boxes that sent `event_id` (ids are random: a clash is a box copying another's)."""
@@ -339,24 +418,11 @@ class CentreStore:
         stopping at `offset + limit` rows, so the feed costs the same at 10,000 events as at 100."""
         where = where or EventFilter()
         limit = limit or where.limit
-        clauses: list[str] = []
-        args: list[object] = []
+        clauses, args = _kind_and_state(where.kind, where.state)
         for column, value in (("site", where.site), ("box_id", where.box_id)):
             if value:
                 clauses.append(f"{column} = ?")
                 args.append(value)
-        if where.kind == "panic":
-            clauses.append(f"kind IN {PANIC_KINDS}")
-        elif where.kind == "alert":
-            clauses.append(f"kind NOT IN {PANIC_KINDS}")
-        elif where.kind:
-            clauses.append("kind = ?")
-            args.append(where.kind)
-        if where.state == "open":
-            clauses.append("state != 'closed'")
-        elif where.state:
-            clauses.append("state = ?")
-            args.append(where.state)
         wanted = where.offset + limit
         rows: list[tuple[Any, ...]] = []
         for part in (OPEN_PANIC, f"NOT {OPEN_PANIC}"):
@@ -418,11 +484,121 @@ class CentreStore:
         lists: dict[tuple[str, str], dict[str, int]] = {}
         for site, box_id, name, version in versions:
             lists.setdefault((site, box_id), {})[name] = version
-        return [
-            {"site": s, "box_id": b, "online": None if o is None else bool(o), "last_seen": seen,
-             "heartbeat": _heartbeat(h), "lists": lists.get((s, b), {})}
-            for s, b, o, seen, h in rows
-        ]  # fmt: skip
+        out: list[BoxRow] = []
+        for s, b, o, seen, h in rows:
+            heartbeat = _heartbeat(h)
+            # What the box holds, whoever published it: its list_acks (of versions this centre published
+            # or knows nothing against) and the versions its heartbeat reports, the later of the two (a
+            # box's version of a list only ever goes up).
+            held = dict(lists.get((s, b), {}))
+            for name, version in _reported_versions(heartbeat).items():
+                held[name] = max(version, held.get(name, 0))
+            out.append(BoxRow({"site": s, "box_id": b, "online": None if o is None else bool(o), "last_seen": seen,
+                        "heartbeat": heartbeat, "lists": held}))  # fmt: skip
+        return out
+
+    def gates(self) -> list[dict[str, object]]:
+        """Each box's gate as its latest located event placed it: site, box_id, gate, lat, lon, seen_at."""
+        rows = self._read("SELECT site, box_id, gate, lat, lon, seen_at FROM gates ORDER BY 1, 2")
+        return [{"site": s, "box_id": b, "gate": g, "lat": lat, "lon": lon, "seen_at": at}
+                for s, b, g, lat, lon, at in rows]  # fmt: skip
+
+    # --- history ---------------------------------------------------------------------------------
+
+    def history(self, where: HistoryFilter, limit: int, before: tuple[float, int] | None = None
+                ) -> tuple[list[dict[str, object]], tuple[float, int] | None]:  # fmt: skip
+        """Events matching `where`, newest first, `limit` at a time: the page and the cursor of the next
+        one (None at the end). The cursor is (received_at, rowid) of the last event given, so a page
+        costs the same however deep it is."""
+        clauses, args = where.sql()
+        if before is not None:
+            clauses.append("(received_at < ? OR (received_at = ? AND rowid < ?))")
+            args += [before[0], before[0], before[1]]
+        sql = (f"SELECT rowid, {EVENT_COLUMNS} FROM events {_where(clauses)} "
+               "ORDER BY received_at DESC, rowid DESC LIMIT ?")  # fmt: skip
+        rows = self._read(sql, (*args, limit + 1))
+        events = [_event_row(row[1:]) for row in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        return events, (None if last is None else (float(last[9]), int(last[0])))
+
+    def count_history(self, where: HistoryFilter) -> int:
+        clauses, args = where.sql()
+        return int(self._read(f"SELECT COUNT(*) FROM events {_where(clauses)}", tuple(args))[0][0])
+
+    def history_with_actions(self, where: HistoryFilter, batch: int = 500) -> Iterator[dict[str, object]]:
+        """Every event matching `where`, newest first, each with `actions`: what operators did, oldest
+        first (the record an officer hands over)."""
+        before: tuple[float, int] | None = None
+        while True:
+            events, before = self.history(where, batch, before)
+            if events:
+                keys = [(str(e["site"]), str(e["box_id"]), str(e["event_id"])) for e in events]
+                done: dict[tuple[str, str, str], list[dict[str, object]]] = {}
+                marks = ", ".join("(?, ?, ?)" for _ in keys)
+                for site, box_id, event_id, state, note, by, at in self._read(
+                    "SELECT site, box_id, event_id, state, note, by, at FROM actions WHERE (site, box_id, event_id) "
+                    f"IN (VALUES {marks}) ORDER BY rowid", tuple(part for key in keys for part in key)
+                ):  # fmt: skip
+                    done.setdefault((site, box_id, event_id), []).append(
+                        {"state": state, "note": note, "by": by, "at": at}
+                    )
+                for event, key in zip(events, keys, strict=True):
+                    event["actions"] = done.get(key, [])
+                    yield event
+            if before is None:
+                return
+
+    # --- subjects of the lists the centre built ---------------------------------------------------
+
+    def record_subjects(self, list_name: str, subjects: Iterable[SubjectRecord]) -> int:
+        """Keep (or replace) what the centre knows of these subjects of `list_name`: name, category,
+        priority and one reference photo. Returns how many."""
+        rows = [(list_name, s.subject_id, s.name, s.category, s.priority, s.reference, time.time()) for s in subjects]
+        with self._lock, transaction(self._db):
+            self._db.executemany(
+                "INSERT INTO subjects (list_name, subject_id, name, category, priority, reference, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (list_name, subject_id) DO UPDATE SET name = excluded.name, "
+                "category = excluded.category, priority = excluded.priority, "
+                "reference = COALESCE(excluded.reference, subjects.reference), recorded_at = excluded.recorded_at",
+                rows,
+            )
+        return len(rows)
+
+    def keep_subjects(self, list_name: str, subject_ids: Iterable[str]) -> int:
+        """Forget the subjects of `list_name` not in `subject_ids` (taken off the list: their photo goes
+        too); returns how many were forgotten."""
+        keep = sorted(set(subject_ids))
+        with self._lock, transaction(self._db):
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS kept_subjects (subject_id TEXT PRIMARY KEY)")
+            self._db.execute("DELETE FROM kept_subjects")
+            self._db.executemany("INSERT INTO kept_subjects VALUES (?)", [(k,) for k in keep])
+            gone = self._db.execute(
+                "DELETE FROM subjects WHERE list_name = ? AND subject_id NOT IN (SELECT subject_id FROM kept_subjects)",
+                (list_name,),
+            ).rowcount
+            self._db.execute("DELETE FROM kept_subjects")
+        return gone
+
+    def subject_info(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, object]]:
+        """What the centre knows of each (list, subject_id): name, category, priority, has_reference."""
+        wanted = sorted(set(keys))
+        out: dict[tuple[str, str], dict[str, object]] = {}
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            marks = ", ".join("(?, ?)" for _ in chunk)
+            for list_name, subject_id, name, category, priority, has_reference in self._read(
+                "SELECT list_name, subject_id, name, category, priority, reference IS NOT NULL FROM subjects "
+                f"WHERE (list_name, subject_id) IN (VALUES {marks})", tuple(p for key in chunk for p in key)
+            ):  # fmt: skip
+                out[(list_name, subject_id)] = {"name": name, "category": category, "priority": priority,
+                                                "has_reference": bool(has_reference)}  # fmt: skip
+        return out
+
+    def reference(self, list_name: str, subject_id: str) -> bytes | None:
+        """The subject's reference photo (JPEG), if the centre built its list."""
+        rows = self._read("SELECT reference FROM subjects WHERE list_name = ? AND subject_id = ?",
+                          (list_name, subject_id))  # fmt: skip
+        return rows[0][0] if rows and rows[0][0] else None
 
     # --- what operators do ---------------------------------------------------------------------
 
@@ -495,10 +671,31 @@ class CentreStore:
         return {"version": version, "entries": entries, "bundle": bundle, "by": by, "published_at": at}
 
     def highest_version(self, list_name: str) -> int:
-        """The highest version of `list_name` this centre published (0 if none). What boxes say
-        they applied never counts: a box could claim any version."""
-        rows = self._read("SELECT MAX(version) FROM published_lists WHERE list_name = ?", (list_name,))
+        """The highest version of `list_name` this centre published (0 if none): from this console, or
+        seen on the broker in a manifest signed with the centre's key (the CLI's). What boxes say they
+        applied never counts: a box could claim any version."""
+        rows = self._read(f"SELECT MAX(version) FROM ({PUBLISHED_VERSIONS})", (list_name, list_name))
         return rows[0][0] or 0
+
+    def record_manifest(self, manifest: Manifest) -> bool:
+        """Note a list manifest seen on the broker (retained: the one in force); True when it is news."""
+        with self._lock:
+            return self._db.execute(
+                "INSERT INTO list_manifests VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (list_name, kind) DO UPDATE SET "
+                "version = excluded.version, entries = excluded.entries, created_at = excluded.created_at, "
+                "seen_at = excluded.seen_at WHERE excluded.version != list_manifests.version",
+                (manifest.list, manifest.kind, manifest.version, manifest.entries, manifest.created_at.isoformat(),
+                 time.time()),
+            ).rowcount == 1  # fmt: skip
+
+    def manifests(self) -> dict[str, dict[str, object]]:
+        """Per list, the newest version on the broker: version, kind, entries, created_at."""
+        out: dict[str, dict[str, object]] = {}
+        for name, kind, version, entries, created in self._read(
+            "SELECT list_name, kind, version, entries, created_at FROM list_manifests ORDER BY version"
+        ):
+            out[name] = {"version": version, "kind": kind, "entries": entries, "created_at": created}
+        return out
 
     # --- operators and sessions ----------------------------------------------------------------
 
@@ -545,6 +742,40 @@ INGESTED_MODELS: dict[str, type[Alert | PanicEvent | Heartbeat | AlertState | Li
 }  # fmt: skip
 
 
+def _kind_and_state(kind: str | None, state: str | None) -> tuple[list[str], list[object]]:
+    clauses: list[str] = []
+    args: list[object] = []
+    if kind == "panic":
+        clauses.append(f"kind IN {PANIC_KINDS}")
+    elif kind == "alert":
+        clauses.append(f"kind NOT IN {PANIC_KINDS}")
+    elif kind:
+        clauses.append("kind = ?")
+        args.append(kind)
+    if state == "open":
+        clauses.append("state != 'closed'")
+    elif state:
+        clauses.append("state = ?")
+        args.append(state)
+    return clauses, args
+
+
+def _where(clauses: list[str]) -> str:
+    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _reported_versions(heartbeat: dict[str, object] | None) -> dict[str, int]:
+    """The list versions a heartbeat says the box holds (its `lists` report; `rejected` is counts)."""
+    lists = heartbeat.get("lists") if heartbeat else None
+    out: dict[str, int] = {}
+    if isinstance(lists, dict):
+        for name, report in lists.items():
+            version = report.get("version") if isinstance(report, dict) else None
+            if isinstance(version, int) and not isinstance(version, bool):
+                out[str(name)] = version
+    return out
+
+
 def _validation_summary(error: ValidationError) -> str:
     """Where and what, without echoing a megabyte of input into the log."""
     first = error.errors()[0]
@@ -584,9 +815,58 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 # Version 1 (the store's own migration before the shared helper) is everything up to events keyed
 # per box; later changes are later migrations.
+CONSOLE_DUTY_TABLES = """
+CREATE TABLE IF NOT EXISTS subjects (     -- what the centre keeps of the subjects of lists it built
+    list_name   TEXT NOT NULL,
+    subject_id  TEXT NOT NULL,
+    name        TEXT,
+    category    TEXT,
+    priority    INTEGER,
+    reference   BLOB,                   -- one enrolled photo, a small JPEG, shown beside an alert's snapshot
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (list_name, subject_id)
+);
+CREATE TABLE IF NOT EXISTS gates (        -- where each box's gate is, as its latest located event said
+    site        TEXT NOT NULL,
+    box_id      TEXT NOT NULL,
+    gate        TEXT,
+    lat         REAL NOT NULL,
+    lon         REAL NOT NULL,
+    seen_at     REAL NOT NULL,
+    PRIMARY KEY (site, box_id)
+);
+CREATE TABLE IF NOT EXISTS list_manifests (  -- the signed manifests on the broker, whoever published them
+    list_name   TEXT NOT NULL,
+    kind        TEXT NOT NULL,          -- full or delta
+    version     INTEGER NOT NULL,
+    entries     INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    seen_at     REAL NOT NULL,
+    PRIMARY KEY (list_name, kind)
+);
+CREATE INDEX IF NOT EXISTS events_subject ON events (subject_id);
+"""
+
+
+def _locate_known_gates(db: sqlite3.Connection) -> None:
+    """Place the gates of boxes whose events came before the map: each box's latest located event."""
+    db.execute(
+        "INSERT OR IGNORE INTO gates (site, box_id, gate, lat, lon, seen_at) "
+        "SELECT site, box_id, json_extract(payload, '$.location.gate'), json_extract(payload, '$.location.lat'), "
+        "json_extract(payload, '$.location.lon'), MAX(received_at) FROM events "
+        "WHERE json_extract(payload, '$.location.lat') IS NOT NULL AND json_extract(payload, '$.location.lon') "
+        "IS NOT NULL GROUP BY site, box_id"
+    )
+
+
 SCHEMA = Schema(
     Migration("events keyed per box", TABLES, *(add_columns(t, c) for t, c in ADDED_COLUMNS.items()), _migrate),
     Migration("alerts name their subject", add_columns("events", SUBJECT_COLUMNS)),
+    Migration(
+        "subjects' reference photos, the gates' places, list versions on the broker (the console's duty view)",
+        CONSOLE_DUTY_TABLES,
+        _locate_known_gates,
+    ),
 )
 
 
@@ -606,4 +886,5 @@ def _event_row(row: tuple[Any, ...]) -> dict[str, object]:
         "lat": location.get("lat"), "lon": location.get("lon"), "plate": body.get("plate"),
         "plate_read": body.get("plate_read"), "device_id": body.get("device_id"), "household": body.get("household"),
         "address": body.get("address"), "presses": body.get("presses"), "battery": body.get("battery"),
+        "contact": body.get("contact"), "distance": body.get("distance"), "grid_cell": location.get("grid_cell"),
     }  # fmt: skip

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,7 +22,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,8 +32,9 @@ from starlette.requests import HTTPConnection
 from centre.auth import new_session_token, token_hash, verify_password
 from centre.config import CentreConfig, ConsoleConfig
 from centre.console import Conflict, Console, NotFound, Unavailable
+from centre.export import csv_lines
 from centre.guard import RequestGuard
-from centre.store import AmbiguousEvent, BoxRow, EventFilter
+from centre.store import AmbiguousEvent, BoxRow, EventFilter, HistoryFilter
 from edge.protocol.errors import GateboxError
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ REMOVAL_PATH = re.compile(r"/api/lists/[^/]+/remove")
 MAX_OFFSET = 10_000  # the feed walks offset + limit rows: deeper paging is a way to make it slow
 EventKind = Literal["alert", "panic", "face_match", "elder_leaving", "plate_match", "long_press", "cancel"]
 EventState = Literal["new", "acked", "closed", "open"]
+EXPORT_MAX_EVENTS = 100_000  # one CSV; narrow the dates for more
+CURSOR = re.compile(r"^(\d{1,12}(?:\.\d{1,9})?):(\d{1,19})$")  # `received_at:rowid` of the last event given
+PLAN_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"  # an SVG plan opened on its own
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'"
@@ -86,6 +91,25 @@ def current_operator(request: Request) -> str:
 
 
 Operator = Annotated[str, Depends(current_operator)]
+
+
+def history_filter(
+    subject: Annotated[str | None, Query(max_length=64, description="Part of a subject id or name")] = None,
+    list_name: Annotated[str | None, Query(alias="list", max_length=64)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    box_id: Annotated[str | None, Query(max_length=64)] = None,
+    gate: Annotated[str | None, Query(max_length=100)] = None,
+    kind: EventKind | None = None,
+    state: EventState | None = None,
+    since: Annotated[datetime | None, Query(description="Received at or after (ISO 8601; UTC if no zone)")] = None,
+    until: Annotated[datetime | None, Query(description="Received before (ISO 8601; UTC if no zone)")] = None,
+) -> HistoryFilter:
+    return HistoryFilter(subject=subject or None, list_name=list_name or None, site=site or None,
+                         box_id=box_id or None, gate=gate or None, kind=kind, state=state,
+                         since=_epoch(since), until=_epoch(until))  # fmt: skip
+
+
+Search = Annotated[HistoryFilter, Depends(history_filter)]  # a history search, from the query
 
 
 @contextmanager
@@ -190,7 +214,8 @@ def create_app(console: Console) -> FastAPI:
     def me(name: Operator) -> dict[str, object]:
         return {"name": name, "broker_connected": console.broker_connected, "receiving": console.receiving,
                 "lists": [{"list": name, "kind": kind} for name, kind in console.config.lists.items()],
-                "ack_resend_after_s": settings.ack_resend_after_s}  # fmt: skip
+                "ack_resend_after_s": settings.ack_resend_after_s,
+                "group_window_s": settings.group_window_s}  # fmt: skip
 
     @app.get("/api/events")
     def events(
@@ -203,7 +228,32 @@ def create_app(console: Console) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, object]:
         where = EventFilter(site=site, box_id=box_id, kind=kind, state=state, limit=limit, offset=offset)
-        return {"events": store.events(where)}
+        return {"events": console.describe(store.events(where))}
+
+    @app.get("/api/history")
+    def history(
+        name: Operator,
+        where: Search,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        before: Annotated[str | None, Query(max_length=40, description="`next` of the page before")] = None,
+    ) -> dict[str, object]:
+        cursor = None
+        if before:
+            if not (parts := CURSOR.fullmatch(before)):
+                raise HTTPException(422, "before: give back the `next` of the page before")
+            cursor = (float(parts[1]), int(parts[2]))
+        found, after = store.history(where, limit, cursor)
+        return {"events": console.describe(found), "next": None if after is None else f"{after[0]!r}:{after[1]}"}
+
+    @app.get("/api/history.csv")
+    def history_csv(name: Operator, where: Search) -> StreamingResponse:
+        count = store.count_history(where)
+        if count > EXPORT_MAX_EVENTS:
+            raise HTTPException(400, f"{count} events match, over {EXPORT_MAX_EVENTS} in one file: narrow the dates")
+        rows = (event for event in console.describe_each(store.history_with_actions(where)))
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        return StreamingResponse(csv_lines(rows), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="gatebox-events-{stamp}.csv"'})  # fmt: skip
 
     # `site` and `box_id` say whose event is meant; needed only when several boxes sent the id (409 without).
     @app.get("/api/events/{event_id}")
@@ -212,7 +262,7 @@ def create_app(console: Console) -> FastAPI:
             found = store.event(event_id, site, box_id)
         if found is None:
             raise HTTPException(404, f"unknown event {event_id}")
-        return found
+        return console.describe([found])[0]
 
     @app.get("/api/events/{event_id}/snapshot.jpg")
     def snapshot(event_id: str, name: Operator, site: str | None = None, box_id: str | None = None) -> Response:
@@ -221,6 +271,25 @@ def create_app(console: Console) -> FastAPI:
         if not jpeg:
             raise HTTPException(404, f"no snapshot for {event_id}")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/api/subjects/{list_name}/{subject_id}/reference.jpg")
+    def reference(list_name: str, subject_id: str, name: Operator) -> Response:
+        jpeg = store.reference(list_name, subject_id)
+        if not jpeg:
+            raise HTTPException(404, f"no reference photo of {subject_id} on {list_name}")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
+
+    @app.get("/api/map")
+    def site_map(name: Operator) -> dict[str, object]:
+        return console.site_map()
+
+    @app.get("/api/map/{site}/plan")
+    def site_plan(site: str, name: Operator) -> FileResponse:
+        plan = settings.site_plans.get(site)
+        if plan is None or not plan.image.is_file():
+            raise HTTPException(404, f"no plan for {site}")
+        return FileResponse(plan.image, headers={"Cache-Control": "private, max-age=600",
+                                                 "Content-Security-Policy": PLAN_POLICY})  # fmt: skip
 
     @app.post("/api/events/{event_id}/ack", status_code=202)
     def ack(event_id: str, body: Action, name: Operator, site: str | None = None,
@@ -312,6 +381,12 @@ def _box_view(box: BoxRow, now: float, silent_after_s: float) -> dict[str, objec
         "outbox_depth": outbox.get("depth"), "outbox_oldest_s": outbox.get("oldest_unconfirmed_age_s"),
         "lists": box["lists"],
     }  # fmt: skip
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def serve(config: CentreConfig, settings: ConsoleConfig, key_path: Path | None) -> None:

@@ -325,7 +325,7 @@ def test_a_database_keyed_by_event_id_alone_is_migrated_in_place(tmp_path: Path)
             {"state": "acked", "note": "patrol sent", "by": "op1", "at": 2.0}
         ]
         assert store.snapshot("x1") == b"\xff\xd8"
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA.version
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA.version  # every migration, once
         store.close()
     store = CentreStore(path)
     store.ingest("gatebox/siteB/box2/alert", json.dumps(alert(B, "x1")).encode())  # another box's x1: its own

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ CSRF_HEADER = "X-Gatebox-CSRF"
 
 
 class ConsoleServer:
-    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: dict[str, str] | None = None,
+    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: Mapping[str, str] | None = None,
                  prefix: str = "gatebox", **centre: object) -> None:  # fmt: skip
         """`lists`: the config's `lists` (name -> kind); `centre`: settings of its `console` section."""
         self.db = tmp / "centre" / "centre.sqlite3"
