@@ -265,6 +265,7 @@ class Console:
         return before.last_seen is None or time.time() - before.last_seen > self.settings.silent_after_s
 
     def _forget_old_snapshots(self) -> None:
+        self.store.passages.forget_snapshots(time.time())  # passage face views past their snapshot_expires_at
         forgotten = self.store.forget_snapshots(time.time() - self.settings.closed_snapshot_days * 86400)
         if forgotten:
             log.info("deleted %d face snapshot(s) of events closed over %g days ago", forgotten,

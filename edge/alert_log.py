@@ -14,6 +14,7 @@ import time
 from edge import integrations
 from edge.comms.delivery import Delivery
 from edge.config import GateboxConfig
+from edge.counting.retention import forget_expired_passage_views
 from edge.protocol.alert import Alert
 from edge.protocol.messages import AlertState, Command
 from edge.store.alert_states import AlertStates
@@ -83,11 +84,13 @@ class AlertLog:
             log.error("%d alert(s) recorded but neither confirmed by the centre nor queued: %s",
                       len(lost), ", ".join(sorted(lost)[:10]))  # fmt: skip
 
-    def purge_snapshots(self) -> None:
-        """Face snapshots past `alerts.snapshot_retention_days` go (at start, and from time to time)."""
+    def purge_snapshots(self, now: float | None = None) -> None:
+        """Face snapshots past `alerts.snapshot_retention_days` go (at start, and from time to time), and
+        so do expired face views of passages still in the outbox."""
         removed = self.states.purge_snapshots(self._config.alerts.snapshot_retention_days * 86400)
         if removed:
             log.info("deleted %d face snapshot(s) past their retention", removed)
+        forget_expired_passage_views(self._delivery, time.time() if now is None else now)
 
     def apply_ack(self, command: Command) -> None:
         """An operator acknowledged or closed an alert (the `ack_alert` command): recorded, and reported back."""
