@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import centre.console
 from centre.console import Console
 from centre.passages import PassageFilter
 from centre.store import CentreStore
@@ -49,7 +48,7 @@ def test_the_consoles_pruning_pass_forgets_expired_passage_views(
     store = CentreStore(tmp_path / "centre.sqlite3")
     store.passages.add("s", "b", passage("p-old", 1000.0 + 7 * DAY, ts=1000.0))
     store.passages.add("s", "b", passage("p-new", 1000.0 + 9 * DAY, ts=2000.0))
-    monkeypatch.setattr(centre.console.time, "time", lambda: 1000.0 + 8 * DAY)
+    monkeypatch.setattr("centre.console.time.time", lambda: 1000.0 + 8 * DAY)
     console = types.SimpleNamespace(store=store, settings=types.SimpleNamespace(closed_snapshot_days=30.0))
     Console._forget_old_snapshots(console)  # type: ignore[arg-type]
     views = {row["ts"]: row["has_snapshot"] for row in store.passages.search(PassageFilter())}
