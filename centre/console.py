@@ -254,6 +254,8 @@ class Console:
         elif result.kind == "list_ack":
             self.changes.mark("boxes")
             self.changes.mark("lists")
+        elif result.kind == "passage" and result.new:
+            self.changes.mark("passages")  # the counts and the passage log (coalesced like every change)
 
     def _box_status_changed(self, result: Ingested) -> bool:
         """Whether the page's box table shows something new: a box appeared, went on- or offline,

@@ -148,14 +148,18 @@ KINDS = ("person_in", "person_out", "vehicle_in", "vehicle_out")
 
 
 def counts(log: PassageLog, now: float, where: PassageFilter) -> dict[str, object]:
-    """What the console shows: today's totals (since local midnight) and the last 24 h by hour,
-    per subject and direction."""
+    """What the console shows: today's totals (since local midnight), overall and per gate (site, box,
+    camera; every gate with passages today or in the last 24 h), and the last 24 h by hour, per subject
+    and direction."""
     local = time.localtime(now)
     midnight = time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
     today: dict[str, int] = {}
+    gates: dict[tuple[object, object, object], dict[str, int]] = {}
     for row in log.hourly(PassageFilter(since=midnight, site=where.site, box_id=where.box_id, camera=where.camera)):
         key = f"{row['subject']}_{row['direction']}"
         today[key] = today.get(key, 0) + _int(row["passages"])
+        gate = gates.setdefault((row["site"], row["box_id"], row["camera"]), {})
+        gate[key] = gate.get(key, 0) + _int(row["passages"])
     first_hour = now // HOUR * HOUR - 23 * HOUR
     hours: list[dict[str, float]] = [{"hour": first_hour + i * HOUR, **dict.fromkeys(KINDS, 0)} for i in range(24)]
     for row in log.hourly(PassageFilter(since=first_hour, site=where.site, box_id=where.box_id, camera=where.camera)):
@@ -163,7 +167,10 @@ def counts(log: PassageLog, now: float, where: PassageFilter) -> dict[str, objec
         key = f"{row['subject']}_{row['direction']}"
         if 0 <= index < 24 and key in hours[index]:
             hours[index][key] += _int(row["passages"])
-    return {"today": today, "hours": hours}
+        gates.setdefault((row["site"], row["box_id"], row["camera"]), {})  # seen in the last 24 h: listed, even at 0
+    per_gate = [{"site": site, "box_id": box, "camera": camera, "today": totals}
+                for (site, box, camera), totals in sorted(gates.items(), key=str)]  # fmt: skip
+    return {"today": today, "gates": per_gate, "hours": hours}
 
 
 def _int(value: object) -> int:

@@ -121,6 +121,7 @@ $("#logout").addEventListener("click", async () => {
 function connectStream() {
   if (stream) stream.close();
   stream = new EventSource("/api/stream");
+  document.dispatchEvent(new CustomEvent("gatebox-stream", { detail: stream }));  // other parts of the page listen too
   stream.addEventListener("hello", () => {
     setLink(true);
     refreshEvents(); refreshBoxes(); refreshLists(); refreshMap();  // catch up on what happened while disconnected
