@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from edge.security.signing import generate_keypair, load_public_key  # noqa: E402
+from edge.protocol.signing import generate_keypair, load_public_key  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.console import ConsoleServer  # noqa: E402
 from tests.support.simbox import SimBox  # noqa: E402

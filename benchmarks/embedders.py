@@ -32,10 +32,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge.config import GateboxConfig, OnnxEmbedderConfig, RecognitionConfig  # noqa: E402
+from edge.config import GateboxConfig, RecognitionConfig  # noqa: E402
 from edge.detectors.dlib_hog import DlibHogFaceDetector  # noqa: E402
 from edge.enroll import ENROL_DETECT_WIDTH  # noqa: E402
 from edge.models import verify_models  # noqa: E402
+from edge.protocol.embedding import OnnxEmbedderConfig  # noqa: E402
 from edge.recognition.embedder import FaceEmbedder, embedder_recipe  # noqa: E402
 from edge.recognition.gallery import Gallery  # noqa: E402
 

@@ -21,8 +21,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge.centre.lists import write_bundle  # noqa: E402
-from edge.lists.bundle import ListEntry, encode  # noqa: E402
+from centre.lists import write_bundle  # noqa: E402
+from edge.protocol.bundle import ListEntry, encode  # noqa: E402
+from edge.protocol.embedding import DLIB_EMBEDDER  # noqa: E402
 from edge.recognition.gallery import Gallery  # noqa: E402
 from tests.support import crowd  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -34,7 +35,7 @@ CROWD = DATA / "video" / "crowd_toward_camera.mp4"
 
 def random_embeddings(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 128)).astype(np.float32)
+    x = rng.normal(size=(n, DLIB_EMBEDDER.dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True) * 0.6  # dlib embeddings have norms around 0.6
 
 
@@ -103,7 +104,7 @@ def big_list_swap(entries: int = 100_000) -> None:
             centre.close()
         finally:
             broker.stop()
-    size_mb = entries * (128 * 4 + 40) / 2**20
+    size_mb = entries * (DLIB_EMBEDDER.dim * 4 + 40) / 2**20
     print(f"\n100k-entry list (~{size_mb:.0f} MB, {entries} identities): crowd clip replayed at --realtime meanwhile")
     for label, (costs, lag, applied, published) in results.items():
         extra = (

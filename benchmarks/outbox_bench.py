@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO))
 from edge.box import mqtt_link  # noqa: E402
 from edge.comms.delivery import Delivery  # noqa: E402
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority  # noqa: E402
-from edge.config import BoxConfig, BrokerConfig, GateboxConfig, LinkConfig  # noqa: E402
+from edge.config import BoxConfig, GateboxConfig, LinkConfig  # noqa: E402
+from edge.protocol.mqtt import BrokerConfig  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.mqtt import Collector  # noqa: E402
 

@@ -20,9 +20,9 @@ sys.path.insert(0, str(REPO))
 from edge.config import GateboxConfig  # noqa: E402
 from edge.models import verify_models  # noqa: E402
 from edge.plates.finder import PlateFinder  # noqa: E402
-from edge.plates.grammar import normalise  # noqa: E402
 from edge.plates.reader import PlateTextReader  # noqa: E402
 from edge.plates.scanner import TEXT, PlateScanner  # noqa: E402
+from edge.protocol.plate_grammar import normalise  # noqa: E402
 
 DATA = Path(os.environ.get("GATEBOX_TEST_DATA", REPO.parent / "shared" / "data")) / "plates_cn"
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -60,12 +60,12 @@ from benchmarks.gateclips import (  # noqa: E402
     compose,
     identities,
 )
-from edge.alerts import Alert  # noqa: E402
 from edge.config import GateboxConfig, load_config  # noqa: E402
 from edge.enroll import enroll_photos, photo_embedder  # noqa: E402
-from edge.errors import GateboxError, InputError  # noqa: E402
+from edge.protocol.alert import Alert  # noqa: E402
+from edge.protocol.errors import GateboxError, InputError  # noqa: E402
 from edge.runner import replay  # noqa: E402
-from edge.scoring import TruthRow, load_truth, score  # noqa: E402
+from edge.scoring import TrackedAlert, TruthRow, load_truth, score  # noqa: E402
 from edge.store.lists import ListStore  # noqa: E402
 
 DATA = Path(os.environ.get("GATEBOX_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -278,12 +278,31 @@ class _Scored:
     score: float
 
 
+class RecordedAlert(TrackedAlert, Protocol):
+    """What a case's record shows of an alert (an `edge.protocol.alert.Alert` has it; so does a test's stand-in)."""
+
+    @property
+    def list(self) -> str: ...
+
+    @property
+    def distance(self) -> float: ...
+
+    @property
+    def matching_frames(self) -> int: ...
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]: ...
+
+
+A = TypeVar("A", bound=RecordedAlert)
+
+
 def _video_fps(video: Path) -> float:
     fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS)
     return fps if 0 < fps < 1000 else 25.0
 
 
-def _alert_record(alert: Alert, on: str | None) -> dict[str, Any]:
+def _alert_record(alert: RecordedAlert, on: str | None) -> dict[str, Any]:
     return {"subject_id": alert.subject_id, "list": alert.list, "frame": alert.frame, "track_id": alert.track_id,
             "distance": round(alert.distance, 4), "matching_frames": alert.matching_frames, "bbox": alert.bbox,
             "on": on}  # fmt: skip
@@ -312,10 +331,10 @@ def run_case(
 
 
 def score_alerts(
-    alerts: Sequence[Alert],
+    alerts: Sequence[A],
     truth: Sequence[TruthRow],
     fps: float,
-    whose_face: Callable[[Alert], str | None] | None = None,
+    whose_face: Callable[[A], str | None] | None = None,
 ) -> dict[str, Any]:
     """edge.scoring's verdict, made stricter where the clip knows whose face an alert was on
     (`whose_face(alert)`): an alert on anyone but the subject it names is false, even while that

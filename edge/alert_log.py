@@ -11,14 +11,18 @@ import logging
 import threading
 import time
 
-from edge.alerts import Alert
+from edge import integrations
 from edge.comms.delivery import Delivery
-from edge.comms.messages import AlertState, Command
 from edge.config import GateboxConfig
+from edge.counting.retention import forget_expired_passage_views
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Command
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 
 log = logging.getLogger(__name__)
+
+ALERT_KINDS = frozenset({"face_match", "elder_leaving", "plate_match"})  # the box's records also hold panics
 
 
 class AlertLog:
@@ -45,6 +49,8 @@ class AlertLog:
         # Recorded or not (a full disk raises in `_record`), the alert is released to reach the centre.
         with self._emit_lock, self._delivery.held(alert):
             self._record(alert)
+        if self._config.integrations.events.enabled:  # after the alert: queued behind it, never before
+            self._delivery.send(integrations.raised(alert))
 
     def _record(self, alert: Alert) -> None:
         """Steps 2 and 3 of `emit`; each skipped when already done."""
@@ -78,20 +84,27 @@ class AlertLog:
             log.error("%d alert(s) recorded but neither confirmed by the centre nor queued: %s",
                       len(lost), ", ".join(sorted(lost)[:10]))  # fmt: skip
 
-    def purge_snapshots(self) -> None:
-        """Face snapshots past `alerts.snapshot_retention_days` go (at start, and from time to time)."""
+    def purge_snapshots(self, now: float | None = None) -> None:
+        """Face snapshots past `alerts.snapshot_retention_days` go (at start, and from time to time), and
+        so do expired face views of passages still in the outbox."""
         removed = self.states.purge_snapshots(self._config.alerts.snapshot_retention_days * 86400)
         if removed:
             log.info("deleted %d face snapshot(s) past their retention", removed)
+        forget_expired_passage_views(self._delivery, time.time() if now is None else now)
 
     def apply_ack(self, command: Command) -> None:
         """An operator acknowledged or closed an alert (the `ack_alert` command): recorded, and reported back."""
+        before = self.states.get(command.event_id)
         if not self.states.set_state(command.event_id, command.state, command.note, command.by):
             log.info("ack for %s ignored: unknown alert, or already %s", command.event_id, command.state)
             return
         log.info("alert %s is now %s", command.event_id, command.state)
+        now = time.time()
         self._delivery.send(AlertState(event_id=command.event_id, state=command.state, note=command.note,
-                                       by=command.by, ts=time.time()))  # fmt: skip
+                                       by=command.by, ts=now))  # fmt: skip
+        after = self.states.get(command.event_id)
+        if self._config.integrations.events.enabled and before and after and after.kind in ALERT_KINDS:
+            self._delivery.send(integrations.state_changed(after, before.state, now))  # panics have no events
 
     def close(self) -> None:
         self.states.close()

@@ -1,87 +1,26 @@
-"""The alert that leaves the box: a pydantic model, JSON on the wire."""
+"""Alerts as the box builds them (the model itself, `Alert`, is the protocol's:
+`edge.protocol.alert`), and the face snapshot that travels inside one."""
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Final, Literal, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
 
-from edge.comms.messages import EventId
-from edge.comms.wire import AlertSnapshot, Count, Seconds, ShortText
-from edge.config import BoxConfig, Slug
-from edge.types import AlertDecision
+from edge.config import BoxConfig
+from edge.protocol.alert import Alert, Location
+from edge.types import AlertDecision, SubjectDetails
 
 if TYPE_CHECKING:
     from edge.plates.stage import PlateDecision
 
-ALERT_SCHEMA: Final = "gatebox.alert/1"
 SNAPSHOT_MAX_SIDE = 200
-
-
-Pixel = Annotated[int, Field(ge=-(2**31), le=2**31)]
-PlateText = Annotated[str, Field(max_length=32)]
-
-
-class Location(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-    site_name: str | None = Field(None, max_length=200)
-    gate: str | None = Field(None, max_length=100)
-    lat: float | None = Field(None, ge=-90, le=90)
-    lon: float | None = Field(None, ge=-180, le=180)
-    grid_cell: str | None = Field(None, max_length=64)
-
-
-class Alert(BaseModel):
-    """A listed subject was recognised at the gate. Published on `<prefix>/<site>/<box>/alert`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    schema_: Literal["gatebox.alert/1"] = Field(ALERT_SCHEMA, alias="schema", description="Payload schema.")
-    event_id: EventId = Field(description="Unique id fixed when the alert is raised; the centre de-duplicates on it.")
-    kind: Literal["face_match", "elder_leaving", "plate_match"] = Field(
-        description="`face_match`: a listed subject was seen; `elder_leaving`: an at-risk elder crossed the gate "
-        "line outwards."
-    )
-    list: Slug = Field(description="The list the subject is on, e.g. `watchlist`, `missing_elders`.")
-    list_version: Annotated[str, Field(max_length=32)] = Field(
-        "local", description="`v<N>`: the centre's list version that matched; `local`: enrolled on the box."
-    )
-    subject_id: str = Field(min_length=1, max_length=256, description="The subject's id in that list.")
-    site: Slug = Field(description="Site of the box.")
-    box_id: Slug = Field(description="Box that raised the alert.")
-    camera: Slug = Field(description="Camera name.")
-    ts: datetime = Field(description="Capture time of the deciding frame, UTC, ISO 8601.")
-    frame: Count = Field(description="Index of the deciding frame in its source.")
-    track_id: Count = Field(description="Track of the face on this camera.")
-    score: float = Field(ge=0, le=1, description="1 - embedding distance of the best matching frame.")
-    distance: float = Field(ge=0, le=1000, description="Best embedding distance of the track to the subject.")
-    matching_frames: int = Field(ge=1, le=2**31, description="Frames of the track that matched the subject.")
-    bbox: tuple[Pixel, Pixel, Pixel, Pixel] = Field(description="Face box x1, y1, x2, y2 in source pixels.")
-    snapshot_jpeg_b64: AlertSnapshot = Field(description="JPEG of the face (padded crop, ≤200 px), base64.")
-    location: Location | None = Field(None, description="Where the gate is, from the box's config, for dispatch.")
-    plate: PlateText | None = Field(None, description="plate_match: the listed plate.")
-    plate_read: PlateText | None = Field(
-        None, description="plate_match: what was read (differs from `plate` when fuzzy)."
-    )
-    fuzzy: bool = Field(False, description="plate_match: the read matched only up to confusable characters.")
-    plate_colour: ShortText | None = Field(
-        None, description="plate_match: blue, yellow, green, white or black, if known."
-    )
-    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent (set on sending).")
-    age_s: Seconds | None = Field(
-        None,
-        description="Seconds the alert waited on the box before this copy was sent (monotonic clock): "
-        "`sent_at - age_s` against `ts` shows the box's clock skew.",
-    )
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
 
 
 def face_snapshot(crop: npt.NDArray[np.uint8]) -> bytes:
@@ -108,6 +47,12 @@ class _Where(TypedDict):
     location: Location
 
 
+class _Who(TypedDict):
+    subject_name: str | None
+    subject_category: str | None
+    subject_priority: int | None
+
+
 def _where(box: BoxConfig) -> _Where:
     """The fields every alert of this box carries about where it is."""
     return {
@@ -117,7 +62,16 @@ def _where(box: BoxConfig) -> _Where:
     }
 
 
-def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
+def _who(subjects: Mapping[tuple[str, str], SubjectDetails], list_name: str, subject_id: str) -> _Who:
+    """The alert's fields naming the subject, from their list entry (none for a subject without one)."""
+    who = subjects.get((list_name, subject_id)) or SubjectDetails()
+    return {"subject_name": who.name, "subject_category": who.category, "subject_priority": who.priority}
+
+
+def build_alert(
+    box: BoxConfig, decision: AlertDecision, subjects: Mapping[tuple[str, str], SubjectDetails] | None = None
+) -> Alert:
+    """`subjects`: who each listed subject is (`Gallery.subjects`), so the alert names its subject."""
     sample = decision.sample
     x1, y1, x2, y2 = (round(v) for v in sample.xyxy)
     return Alert(
@@ -126,6 +80,7 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
         list=decision.match.list_name,
         list_version=decision.match.list_version,
         subject_id=decision.match.subject_id,
+        **_who(subjects or {}, decision.match.list_name, decision.match.subject_id),
         camera=sample.camera,
         ts=datetime.fromtimestamp(sample.ts, tz=timezone.utc),
         frame=sample.frame_index,
@@ -139,7 +94,9 @@ def build_alert(box: BoxConfig, decision: AlertDecision) -> Alert:
     )
 
 
-def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
+def build_plate_alert(
+    box: BoxConfig, decision: PlateDecision, subjects: Mapping[tuple[str, str], SubjectDetails] | None = None
+) -> Alert:
     match = decision.match
     return Alert(
         event_id=uuid.uuid4().hex,
@@ -147,6 +104,7 @@ def build_plate_alert(box: BoxConfig, decision: PlateDecision) -> Alert:
         list=match.list_name,
         list_version=match.list_version,
         subject_id=match.subject_id,
+        **_who(subjects or {}, match.list_name, match.subject_id),
         camera=decision.camera,
         ts=datetime.fromtimestamp(decision.ts, tz=timezone.utc),
         frame=decision.frame_index,

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from edge import integrations
 from edge.alert_log import AlertLog
-from edge.comms import topics
 from edge.comms.commands import CommandChannel
 from edge.comms.delivery import Delivery
 from edge.comms.link import Link, PahoLink
-from edge.comms.messages import ListAck, Passage
 from edge.comms.outbox import Outbox
 from edge.config import GateboxConfig
+from edge.counting.counts import PassageLike, PassageTally
 from edge.lists.sync import ListSync
-from edge.plates.stage import PassageRecord
+from edge.protocol import topics
+from edge.protocol.messages import ListAck
+from edge.protocol.signing import load_public_key
 from edge.recognition.embedder import configured_embedder_id
-from edge.security.signing import load_public_key
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 
@@ -60,6 +61,7 @@ class Box:
         self.alerts = AlertLog(config, states, self.delivery, EventsFile(journal, faces=False) if journal else None)
         self.alerts.purge_snapshots()
         self.alerts.recover()  # before the link starts: nothing half-raised may leave
+        self.passage_counts = PassageTally()  # since start, per camera, for the heartbeat
         self.commands: CommandChannel | None = None
         self.list_sync: ListSync | None = None
         if self.link is not None:
@@ -82,6 +84,8 @@ class Box:
                                   config.link.max_inbound_bytes,
                                   embedder_id=configured_embedder_id(config.recognition))  # fmt: skip
         self.list_sync.attach(link)
+        if config.integrations.home_assistant.enabled:  # retained: sent again at every connect, cameras as now
+            link.on_connection(lambda up: self.delivery.send(integrations.discovery(config)) if up else None)
         self.delivery.start()
         link.start()
         if not link.wait_connected(timeout=5.0):
@@ -97,11 +101,13 @@ class Box:
             listener()
         self.delivery.send(ListAck(list=list_name, version=version, entries=entries, ts=time.time()))
 
-    def passages(self, records: list[PassageRecord]) -> None:
-        """Vehicles read at the gate, for the centre's access log (low priority)."""
+    def passages(self, records: Sequence[PassageLike]) -> None:
+        """People and vehicles that passed the gate, for the centre's passage log and counts (low priority)."""
         box = self.config.box
-        for record in records:
-            self.delivery.send(Passage.model_validate(record.body(box.site, box.box_id)))
+        messages = [record.message(box.site, box.box_id) for record in records]
+        for message in messages:
+            self.delivery.send(message)
+        self.passage_counts.add(messages)
 
     def drain(self, timeout_s: float) -> None:
         """Wait (up to `timeout_s`) for the centre to confirm everything queued."""

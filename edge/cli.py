@@ -1,14 +1,13 @@
 """The `gatebox` command (also `python -m edge`).
 
 gatebox [--config FILE] [--data-dir DIR] enroll --list L --subject ID [--name TEXT] PHOTO...
-gatebox ... replay VIDEO [--events FILE.jsonl] [--realtime] [--no-publish]
+gatebox ... replay VIDEO [--events FILE.jsonl] [--realtime] [--no-publish] [--annotate OUT.mp4]
 gatebox ... run
+gatebox ... camera preview [URL_OR_FILE] [--camera NAME] [--out FILE.png] [--gate-line X1,Y1,X2,Y2,OX,OY]
 gatebox ... lists
 gatebox ... models
 gatebox config-example
-gatebox ... centre watch [--json] [--count N] [--timeout S] [--snapshots DIR]
-gatebox ... centre serve [--db FILE] [--listen HOST:PORT] [--key FILE]
-gatebox ... centre operator add|remove|list [NAME] [--password-stdin]
+gatebox ... centre COMMAND ...   (the centre's own program: `gatebox-centre`, centre/cli.py)
 """
 
 from __future__ import annotations
@@ -23,9 +22,12 @@ import threading
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import NoReturn
 
-from edge.config import DEFAULT_CONFIG_PATH, BrokerConfig, GateboxConfig, LoggingConfig, load_config
-from edge.errors import GateboxError
+from edge.config import DEFAULT_CONFIG_PATH, GateboxConfig, load_config
+from edge.protocol.errors import GateboxError
+from edge.protocol.logs import configure_logging, start_logging
+from edge.protocol.private import PRIVATE_UMASK
 
 log = logging.getLogger("gatebox")
 
@@ -67,6 +69,7 @@ def _cmd_replay(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
         start_frame=args.start_frame,
         end_frame=args.end_frame,
         camera=args.camera,
+        annotate=args.annotate,
     )
     print(result.line())
     if args.stats:
@@ -102,6 +105,8 @@ def _cmd_lists(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) 
 
     with closing(ListStore(data_dir)) as store:
         subjects, versions = store.subjects(), store.versions()
+    if subjects:
+        print("list\tsubject\tname\tholds\torigin")
     for s in subjects:
         origin = "local" if s.origin == "local" else f"centre v{versions.get(s.list_name)}"
         what = f"plate {s.plate}" if s.plate else f"{s.embeddings} usable embedding(s)"
@@ -117,143 +122,6 @@ def _cmd_models(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
     verify_models(config.models_path)
     for m in load_manifest(config.models_path):
         print(f"ok  {m.name:<18} {m.path}  ({m.package}=={m.version}, {m.licence})")
-    return 0
-
-
-def _cmd_centre_watch(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.watch import watch
-    from edge.config import CentreConfig
-
-    broker = _centre_broker(args, config)
-    settings = config.centre or CentreConfig()
-    watch(
-        broker, as_json=args.json, count=args.count, timeout=args.timeout, snapshots_dir=args.snapshots,
-        receipts=not args.no_receipts, max_message_bytes=settings.max_message_kb * 1024,
-    )  # fmt: skip
-    return 0
-
-
-def _cmd_centre_record(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.record import record
-
-    settings = _centre_settings(args, config)
-    counts = record(_centre_broker(args, config), args.db, timeout=args.timeout, client_id=settings.record_client_id,
-                    max_message_bytes=settings.max_message_kb * 1024)  # fmt: skip
-    print("recorded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    return 0
-
-
-def _centre_broker(args: argparse.Namespace, config: GateboxConfig) -> BrokerConfig:
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    return config.broker.model_copy(update=updates)
-
-
-def _cmd_centre_ack(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.commands import send_ack
-
-    state = "closed" if args.close else "acked"
-    send_ack(_centre_broker(args, config), _centre_key(args), args.box, args.event_id, state, args.note, args.by)
-    print(f"sent: {args.event_id} {state} to {args.box}")
-    return 0
-
-
-def _centre_settings(args: argparse.Namespace, config: GateboxConfig):  # -> CentreConfig
-    from edge.config import CentreConfig
-
-    settings = config.centre or CentreConfig()
-    updates: dict[str, object] = {}
-    if args.db is not None:
-        updates["db"] = args.db
-    if getattr(args, "listen", None):
-        host, _, port = args.listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise GateboxError(f"--listen must be HOST:PORT, got {args.listen!r}")
-        updates.update(host=host, port=int(port))
-    return settings.model_copy(update=updates)
-
-
-def _cmd_centre_serve(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.web import serve
-
-    settings = _centre_settings(args, config)
-    key = args.key or settings.signing_key
-    if key is None and "GATEBOX_CENTRE_KEY" in os.environ:
-        key = Path(os.environ["GATEBOX_CENTRE_KEY"])
-    if key is None:
-        log.warning("no signing key (--key, centre.signing_key or $GATEBOX_CENTRE_KEY): operators can watch, "
-                    "but acks and list versions are refused")  # fmt: skip
-    config = config.model_copy(update={"broker": _centre_broker(args, config)})
-    log.info("console on http://%s:%d/ (database %s)", settings.host, settings.port, settings.db)
-    serve(config, settings, key)
-    return 0
-
-
-def _cmd_centre_operator(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    import getpass
-
-    from edge.centre.auth import MIN_PASSWORD_LENGTH, hash_password
-    from edge.centre.store import CentreStore
-
-    store = CentreStore(_centre_settings(args, config).db)
-    try:
-        if args.action == "list":
-            print("\n".join(store.operators()) or "no operators")
-            return 0
-        if not args.name:
-            raise GateboxError(f"operator {args.action} needs a NAME")
-        if args.action == "remove":
-            if not store.remove_operator(args.name):
-                raise GateboxError(f"no operator named {args.name!r}")
-            print(f"removed {args.name} (and ended their sessions)")
-            return 0
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = getpass.getpass(f"password for {args.name}: ")
-            if getpass.getpass("again: ") != password:
-                raise GateboxError("the passwords differ")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise GateboxError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-        store.set_operator(args.name, hash_password(password))
-        print(f"operator {args.name} can log in")
-        return 0
-    finally:
-        store.close()
-
-
-def _cmd_centre_keygen(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.security.signing import generate_keypair
-
-    private, public = args.out / "centre_ed25519.pem", args.out / "centre_ed25519.pub.pem"
-    if private.exists() and not args.force:
-        raise GateboxError(f"{private} exists; use --force to replace it (boxes holding the old key will refuse)")
-    generate_keypair(private, public)
-    print(f"private key (keep at the centre): {private}\npublic key (link.centre_public_key on every box): {public}")
-    return 0
-
-
-def _centre_key(args: argparse.Namespace) -> Path:
-    key = args.key or (Path(os.environ["GATEBOX_CENTRE_KEY"]) if "GATEBOX_CENTRE_KEY" in os.environ else None)
-    if key is None:
-        raise GateboxError("the centre's signing key is needed: --key FILE or $GATEBOX_CENTRE_KEY")
-    return key
-
-
-def _cmd_lists_build(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.lists import build
-
-    entries = build(config, args.list, args.version, args.photos, args.meta, args.out, args.plates)
-    print(f"built {args.out}: {args.list} v{args.version}, {entries} entries")
-    return 0
-
-
-def _cmd_lists_publish(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
-    from edge.centre.lists import publish
-
-    manifest = publish(_centre_broker(args, config), _centre_key(args), args.bundle, args.delta_from)
-    base = f" (delta from v{manifest.base_version})" if manifest.base_version else ""
-    size, chunks = manifest.size, len(manifest.chunks)
-    print(f"published {manifest.list} v{manifest.version}{base}: {size} bytes in {chunks} chunk(s)")
     return 0
 
 
@@ -306,10 +174,37 @@ def _cmd_alerts(args: argparse.Namespace, config: GateboxConfig, data_dir: Path)
 
     with closing(AlertStates(data_dir)) as states:
         records = states.all()
+    if records:
+        print("event_id\tstate\tlist/subject\tcamera\tts\tnote")
     for r in records:
         print(f"{r.event_id}\t{r.state}\t{r.list_name}/{r.subject_id}\t{r.camera}\t{r.ts}\t{r.note or ''}")
     if not records:
         print(f"no alerts recorded in {data_dir}")
+    return 0
+
+
+def _cmd_camera_preview(args: argparse.Namespace, config: GateboxConfig, data_dir: Path) -> int:
+    from edge.preview import make_preview, parse_gate_line, write_png
+
+    camera = next((c for c in config.cameras if c.name == args.camera), None) if args.camera else None
+    if args.camera and camera is None:
+        raise GateboxError(f"--camera {args.camera}: no such camera in the config")
+    source: str | None = args.source
+    if source is None:
+        if camera is None and not config.cameras:
+            raise GateboxError("no camera configured: name a file or stream URL (gatebox camera preview URL)")
+        camera = camera or config.cameras[0]
+        source = camera.url
+    gate_line = parse_gate_line(args.gate_line) if args.gate_line else (camera.gate_line if camera else None)
+    preview = make_preview(config, source, camera, gate_line, args.frames)
+    out = args.out or Path(f"preview-{camera.name if camera else 'camera'}.png")
+    write_png(preview, out)
+    for line in preview.summary():
+        print(line)
+    print(f"wrote {out}")
+    if args.gate_line and (tried := preview.gate_line) is not None:
+        print(f"to keep this line, under the camera in the config:\n  gate_line: {{start: {list(tried.start)}, "
+              f"end: {list(tried.end)}, outside: {list(tried.outside)}}}")  # fmt: skip
     return 0
 
 
@@ -326,25 +221,6 @@ def _cmd_doctor(args: argparse.Namespace, config: GateboxConfig | None, data_dir
     checks = diagnose(_config_path(args.config), args.data_dir)
     print(render(checks))
     return 1 if any(c.status == "FAIL" for c in checks) else 0
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: what journald and log shippers index best."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}  # fmt: skip
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(config: LoggingConfig, verbose: bool) -> None:
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else config.level)
-    if config.as_json:
-        for handler in root.handlers:
-            handler.setFormatter(JsonFormatter())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-miss", action="store_true", help="with --truth: exit 1 on a miss or false alert")
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write per-frame costs and alert delays")
     p.add_argument("--camera", metavar="NAME", help="play the part of this configured camera (name, gate line)")
+    p.add_argument(
+        "--annotate",
+        type=Path,
+        metavar="OUT.mp4",
+        help="write the clip with faces, tracks, matches, the gate line, plates and alerts drawn",
+    )
     p.set_defaults(handler=_cmd_replay)
 
     p = sub.add_parser("run", help="watch the configured cameras until stopped")
@@ -388,6 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="show the alerts this box raised and their state (new/acked/closed)")
     p.set_defaults(handler=_cmd_alerts)
 
+    camera = sub.add_parser("camera", help="camera tools for installers").add_subparsers(
+        dest="camera_command", required=True, metavar="COMMAND"
+    )
+    p = camera.add_parser("preview", help="a PNG of the camera's view with the gate line, regions and faces drawn")
+    p.add_argument(
+        "source", nargs="?", metavar="URL_OR_FILE", help="a stream URL or video file (default: the camera's)"
+    )
+    p.add_argument("--camera", metavar="NAME", help="the configured camera (default: the first); its gate line")
+    p.add_argument("--out", type=Path, metavar="FILE.png", help="where to write it (default: preview-NAME.png)")
+    p.add_argument("--frames", type=int, default=25, metavar="N",
+                   help="frames to read; the motion regions are those of the last (default: 25)")  # fmt: skip
+    p.add_argument("--gate-line", metavar="X1,Y1,X2,Y2,OX,OY",
+                   help="try this line instead of the configured one (fractions: start, end, a point outside)",
+                   )  # fmt: skip
+    p.set_defaults(handler=_cmd_camera_preview)
+
     p = sub.add_parser("lists", help="show the enrolled subjects")
     p.set_defaults(handler=_cmd_lists)
 
@@ -400,92 +298,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config-example", help="print a config file documenting every field and its default")
     p.set_defaults(handler=_cmd_config_example)
 
-    centre = sub.add_parser("centre", help="command-centre tools").add_subparsers(
-        dest="centre_command", required=True, metavar="COMMAND"
-    )
-    p = centre.add_parser("watch", help="print alerts and box availability as they arrive")
-    p.add_argument("--host", help="broker host (default: config broker.host)")
-    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
-    p.add_argument("--json", action="store_true", help="print each alert's raw JSON")
-    p.add_argument("--count", type=int, help="exit after this many alerts")
-    p.add_argument("--timeout", type=float, help="exit after this many seconds")
-    p.add_argument("--snapshots", type=Path, metavar="DIR", help="save each alert's face JPEG here")
-    p.add_argument("--no-receipts", action="store_true", help="do not confirm alerts to the boxes")
-    p.set_defaults(handler=_cmd_centre_watch)
-
-    p = centre.add_parser("record", help="store what every box sends in the centre's database; confirm events")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE.sqlite3", help="the centre's database")
-    p.add_argument("--timeout", type=float, help="exit after this many seconds")
-    p.add_argument("--host", help="broker host (default: config broker.host)")
-    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
-    p.set_defaults(handler=_cmd_centre_record)
-
-    p = centre.add_parser("ack", help="acknowledge (or --close) an alert on its box (signed command)")
-    p.add_argument("event_id", metavar="EVENT_ID")
-    p.add_argument("--box", required=True, metavar="SITE/BOX_ID", help="the box that raised the alert")
-    p.add_argument("--note", help="operator's note")
-    p.add_argument("--by", help="operator's name")
-    p.add_argument("--close", action="store_true", help="close the alert (disposed) instead of acknowledging it")
-    p.add_argument("--key", type=Path, help="centre's Ed25519 private key (default: $GATEBOX_CENTRE_KEY)")
-    p.add_argument("--host", help="broker host (default: config broker.host)")
-    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
-    p.set_defaults(handler=_cmd_centre_ack)
-
-    lists = centre.add_parser("lists", help="build and publish the lists the boxes match against").add_subparsers(
-        dest="lists_command", required=True, metavar="COMMAND"
-    )
-    p = lists.add_parser("build", help="embed a folder of photos (one folder per subject) into a list bundle")
-    p.add_argument("--list", required=True, help="list name, e.g. missing_elders")
-    p.add_argument("--version", type=int, required=True, help="the list's new version number")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--photos", type=Path, metavar="DIR", help="one folder of photos per subject")
-    source.add_argument("--plates", type=Path, metavar="PLATES.csv", help="plate[,subject_id,name,category,...]")
-    p.add_argument("--meta", type=Path, metavar="META.csv", help="subject_id,name,category,priority,expires_at")
-    p.add_argument("--out", type=Path, required=True, metavar="BUNDLE.gbl")
-    p.set_defaults(handler=_cmd_lists_build)
-    p = lists.add_parser("publish", help="publish a bundle to every box (signed; retained; chunked)")
-    p.add_argument("bundle", type=Path, metavar="BUNDLE.gbl")
-    p.add_argument("--delta-from", type=Path, metavar="OLD.gbl", help="publish only the changes since OLD")
-    p.add_argument("--key", type=Path, help="centre's Ed25519 private key (default: $GATEBOX_CENTRE_KEY)")
-    p.add_argument("--host", help="broker host (default: config broker.host)")
-    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
-    p.set_defaults(handler=_cmd_lists_publish)
-
-    p = centre.add_parser("serve", help="the operators' web console: live events, acks, box health, lists")
-    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the centre's database (default: centre.db)")
-    p.add_argument("--listen", metavar="HOST:PORT", help="where to serve (default: centre.host:centre.port)")
-    p.add_argument("--key", type=Path, help="centre's Ed25519 private key (default: centre.signing_key, "
-                   "$GATEBOX_CENTRE_KEY)")  # fmt: skip
-    p.add_argument("--host", help="broker host (default: config broker.host)")
-    p.add_argument("--port", type=int, help="broker port (default: config broker.port)")
-    p.set_defaults(handler=_cmd_centre_serve)
-
-    p = centre.add_parser("operator", help="who may log in to the console (passwords are stored hashed)")
-    p.add_argument("action", choices=("add", "remove", "list"), help="add (or change the password of), remove, list")
-    p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the centre's database (default: centre.db)")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (for scripts)")
-    p.set_defaults(handler=_cmd_centre_operator)
-
-    p = centre.add_parser("keygen", help="make the centre's Ed25519 signing key pair")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--force", action="store_true", help="replace an existing key")
-    p.set_defaults(handler=_cmd_centre_keygen)
+    # The centre is a program of its own (`gatebox-centre`, package `centre`): the box never imports
+    # it; `gatebox centre ...` hands its arguments over to it unparsed (`_hand_over_to_centre`).
+    p = sub.add_parser("centre", help="command-centre tools (the gatebox-centre program)", add_help=False)
+    p.add_argument("centre_args", nargs=argparse.REMAINDER, metavar="...")
+    p.set_defaults(handler=None)
     return parser
 
 
-# What the box and the centre write holds faces, embeddings and events: private to the service user
-# whatever umask it inherited (a shell's 022 would make them world-readable). Databases, snapshots
-# and the events journal are also made 0600 where they are opened; this covers everything else
-# (list bundles, keys, saved snapshots, --events and --stats files).
-PRIVATE_UMASK = 0o077
+def _hand_over_to_centre(args: argparse.Namespace, centre_args: list[str]) -> NoReturn:
+    """Run `gatebox-centre` (`python -m centre`) in this process's place, with the global options
+    that apply to it and `centre_args` (what followed `centre`); its exit status is this command's."""
+    argv = [sys.executable, "-m", "centre", "--called-as", "gatebox"]  # its messages say `gatebox centre`
+    if (config := _config_path(args.config)) is not None:
+        argv += ["--config", str(config)]
+    if args.verbose:
+        argv.append("--verbose")  # --data-dir is the box's: the centre has no use for it
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*argv, *centre_args])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    parser = build_parser()
+    # What `centre` does not know (a leading `--help`, say) is the centre's to parse, not an error here.
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "centre":
+        _hand_over_to_centre(args, [*unknown, *args.centre_args])
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    start_logging(args.verbose)
     try:
         if getattr(args, "loads_config_itself", False):  # doctor reports a bad config rather than stopping on it
             return args.handler(args, None, None)

@@ -7,28 +7,22 @@ threshold must not silently fall back to the default on a gate box.
 
 from __future__ import annotations
 
-import textwrap
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.errors import ConfigError
+from edge.protocol.config_file import CENTRE_SECTIONS, load_config_file, render_example
+from edge.protocol.embedding import EmbedderKind, ExecutionProvider, OnnxEmbedderConfig, cpu_only
+from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind, names_with_kinds
+from edge.protocol.logs import LoggingConfig
+from edge.protocol.mqtt import BrokerConfig, TlsConfig
+from edge.protocol.wire import Slug
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODELS_DIR = PACKAGE_ROOT.parent / "models"
 DEFAULT_CONFIG_PATH = Path("/etc/gatebox/gatebox.yaml")
-
-Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Origin = Annotated[str, Field(pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=300)]
-ExecutionProvider = Literal["cpu", "cuda", "tensorrt", "openvino"]  # ONNX Runtime's, by our short names
-
-
-def _cpu_only() -> list[ExecutionProvider]:
-    return ["cpu"]
 
 
 class StrictModel(BaseModel):
@@ -83,30 +77,6 @@ class CameraConfig(StrictModel):
     )
 
 
-class TlsConfig(StrictModel):
-    enabled: bool = Field(False, description="Connect with TLS.")
-    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate.")
-    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
-    key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
-
-
-class BrokerConfig(StrictModel):
-    host: str = Field("127.0.0.1", description="MQTT broker host of the command centre.")
-    port: int = Field(1883, ge=1, le=65535, description="MQTT broker port.")
-    username: str | None = Field(None, description="MQTT user name, if the broker requires one.")
-    password_file: Path | None = Field(None, description="File holding the MQTT password (kept out of the YAML).")
-    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
-    topic_prefix: Slug = Field("gatebox", description="First level of every topic.")
-    keepalive_s: int = Field(15, ge=5, le=600, description="MQTT keepalive; the LWT fires ~1.5x this after loss.")
-    reconnect_max_s: float = Field(30.0, ge=1, description="Longest wait between reconnection attempts.")
-    flush_timeout_s: float = Field(
-        10.0,
-        ge=0,
-        description="On exit, wait this long for the centre to confirm queued alerts (the rest stay "
-        "in the outbox and are sent on the next start).",
-    )
-
-
 class MotionConfig(StrictModel):
     enabled: bool = Field(
         True,
@@ -142,7 +112,11 @@ class LinkConfig(StrictModel):
         65536, ge=1024, description="Receipts, commands or list manifests larger than this are rejected unread."
     )
     centre_public_key: Path | None = Field(
-        None, description="The centre's Ed25519 public key (PEM); without it the box accepts no commands."
+        None,
+        description="Path of a PEM file holding the centre's Ed25519 public key (`centre_ed25519.pub.pem`, "
+        "written by `gatebox centre keygen`), not the key text itself; without it the box refuses every "
+        "command and list from the centre.",
+        examples=["/etc/gatebox/centre_ed25519.pub.pem"],
     )
     heartbeat_interval_s: float = Field(30.0, gt=0, description="How often `run` publishes its heartbeat.")
     list_timeout_s: float = Field(
@@ -158,6 +132,15 @@ class LinkConfig(StrictModel):
         description="Largest list bundle accepted: a manifest announcing more is refused at once. Chunks "
         "waiting for their manifest are held up to this much in all.",
     )
+
+    @field_validator("centre_public_key", mode="before")
+    @classmethod
+    def _a_path_not_the_key_text(cls, value: object) -> object:
+        # Installers paste the key itself here; as a Path it would only fail later as "no such file".
+        if isinstance(value, str) and ("BEGIN" in value or "\n" in value):
+            raise ValueError("give the path of the PEM file (e.g. /etc/gatebox/centre_ed25519.pub.pem), "
+                             "not the key text")  # fmt: skip
+        return value
 
 
 class AlertsConfig(StrictModel):
@@ -240,6 +223,11 @@ class PanicConfig(StrictModel):
     )
     http: HttpReceiverConfig | None = Field(None, description="HTTP endpoint for IP buttons (POST /panic).")
     mqtt: MqttReceiverConfig | None = Field(None, description="A local MQTT topic fed by a Zigbee/433 MHz bridge.")
+    reconnect: ReconnectConfig = Field(
+        default_factory=lambda: ReconnectConfig(initial_backoff_s=1.0, max_backoff_s=10.0),
+        description="Backoff for a receiver that is down (radio unplugged, bridge broker down, port taken): "
+        "it is retried, reported in the heartbeat's `panic_receivers`, and stops nothing else.",
+    )
 
 
 class DetectorConfig(StrictModel):
@@ -258,7 +246,7 @@ class DetectorConfig(StrictModel):
     )
     upsample: int = Field(1, ge=0, le=2, description="dlib_hog only: upsampling passes (1 finds faces from ~40 px).")
     providers: list[ExecutionProvider] = Field(
-        default_factory=_cpu_only,
+        default_factory=cpu_only,
         description="retinaface only: ONNX Runtime execution providers in order of preference (CPU is the fallback); "
         "the box logs which it got.",
     )
@@ -318,39 +306,6 @@ DEFAULT_OPERATING_POINTS: dict[str, dict[str, float | int]] = {
     "watchlist": {"match_distance": 0.54, "strong_distance": 0.40, "min_matching_frames": 3,
                   "evidence_window": 6, "min_margin": 0.05},
 }  # fmt: skip
-
-
-class OnnxEmbedderConfig(StrictModel):
-    model: Path = Field(
-        description="The ArcFace-style ONNX face-embedding model the deployment supplies: one float input "
-        "N x 3 x 112 x 112 (the face aligned to the standard ArcFace 112x112 landmarks), one output N x D "
-        "(any width D; L2-normalised and compared by cosine distance). Its sha256 is the embedder id that "
-        "galleries and list bundles carry: the centre must build lists with the same file.",
-        examples=["/etc/gatebox/face_embedding.onnx"],
-    )
-    providers: list[ExecutionProvider] = Field(
-        default_factory=_cpu_only,
-        description="ONNX Runtime execution providers in order of preference (CPU is the fallback).",
-    )
-    threads: int = Field(1, ge=1, le=16, description="ONNX Runtime threads per embedding process.")
-    input_mean: float = Field(127.5, description="Each input value is (pixel - input_mean) / input_std.")
-    input_std: float = Field(128.0, gt=0, description="Each input value is (pixel - input_mean) / input_std.")
-    channels: Literal["rgb", "bgr"] = Field("rgb", description="Channel order the model was trained on.")
-    match_distance: float = Field(
-        0.60,
-        gt=0,
-        lt=2,
-        description="Cosine distance (1 - cos) below which a face matches a subject: this embedder's own "
-        "threshold, in place of the dlib `match_distance`. Fit it to your model on your own photos "
-        "(`benchmarks/embedders.py --onnx MODEL` prints the genuine/impostor distances and the EER).",
-    )
-    strong_distance: float = Field(
-        0.45,
-        gt=0,
-        lt=2,
-        description="Cosine distance at which a single frame is enough evidence on its own (this embedder's "
-        "`strong_distance`).",
-    )
 
 
 class RecognitionConfig(StrictModel):
@@ -450,7 +405,7 @@ class RecognitionConfig(StrictModel):
         description="`HH:MM-HH:MM` (box local time, both minutes included, may wrap midnight): alert on at-risk "
         "elders leaving only then; always when unset.",
     )
-    embedder: Literal["dlib", "onnx"] = Field(
+    embedder: EmbedderKind = Field(
         "dlib",
         description="Face embedder: `dlib` (dlib's 128-d ResNet, Euclidean distance; `match_distance` and "
         "`strong_distance` above are its thresholds) or `onnx` (a model you supply, set under `onnx`, with "
@@ -527,7 +482,7 @@ class ObjectDetectorConfig(StrictModel):
     min_confidence: float = Field(0.4, gt=0, lt=1, description="Detections below this score are dropped.")
     nms_iou: float = Field(0.45, gt=0, lt=1, description="Overlap above which the weaker box of a class is dropped.")
     providers: list[ExecutionProvider] = Field(
-        default_factory=_cpu_only, description="Execution providers in order of preference (CPU is the fallback)."
+        default_factory=cpu_only, description="Execution providers in order of preference (CPU is the fallback)."
     )
 
 
@@ -550,64 +505,65 @@ class PlatesConfig(StrictModel):
     )
 
 
-class LoggingConfig(StrictModel):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (-v forces DEBUG).")
-    as_json: bool = Field(False, description="One JSON object per line (for the journal and log shippers).")
+class HomeAssistantConfig(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="Publish a retained Home Assistant device discovery config (availability, cameras, last alert) "
+        "at every connect. The broker's ACL must let the box write `<discovery_prefix>/device/%u/config`.",
+    )
+    discovery_prefix: Slug = Field("homeassistant", description="Home Assistant's MQTT discovery prefix.")
 
 
-class CentreConfig(StrictModel):
-    host: str = Field("127.0.0.1", description="Address the console listens on (put HTTPS in front for the LAN).")
-    port: int = Field(8080, ge=1, le=65535, description="Port the console listens on.")
-    db: Path = Field(Path("/var/lib/gatebox-centre/centre.sqlite3"), description="The centre's database (--db).")
-    signing_key: Path | None = Field(
-        None, description="The centre's Ed25519 private key, for signed acks and lists (default $GATEBOX_CENTRE_KEY)."
-    )
-    session_hours: float = Field(12.0, gt=0, description="An operator stays logged in this long.")
-    secure_cookie: bool = Field(False, description="Send the session cookie over HTTPS only (behind a TLS proxy).")
-    silent_after_s: float = Field(
-        90.0, gt=0, description="A box not heard from for this long is shown as silent (heartbeats every 30 s)."
-    )
-    max_upload_mb: int = Field(
-        50, ge=1, description="Largest list upload accepted: the whole request (photo zip or plate CSV, meta CSV)."
-    )
-    allowed_origins: list[Origin] = Field(
-        default_factory=list,
-        description="Where the page may also be served from, as scheme://host[:port] (the HTTPS proxy's address, "
-        "e.g. https://centre.example); state-changing requests from any other origin than these and the "
-        "console's own address are refused.",
-    )
-    ack_resend_after_s: float = Field(
-        60.0, gt=0, description="An ack or close the box has not confirmed after this long may be sent again."
-    )
-    client_id: Slug = Field(
-        "gatebox-centre-console",
-        description="The console's MQTT client id, unique per console: its session persists, so what boxes send "
-        "while it restarts waits at the broker.",
-    )
-    closed_snapshot_days: float = Field(
-        30.0, ge=0, description="Face snapshots of closed events are deleted this long after the event (0: at once)."
-    )
-    record_client_id: Slug = Field(
-        "gatebox-centre-record",
-        description="`gatebox centre record`'s MQTT client id: its session persists, so what boxes send while it "
-        "is down waits at the broker.",
-    )
-    max_message_kb: int = Field(
-        512,
-        ge=16,
-        le=64 * 1024,
-        description="A message from a box larger than this is refused before it is parsed (an alert's face is a "
-        "few kB, a panic's camera view at most ~330 kB). Keep the broker's `message_size_limit` at or above it.",
+class EventsTopicConfig(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="Publish Frigate-style alert events on `<prefix>/<site>/<box>/events`: `new` when raised, "
+        "`update` when acknowledged, `end` when closed.",
     )
 
 
-# What a list does when it is matched: see `GateboxConfig.lists`.
-ListKind = Literal["alert", "urgent", "leaving-only", "plates"]
-# The lists a box ships with. Their kinds were once implied by these names: a config that names them
-# without a kind keeps that behaviour.
-BUILT_IN_LIST_KINDS: dict[str, ListKind] = {
-    "watchlist": "alert", "missing_elders": "urgent", "at_risk_elders": "leaving-only", "plate_watchlist": "plates",
-}  # fmt: skip
+class IntegrationsConfig(StrictModel):
+    home_assistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery (opt-in)."
+    )
+    events: EventsTopicConfig = Field(
+        default_factory=EventsTopicConfig, description="A Frigate-style `events` topic (opt-in)."
+    )
+
+
+class PeoplePassagesConfig(StrictModel):
+    enabled: bool = Field(
+        False, description="Count people: every person track crossing a camera's gate line is a passage (in/out)."
+    )
+    detector: Literal["hog", "onnx", "none"] = Field(
+        "hog",
+        description="How people seen from behind are found: `hog` (OpenCV's HOG people detector, ships with OpenCV), "
+        "`onnx` (the `objects` model's `person` class), `none` (faces only).",
+    )
+    every_n_frames: int = Field(3, ge=1, description="Run the person detector on every n-th frame (where it moved).")
+    detect_width: int = Field(
+        640, ge=160, le=1920, description="Frames are downscaled to this width for the HOG person detector."
+    )
+    min_confidence: float = Field(0.5, ge=0, le=5, description="HOG only: minimum SVM score of a person box.")
+    rejoin_within_s: float = Field(
+        2.0, ge=0, description="A person track that breaks and restarts within this long (and near) is one person."
+    )
+    rejoin_distance: float = Field(
+        0.15, gt=0, le=1, description="... and this near (fraction of the frame width) to where the track broke."
+    )
+    snapshots: bool = Field(
+        False,
+        description="Privacy: send the person's face view at the line with each passage (off: counts and times only).",
+    )
+    snapshot_retention_days: float = Field(
+        7.0, gt=0, description="Face views of passages are deleted after this long, on the box and at the centre."
+    )
+
+
+class PassagesConfig(StrictModel):
+    people: PeoplePassagesConfig = Field(
+        default_factory=PeoplePassagesConfig, description="People crossing the gate line (vehicles: `plates.passages`)."
+    )
 
 
 class GateboxConfig(StrictModel):
@@ -619,8 +575,12 @@ class GateboxConfig(StrictModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="Command centre MQTT broker.")
     link: LinkConfig = Field(default_factory=LinkConfig, description="Delivery to the centre: outbox, commands.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts kept on the box.")
+    integrations: IntegrationsConfig = Field(
+        default_factory=IntegrationsConfig, description="Other tools on the broker: Home Assistant, Frigate events."
+    )
     panic: PanicConfig = Field(default_factory=PanicConfig, description="Panic buttons relayed to the centre.")
     plates: PlatesConfig = Field(default_factory=PlatesConfig, description="Licence plates.")
+    passages: PassagesConfig = Field(default_factory=PassagesConfig, description="Passages counted at the gate line.")
     objects: ObjectDetectorConfig | None = Field(
         None, description="A person/vehicle ONNX detector of your own; when set, plates are looked for in vehicles."
     )
@@ -636,9 +596,6 @@ class GateboxConfig(StrictModel):
         "within `recognition.at_risk_hours`) or `plates` (licence plates). A plain list of names gives the shipped "
         "names their built-in kinds (these below) and any other name `alert`.",
     )
-    centre: CentreConfig | None = Field(
-        None, description="The command centre's console (`gatebox centre serve`); not used on a box."
-    )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Logs (stderr; the journal under systemd)."
     )
@@ -651,16 +608,8 @@ class GateboxConfig(StrictModel):
     def models_path(self) -> Path:
         return self.models_dir or DEFAULT_MODELS_DIR
 
-    @field_validator("lists", mode="before")
-    @classmethod
-    def _names_take_their_built_in_kind(cls, value: object) -> object:
-        # Configs from before list kinds name the lists only: what a list does came from its name then.
-        if not isinstance(value, list):
-            return value
-        if not all(isinstance(name, str) for name in value):
-            raise ValueError("give list names (`[watchlist, missing_elders]`) or names with their kind "
-                             "(`{watchlist: alert, missing_elders: urgent}`), not a mix")  # fmt: skip
-        return {name: BUILT_IN_LIST_KINDS.get(name, "alert") for name in value}
+    # Configs from before list kinds name the lists only: what a list does came from its name then.
+    _names_take_their_built_in_kind = field_validator("lists", mode="before")(names_with_kinds)
 
     def lists_of_kind(self, *kinds: ListKind) -> list[str]:
         """The configured lists of these kinds, in config order."""
@@ -675,94 +624,18 @@ class GateboxConfig(StrictModel):
         return self
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
-    lines = [f"invalid config {path}:"]
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"  {field}: {msg}")
-    return "\n".join(lines)
-
-
 def load_config(path: Path | None) -> GateboxConfig:
-    """Load and validate the YAML config; `None` means built-in defaults."""
+    """Load and validate the YAML config; `None` means built-in defaults. The centre's sections of a
+    file shared with it are left to the centre."""
     if path is None:
         return GateboxConfig()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config {path} is not UTF-8 text (byte {e.start}); is it the right file?") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config {path} is not valid YAML: {e}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must be a mapping at the top level, got {type(raw).__name__}")
-    try:
-        return GateboxConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(_format_validation_error(path, e)) from None
-
-
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, Path):
-        value = str(value)
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model class of `Model` or `Model | None` annotations (a mapping of models is shown as one value)."""
-    if typing.get_origin(annotation) is dict:
-        return None
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _shown_value(field: FieldInfo, where: str) -> Any:
-    """What the example config shows for a scalar field: its default, or the first example of a required one."""
-    if not field.is_required():
-        return field.get_default(call_default_factory=True)
-    if not field.examples:
-        raise ValueError(f"{where} is required and has no `examples` for the example config to show")
-    return field.examples[0]
-
-
-def _render(model: type[BaseModel], indent: int, lines: list[str]) -> None:
-    pad = " " * indent
-    for name, field in model.model_fields.items():
-        lines.extend(textwrap.wrap(field.description or "", 100 - indent, initial_indent=pad + "# ",
-                                   subsequent_indent=pad + "# "))  # fmt: skip
-        nested = _model_in(field.annotation)
-        args = typing.get_args(field.annotation)
-        item = _model_in(args[0]) if typing.get_origin(field.annotation) is list and args else None
-        nested = None if item else nested
-        if nested and not field.is_required() and field.get_default() is None:
-            # Optional sections stay commented out: uncommenting one turns the feature on.
-            block = [f"{pad}{name}:"]
-            _render(nested, indent + 2, block)
-            lines.append(f"{pad}# (optional; off unless uncommented)")
-            lines.extend(f"{pad}# {line[len(pad) :]}" if line.startswith(pad) else line for line in block)
-        elif nested:
-            lines.append(f"{pad}{name}:")
-            _render(nested, indent + 2, lines)
-        elif item:
-            lines.append(f"{pad}{name}:")
-            lines.append(f"{pad}  -")
-            _render(item, indent + 4, lines)
-        else:
-            value = _shown_value(field, f"{model.__name__}.{name}")
-            lines.append(f"{pad}{name}: {_yaml_scalar(list(value) if isinstance(value, tuple) else value)}")
+    return load_config_file(path, GateboxConfig, yaml.safe_load, leave=CENTRE_SECTIONS)
 
 
 def render_example_yaml() -> str:
     """`config/example.yaml`: every field with its description and default, from the models above."""
-    lines = [
+    header = [
         "# gatebox configuration: every field, its meaning and its default.",
         "# Generated from edge/config.py by `gatebox config-example`; do not edit by hand.",
     ]
-    _render(GateboxConfig, 0, lines)
-    return "\n".join(lines) + "\n"
+    return render_example(GateboxConfig, header, yaml.safe_dump)

@@ -7,8 +7,10 @@ otherwise it counts for nobody. A track alerts for a subject when, among its las
 any other (k of n), or when one sample is within `strong_distance`. Each list has its own
 operating point (`recognition.operating_points`): missing elders favour recall, the watchlist
 precision. Lists of kind `leaving-only` (config `lists`) alert only when the identified person
-crosses the gate line outwards. A lone fluke sample never alerts, and a track that matched early but has since been
-seen clearly not to match does not alert on its old samples.
+crosses the gate line outwards; such an alert shows the crossing (its frame, time, box and face at
+the line), whichever came first, the crossing or the recognition. A lone fluke sample never
+alerts, and a track that matched early but has since been seen clearly not to match does not alert
+on its old samples.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edge.config import RecognitionConfig, ResolvedOperatingPoint
-from edge.types import AlertDecision, FaceAlertKind, FaceObservation, Match
+from edge.types import AlertDecision, FaceAlertKind, FaceObservation, FaceSample, GateCrossing, Match
 
 MAX_REMEMBERED_ENDS = 4096
 MAX_WINDOW = 64  # samples kept per track: the longest evidence window any list may ask for
@@ -75,9 +77,9 @@ class AlertDecider:
         self._hours = _parse_hours(config.at_risk_hours)
         self._evidence: dict[int, _Evidence] = {}
         # Subjects of leaving-only lists (at-risk elders) alert only on leaving: identity and an outward
-        # crossing of the same track, in either order.
+        # crossing of the same track, in either order. The alert shows the crossing (the face at the line).
         self._identified_at_risk: dict[int, AlertDecision] = {}
-        self._crossed_out: set[int] = set()
+        self._crossed_out: dict[int, FaceSample] = {}  # track -> its face as it last crossed outwards
         self._decided: set[int] = set()
         # Embeddings run behind the tracker, so a sample can arrive after its track ended;
         # remembering recent ends keeps such stragglers from reopening the track.
@@ -122,28 +124,32 @@ class AlertDecider:
             if match.list_name in self._leaving_only:
                 self._identified_at_risk[sample.track_id] = decision
                 if sample.track_id in self._crossed_out:
-                    decisions += self._alert(decision, "elder_leaving")
+                    decisions += self._leaving(decision, self._crossed_out[sample.track_id])
             else:
                 decisions += self._alert(decision, "face_match")
         return decisions
 
-    def crossings(self, crossed: Mapping[int, str]) -> list[AlertDecision]:
-        """Tracks that crossed the gate line this pass ("out" or "in")."""
+    def crossings(self, crossed: Mapping[int, GateCrossing]) -> list[AlertDecision]:
+        """Tracks that crossed the gate line this pass, each with its face at the line."""
         decisions = []
-        for track_id, direction in crossed.items():
-            if direction != "out" or track_id in self._ended:
+        for track_id, crossing in crossed.items():
+            if crossing.direction != "out" or track_id in self._ended:
                 continue
-            self._crossed_out.add(track_id)
+            self._crossed_out[track_id] = crossing.view
             if track_id in self._identified_at_risk:
-                decisions += self._alert(self._identified_at_risk[track_id], "elder_leaving")
+                decisions += self._leaving(self._identified_at_risk[track_id], crossing.view)
         return decisions
+
+    def _leaving(self, decision: AlertDecision, at_line: FaceSample) -> list[AlertDecision]:
+        """An identified at-risk subject crossed outwards: the alert shows the crossing (`at_line`),
+        the moment a dispatcher needs, with the track's identity and evidence."""
+        self._identified_at_risk.pop(decision.sample.track_id, None)
+        if self._hours and not _within(self._hours, at_line.ts):
+            return []  # left outside the at-risk hours
+        return self._alert(AlertDecision(at_line, decision.match, decision.matching_frames), "elder_leaving")
 
     def _alert(self, decision: AlertDecision, kind: FaceAlertKind) -> list[AlertDecision]:
         sample, match = decision.sample, decision.match
-        if kind == "elder_leaving":
-            self._identified_at_risk.pop(sample.track_id, None)
-            if self._hours and not _within(self._hours, sample.ts):
-                return []
         key = (match.list_name, match.subject_id)
         last = self._last_alert_ts.get(key)
         if last is not None and sample.ts - last < self._config.subject_cooldown_s:
@@ -167,7 +173,7 @@ class AlertDecider:
             self._evidence.pop(track_id, None)
             self._decided.discard(track_id)
             self._identified_at_risk.pop(track_id, None)
-            self._crossed_out.discard(track_id)
+            self._crossed_out.pop(track_id, None)
             self._ended[track_id] = None
         while len(self._ended) > MAX_REMEMBERED_ENDS:
             del self._ended[next(iter(self._ended))]

@@ -6,7 +6,9 @@ when any check fails, so installers and monitoring can use it as is.
 
 from __future__ import annotations
 
+import errno
 import shutil
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -18,13 +20,13 @@ import serial
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.comms.mqtt import make_client
-from edge.config import CameraConfig, GateboxConfig, load_config
-from edge.errors import GateboxError
+from edge.config import CameraConfig, GateboxConfig, GpioReceiverConfig, HttpReceiverConfig, load_config
 from edge.models import load_manifest, verify_models
-from edge.panic.receivers import read_token
+from edge.panic.receivers import mqtt_receiver_broker, read_token
+from edge.protocol.errors import GateboxError
+from edge.protocol.mqtt import BrokerConfig, disconnect, make_client
+from edge.protocol.signing import load_public_key
 from edge.recognition.embedder import configured_embedder_id
-from edge.security.signing import load_public_key
 from edge.sources.video import open_capture
 from edge.store.lists import ListStore
 
@@ -68,11 +70,16 @@ def check_camera(camera: CameraConfig) -> Check:
 
 
 def check_broker(config: GateboxConfig, timeout: float = 5.0) -> Check:
-    broker = config.broker
+    return check_mqtt_login("broker", config.broker, "broker", timeout)
+
+
+def check_mqtt_login(name: str, broker: BrokerConfig, section: str, timeout: float = 5.0) -> Check:
+    """Log in to `broker` as configured (TLS, user, password) and out again; `section` names the
+    config section the fix points to."""
     try:
         client = make_client(broker, client_id="")
     except GateboxError as e:
-        return Check("broker", "FAIL", str(e), "fix the broker section of the config")
+        return Check(name, "FAIL", str(e), f"fix the {section} section of the config")
     result: list[ReasonCode] = []
     done = threading.Event()
 
@@ -91,23 +98,23 @@ def check_broker(config: GateboxConfig, timeout: float = 5.0) -> Check:
     try:
         client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
     except OSError as e:
-        return Check("broker", "FAIL", f"cannot reach {where}: {e.strerror or e}",
-                     "check broker.host/port, the network and the firewall; with TLS, broker.tls.ca_file")  # fmt: skip
+        fix = f"check {section}.host/port, the network and the firewall; with TLS, {section}.tls.ca_file"
+        return Check(name, "FAIL", f"cannot reach {where}: {e.strerror or e}", fix)
     client.loop_start()
     try:
         if not done.wait(timeout):
-            return Check("broker", "FAIL", f"{where} did not answer in {timeout:.0f} s",
-                         "check that the port is the MQTT listener and TLS matches (broker.tls.enabled)")  # fmt: skip
+            fix = f"check that the port is the MQTT listener and TLS matches ({section}.tls.enabled)"
+            return Check(name, "FAIL", f"{where} did not answer in {timeout:.0f} s", fix)
         reason = result[0]
         if getattr(reason, "is_failure", False):
-            fix = ("check broker.username (SITE/BOX_ID) and the password in broker.password_file"
+            user = "broker.username (SITE/BOX_ID)" if section == "broker" else f"{section}.username"
+            fix = (f"check {user} and the password in {section}.password_file"
                    if "auth" in str(reason).lower() or "password" in str(reason).lower()
                    else "check the broker's ACL and this box's account")  # fmt: skip
-            return Check("broker", "FAIL", f"{where} refused the connection: {reason}", fix)
-        return Check("broker", "OK", f"connected to {where} as {broker.username or 'anonymous'}")
+            return Check(name, "FAIL", f"{where} refused the connection: {reason}", fix)
+        return Check(name, "OK", f"connected to {where} as {broker.username or 'anonymous'}")
     finally:
-        client.disconnect()
-        client.loop_stop()
+        disconnect(client)
 
 
 def check_clock() -> Check:
@@ -175,32 +182,86 @@ def check_centre_key(config: GateboxConfig) -> Check:
     """The key that commands and lists from the centre are checked against (what `run` loads)."""
     path = config.link.centre_public_key
     if path is None:
-        return Check("centre key", "WARN", "link.centre_public_key is not set: acks and lists from the centre "
-                     "are refused", "copy the centre's public key (centre keygen) and name its file there")  # fmt: skip
+        return Check("centre key", "WARN", "link.centre_public_key is not set: commands (acknowledgements) and "
+                     "lists from the centre will be refused", "copy the centre's centre_ed25519.pub.pem (from "
+                     "`gatebox centre keygen`) to the box and set link.centre_public_key to its path")  # fmt: skip
     try:
         load_public_key(path)
     except GateboxError as e:
-        return Check("centre key", "FAIL", str(e), "copy the centre's public key file again")
-    return Check("centre key", "OK", str(path))
+        return Check("centre key", "FAIL", str(e), "copy the centre's public key file again: the PEM file "
+                     "centre_ed25519.pub.pem that `gatebox centre keygen` wrote (never the private key)")  # fmt: skip
+    return Check("centre key", "OK", f"{path}: an Ed25519 public key")
 
 
-def check_panic_receivers(config: GateboxConfig) -> list[Check]:
-    """Each panic receiver's own prerequisites, as `run` checks them when it starts the receiver."""
+def check_panic_receivers(config: GateboxConfig, timeout: float = 5.0) -> list[Check]:
+    """Each panic receiver's own prerequisites: what it needs to start as `run` starts it."""
+    panic = config.panic
+    receivers = len(panic.gpio) + len(panic.serial) + bool(panic.http) + bool(panic.mqtt)
+    if not receivers:
+        return []
     checks = []
-    if config.panic.http:
-        try:
-            read_token(config.panic.http)
-            checks.append(Check("panic http", "OK", f"token {config.panic.http.token_file}"))
-        except GateboxError as e:
-            checks.append(Check("panic http", "FAIL", str(e), "write a random token of 16+ characters to that file"))
-    for receiver in config.panic.serial:
+    if not panic.devices:
+        checks.append(Check("panic", "WARN", f"{receivers} receiver(s) configured but no device registered: `run` "
+                            "starts none of them", "register the buttons under panic.devices"))  # fmt: skip
+    checks += [check_gpio(receiver) for receiver in panic.gpio]
+    for receiver in panic.serial:
         try:
             serial.serial_for_url(receiver.port, baudrate=receiver.baudrate, timeout=0.5).close()
             checks.append(Check(f"panic serial {receiver.port}", "OK", f"{receiver.baudrate} baud"))
         except (serial.SerialException, ValueError) as e:
             checks.append(Check(f"panic serial {receiver.port}", "FAIL", f"cannot open it: {e}",
                                 "plug in the radio receiver, or fix panic.serial[].port"))  # fmt: skip
+    if panic.http:
+        checks.append(check_http_receiver(panic.http))
+    if panic.mqtt:
+        checks.append(check_mqtt_login("panic mqtt", mqtt_receiver_broker(panic.mqtt), "panic.mqtt", timeout))
     return checks
+
+
+def check_http_receiver(config: HttpReceiverConfig) -> Check:
+    """The IP buttons' token and the address the receiver listens on."""
+    try:
+        read_token(config)
+    except GateboxError as e:
+        return Check("panic http", "FAIL", str(e), "write a random token of 16+ characters to that file")
+    where = f"{config.host}:{config.port}"
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the receiver's server binds
+            probe.bind((config.host, config.port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:  # the running box's own receiver, or another program
+            return Check("panic http", "WARN", f"{where} is in use: by this box's running `gatebox run`, or by "
+                         "another program (then `run` retries until it is free)",
+                         f"if gatebox is not running, stop what listens there (ss -ltnp 'sport = :{config.port}') "
+                         "or choose another panic.http.port")  # fmt: skip
+        fix = "set panic.http.host to an address of this machine (or 0.0.0.0) and a port above 1023"
+        return Check("panic http", "FAIL", f"cannot listen on {where}: {e.strerror or e}", fix)
+    return Check("panic http", "OK", f"{where} free; token in {config.token_file}")
+
+
+def check_gpio(config: GpioReceiverConfig) -> Check:
+    """The button's pin can be claimed as an input (gpiozero, with the pin factory it picks here)."""
+    name = f"panic gpio {config.pin}"
+    try:
+        from gpiozero import Button
+
+        Button(config.pin, pull_up=config.pull_up).close()
+    except Exception as e:  # gpiozero's errors: no pin factory, no such pin, pin busy, no permission
+        return Check(name, "FAIL", f"cannot use the pin: {type(e).__name__}: {e}",
+                     "check panic.gpio[].pin (BCM number), that the gatebox user is in the gpio group, and that "
+                     "no other program holds the pin (a running gatebox does: stop it first)")  # fmt: skip
+    return Check(name, "OK", f"input for {config.device_id}")
+
+
+def check_cameras(config: GateboxConfig) -> list[Check]:
+    if config.cameras:
+        return [check_camera(c) for c in config.cameras]
+    if config.panic.devices:
+        return [Check("cameras", "OK", f"none configured: this box relays panic buttons only "
+                      f"({len(config.panic.devices)} device(s)); no face alerts")]  # fmt: skip
+    return [Check("cameras", "FAIL", "no camera and no panic button configured: gatebox run refuses to start",
+                  "add the gate camera under cameras: (or the panic buttons under panic.devices:)")]  # fmt: skip
 
 
 def diagnose(config_path: Path | None, data_dir: Path | None) -> list[Check]:
@@ -210,17 +271,13 @@ def diagnose(config_path: Path | None, data_dir: Path | None) -> list[Check]:
         return [Check("config", "FAIL", str(e).replace("\n", "; "), "fix the fields named above")]
     checks = [Check("config", "OK", f"{config_path or 'built-in defaults'} is valid")]
     data = data_dir or config.data_dir
-    checks += check_models(config)
-    checks += [check_camera(c) for c in config.cameras] or [
-        Check(
-            "cameras",
-            "FAIL",
-            "no camera configured: gatebox run refuses to start",
-            "add the gate camera under cameras:",
-        )
-    ]
+    if config.cameras:  # a panic-only box loads no model
+        checks += check_models(config)
+    checks += check_cameras(config)
     checks += [check_centre_key(config), *check_panic_receivers(config)]
-    checks += [check_broker(config), check_clock(), check_disk(config, data), check_lists(config, data)]
+    checks += [check_broker(config), check_clock(), check_disk(config, data)]
+    if config.cameras:  # lists are matched against faces and plates on cameras
+        checks.append(check_lists(config, data))
     return checks
 
 

@@ -17,11 +17,11 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import GateboxConfig
+from edge.config import DEFAULT_MODELS_DIR, GateboxConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
-from edge.errors import InputError
 from edge.models import verify_models
-from edge.recognition.embedder import FaceEmbedder, embedder_recipe
+from edge.protocol.errors import InputError
+from edge.recognition.embedder import EmbedderChoice, FaceEmbedder, embedder_recipe
 from edge.recognition.sampler import face_yaw
 from edge.store.lists import ListStore
 
@@ -80,8 +80,15 @@ class FaceCheck:
 
 
 def photo_embedder(config: GateboxConfig) -> FaceEmbedder:
-    """The configured embedder (recognition.embedder): enrolment and the centre's lists use the box's."""
-    return embedder_recipe(config.recognition, verify_models(config.models_path)).build()
+    """The configured embedder (recognition.embedder), as enrolment uses it."""
+    return embedder_for(config.recognition, config.models_path)
+
+
+def embedder_for(choice: EmbedderChoice, models_dir: Path | None) -> FaceEmbedder:
+    """The embedder `choice` names (the box's `recognition` section, or the centre's, which builds
+    lists with the boxes' embedder), from the verified model files in `models_dir` (default: the
+    installation's models/)."""
+    return embedder_recipe(choice, verify_models(models_dir or DEFAULT_MODELS_DIR)).build()
 
 
 def embed_photo(embedder: FaceEmbedder, photo: Path) -> np.ndarray:

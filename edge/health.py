@@ -8,12 +8,14 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from edge.comms.messages import CameraReport, Heartbeat, ListReport, OutboxReport
+from edge.panic.supervision import ReceiverStatus
+from edge.protocol.messages import CameraReport, Heartbeat, ListReport, OutboxReport
 from edge.store.lists import ListStore
 
 if TYPE_CHECKING:
@@ -100,7 +102,11 @@ class Watchdog:
 
 
 def heartbeat(
-    box: Box, cameras: list[CameraStatus], started: float, panic_rejected: Counter[str] | None = None
+    box: Box,
+    cameras: list[CameraStatus],
+    started: float,
+    panic_rejected: Counter[str] | None = None,
+    panic_receivers: Sequence[ReceiverStatus] = (),
 ) -> Heartbeat:
     """What the box reports every `link.heartbeat_interval_s`; `started`: the box's start (monotonic clock)."""
     config, stats = box.config, box.outbox.stats()
@@ -114,6 +120,8 @@ def heartbeat(
         lists=list_report(box),
         bad_input=dict(box.link.bad_input) if box.link else {},
         panic_rejected=dict(panic_rejected or {}),
+        panic_receivers={r.name: r.report() for r in panic_receivers},
+        passages=box.passage_counts.report(),
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import ModelError
+from edge.protocol.errors import ModelError
 
 MANIFEST_NAME = "manifest.json"
 

@@ -18,16 +18,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from edge.alerts import Alert
+from edge.annotate import Annotator
 from edge.box import Box
 from edge.config import GateboxConfig
-from edge.errors import GateboxError
 from edge.health import CameraStatus, Watchdog, heartbeat
 from edge.panic.receivers import start_receivers
 from edge.panic.service import PanicService
+from edge.panic.supervision import ReportingReceiver
 from edge.pipeline import CameraPipeline, FrameResult, Models
 from edge.plates.matcher import ListedPlate, PlateMatcher
-from edge.recognition.embedder import EmbedderSpec
+from edge.protocol.alert import Alert
+from edge.protocol.embedding import EmbedderSpec
+from edge.protocol.errors import GateboxError
 from edge.recognition.gallery import Gallery
 from edge.sources.latest import LatestFrames
 from edge.sources.reader import FrameReader
@@ -109,9 +111,11 @@ def replay(
     start_frame: int = 0,
     end_frame: int | None = None,
     camera: str | None = None,
+    annotate: Path | None = None,
 ) -> ReplayResult:
     """Run the pipeline over every frame of a recorded file (none is ever dropped). With `camera`, the
-    file plays the part of that configured camera (its name and gate line)."""
+    file plays the part of that configured camera (its name and gate line). With `annotate`, the clip is
+    written there with what the pipeline reported drawn on it (`edge.annotate`)."""
     settings = next((c for c in config.cameras if c.name == camera), None)
     if camera is not None and settings is None:
         raise GateboxError(f"--camera {camera}: no such camera in the config")
@@ -119,6 +123,7 @@ def replay(
     name = camera or re.sub(r"[^A-Za-z0-9_-]", "-", video.stem)[:64] or "replay"
     source = VideoFile(video, name, start_frame, end_frame, realtime)
     gate_line = settings.gate_line if settings else None
+    annotator = Annotator(annotate, source.fps, config.recognition, gate_line) if annotate else None
     models = Models.load(config)
     gallery = load_gallery(config, data_dir, models.embedder.spec)
     pipeline = CameraPipeline(config, models, gallery, gate_line, load_plates(config, data_dir))
@@ -158,15 +163,23 @@ def replay(
     try:
         for frame in reader:
             began = time.perf_counter()
-            emit(pipeline.process(frame))
+            out = pipeline.process(frame)
+            emit(out)
             result.frame_costs_ms.append((time.perf_counter() - began) * 1000)
+            if annotator:  # drawing is not the pipeline's cost
+                annotator.add(frame, out)
             if realtime:
                 result.max_lag_s = max(result.max_lag_s, time.monotonic() - source.due(frame.index))
             result.frames += 1
             bar.update()
-        emit(pipeline.finish(source.camera))
+        last = pipeline.finish(source.camera)
+        emit(last)
+        if annotator:
+            annotator.finish(last)
     finally:
         reader.close()
+        if annotator:
+            annotator.close()
         pipeline.close()
         bar.close()
         result.seconds = time.monotonic() - started
@@ -246,53 +259,56 @@ def _camera_loop(
 
 
 def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
-    """Watch every configured camera until `stop` is set; a lost camera is reopened with backoff."""
-    if not config.cameras:
-        raise GateboxError("no cameras configured: add at least one under `cameras:` in the config")
-    first_models = Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
+    """Watch every configured camera and relay every panic button until `stop` is set. A lost camera is
+    reopened with backoff, and so is a panic receiver that is down; neither stops the other. A box with
+    panic buttons and no camera relays panics only (no models are loaded)."""
+    if not config.cameras and not config.panic.devices:
+        raise GateboxError("nothing to run: add a camera under `cameras:` or panic buttons under `panic.devices:`")
     started = time.monotonic()
-    embedder = first_models.embedder.spec
-    gallery, plates = load_gallery(config, data_dir, embedder), load_plates(config, data_dir)
-    lists = CurrentLists(gallery, plates)
+    lists: CurrentLists | None = None
+    reload_lists: Callable[[], None] | None = None
+    first_models: Models | None = None
+    if config.cameras:
+        first_models = Models.load(config)  # fail fast on a missing or corrupt model, before any thread starts
+        embedder = first_models.embedder.spec
+        lists = CurrentLists(load_gallery(config, data_dir, embedder), load_plates(config, data_dir))
 
-    # Registered before the link connects: a list applied from the first retained message on is in force.
-    def reload_lists() -> None:  # a list update was stored: every camera matches against it from now on
-        lists.replace(load_gallery(config, data_dir, embedder), load_plates(config, data_dir))
+        # Registered before the link connects: a list applied from the first retained message on is in force.
+        def reload_lists() -> None:  # a list update was stored: every camera matches against it from now on
+            assert lists is not None
+            lists.replace(load_gallery(config, data_dir, embedder), load_plates(config, data_dir))
 
     box = Box(config, data_dir, journal=data_dir / "events.jsonl", on_gallery_change=reload_lists)
     statuses = [CameraStatus(cam.name) for cam in config.cameras]
     latest = LatestFrames()
-    threads = [
-        threading.Thread(
-            target=_camera_loop,
-            args=(
-                config,
-                LiveCamera(cam, stop, status),
-                lists,
-                box.alerts.emit,
-                status,
-                box.passages,
-                latest,
-                first_models if i == 0 else None,  # the models loaded to fail fast serve camera 0
-            ),
-            name=f"camera-{cam.name}",
-            daemon=True,
-        )
-        for i, (cam, status) in enumerate(zip(config.cameras, statuses, strict=True))
-    ]
-    for thread in threads:
-        thread.start()
-    log.info("watching %d camera(s): %s", len(threads), ", ".join(c.name for c in config.cameras))
     panic = PanicService(config, box.delivery, box.states, latest.jpeg) if config.panic.devices else None
-    receivers = start_receivers(config.panic, panic) if panic else []
+    receivers: list[ReportingReceiver] = []
+    threads: list[threading.Thread] = []
     watchdog = Watchdog()
-    watchdog.notify("READY=1")
-    next_heartbeat = time.monotonic()
-    next_purge = time.monotonic() + SNAPSHOT_PURGE_INTERVAL_S
-    # A camera that is down still makes progress (it retries); one silent past this is hung.
-    stale_after = max(60.0, 3 * max(c.read_timeout_s + c.open_timeout_s + c.reconnect.max_backoff_s
-                                    for c in config.cameras))  # fmt: skip
     try:
+        # Panic receivers first: their configuration errors stop the box before any camera starts.
+        receivers = start_receivers(config.panic, panic) if panic else []
+        for i, (cam, status) in enumerate(zip(config.cameras, statuses, strict=True)):
+            assert lists is not None  # loaded above whenever a camera is configured
+            camera_models = first_models if i == 0 else None  # the models loaded to fail fast serve camera 0
+            threads.append(threading.Thread(
+                target=_camera_loop,
+                args=(config, LiveCamera(cam, stop, status), lists, box.alerts.emit, status, box.passages, latest,
+                      camera_models),
+                name=f"camera-{cam.name}",
+                daemon=True,
+            ))  # fmt: skip
+            threads[-1].start()
+        if threads:
+            log.info("watching %d camera(s): %s", len(threads), ", ".join(c.name for c in config.cameras))
+        else:
+            log.info("no camera configured: relaying panic buttons only (%d device(s))", len(config.panic.devices))
+        watchdog.notify("READY=1")
+        next_heartbeat = time.monotonic()
+        next_purge = time.monotonic() + SNAPSHOT_PURGE_INTERVAL_S
+        # A camera that is down still makes progress (it retries); one silent past this is hung.
+        stale_after = max([60.0] + [3 * (c.read_timeout_s + c.open_timeout_s + c.reconnect.max_backoff_s)
+                                    for c in config.cameras])  # fmt: skip
         while not stop.wait(min(1.0, watchdog.interval_s or 1.0)):
             for thread, cam in zip(threads, config.cameras, strict=True):
                 if not thread.is_alive():
@@ -301,7 +317,8 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
             if panic:
                 panic.tick()
             if time.monotonic() >= next_heartbeat and box.link:
-                box.delivery.send(heartbeat(box, statuses, started, panic.rejected if panic else None))
+                box.delivery.send(heartbeat(box, statuses, started, panic.rejected if panic else None,
+                                            [r.status for r in receivers]))  # fmt: skip
                 next_heartbeat += config.link.heartbeat_interval_s
             if time.monotonic() >= next_purge:  # a box runs for months: retention is kept while it does
                 box.alerts.purge_snapshots()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from edge.errors import InputError
+from edge.protocol.errors import InputError
 
 
 class ScoredAlert(Protocol):

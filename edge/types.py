@@ -143,6 +143,16 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class SubjectDetails:
+    """Who a listed subject is, from its list entry: every alert on them carries it. A face enrolled on
+    the box has at most a name (no category, no priority)."""
+
+    name: str | None = None
+    category: str | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FaceObservation:
     """What recognition learned from one face sample."""
 
@@ -154,10 +164,19 @@ FaceAlertKind = Literal["face_match", "elder_leaving"]
 
 
 @dataclass(frozen=True, slots=True)
+class GateCrossing:
+    """A track crossing the gate line, and its face as it crossed: an `elder_leaving` alert shows this
+    moment (frame, time, box, snapshot at the line), not the earlier one the person was recognised in."""
+
+    direction: Literal["out", "in"]
+    view: FaceSample  # the face in the crossing frame (quality 0: it was never scored for recognition)
+
+
+@dataclass(frozen=True, slots=True)
 class AlertDecision:
     """The decision stage's verdict: this track is this subject; raise one alert."""
 
-    sample: FaceSample  # the deciding sample (its crop becomes the snapshot)
+    sample: FaceSample  # what the alert shows (frame, time, box, snapshot): the deciding sample, or the crossing
     match: Match  # the track's best match to the subject
     matching_frames: int
     kind: FaceAlertKind = "face_match"

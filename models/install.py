@@ -7,8 +7,8 @@ file, when a package is missing or a checksum does not match.
 import sys
 from pathlib import Path
 
-from edge.errors import GateboxError
 from edge.models import install_models
+from edge.protocol.errors import GateboxError
 
 if __name__ == "__main__":
     try:

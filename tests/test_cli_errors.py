@@ -91,7 +91,10 @@ def test_bad_photos_are_refused_and_nothing_enrolled_is_lost(
     assert unknown.returncode == 2 and "unknown list 'friends'" in unknown.stderr
 
     listed = run_cli(*data, "lists")
-    assert listed.stdout.splitlines() == ["watchlist\tkit\t\t1 usable embedding(s)\tlocal"]
+    assert listed.stdout.splitlines() == [
+        "list\tsubject\tname\tholds\torigin",
+        "watchlist\tkit\t\t1 usable embedding(s)\tlocal",
+    ]
 
 
 def test_missing_or_corrupt_model_refuses_to_start(tmp_path: Path, crowd_clip: Path) -> None:

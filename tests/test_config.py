@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from centre.config import load_config as load_centre_config
 from edge.config import GateboxConfig, load_config, render_example_yaml
-from edge.errors import ConfigError
+from edge.protocol.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,6 +75,6 @@ def test_hardware_profiles_are_valid(profile: str, detect_width: int, providers:
 
 
 def test_centre_config_is_valid() -> None:
-    config = load_config(REPO / "config" / "centre.yaml")
-    assert config.centre is not None and config.centre.secure_cookie and config.broker.username == "centre"
-    assert config.broker.tls.enabled and config.centre.signing_key is not None
+    config = load_centre_config(REPO / "config" / "centre.yaml")
+    assert config.console.secure_cookie and config.broker.username == "centre"
+    assert config.broker.tls.enabled and config.console.signing_key is not None

@@ -3,14 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.config import RecognitionConfig
+from edge.config import OperatingPoint, RecognitionConfig
 from edge.decision import AlertDecider
 from edge.types import FaceObservation, FaceSample, Match
 
 # One operating point for every list ({} entries: the defaults given here); per-list points: test_evidence_decision.py.
 CONFIG = RecognitionConfig(
     match_distance=0.5, strong_distance=0.4, min_matching_frames=3, evidence_window=6, min_margin=0.0,
-    subject_cooldown_s=60, operating_points={"watchlist": {}, "missing_elders": {}},
+    subject_cooldown_s=60, operating_points={"watchlist": OperatingPoint(), "missing_elders": OperatingPoint()},
 )  # fmt: skip
 CROP = np.zeros((4, 4, 3), np.uint8)
 

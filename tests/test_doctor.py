@@ -4,6 +4,7 @@ failing exit code."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.support.tls import make_certificates
 
 
 @pytest.fixture(scope="module")
-def secure_broker(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     work = tmp_path_factory.mktemp("doctor-broker")
     server = Mosquitto(work, secure=make_certificates(work / "tls"), passwords={"s1/doc": "right-password"}).start()
     yield server

@@ -4,6 +4,8 @@ and a lone fluke that never alerts. Default thresholds are the measured ones in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -28,7 +30,7 @@ def observation(frame: int, list_name: str, look: Look, subject: str = "s1") -> 
     return FaceObservation(sample, Match(list_name, subject, distance, runner_up_distance=runner_up))
 
 
-def alert_at(list_name: str, looks: list[Look], config: RecognitionConfig = DEFAULTS) -> int | None:
+def alert_at(list_name: str, looks: Sequence[Look], config: RecognitionConfig = DEFAULTS) -> int | None:
     """The index of the look at which the track alerts, or None."""
     decider = AlertDecider(config)
     for i, look in enumerate(looks):
@@ -98,7 +100,7 @@ def test_defaults_order_the_lists_by_recall() -> None:
     assert elders.match_distance > watchlist.match_distance and elders.strong_distance > watchlist.strong_distance
     assert elders.min_matching_frames < watchlist.min_matching_frames and elders.min_margin < watchlist.min_margin
     # An entry given in the config replaces that list's built-in point; the others keep theirs.
-    config = RecognitionConfig(operating_points={"watchlist": {"match_distance": 0.5}})
+    config = RecognitionConfig.model_validate({"operating_points": {"watchlist": {"match_distance": 0.5}}})
     assert config.operating_point("watchlist").match_distance == 0.5
     assert config.operating_point("watchlist").min_matching_frames == config.min_matching_frames
     assert config.operating_point("missing_elders") == elders
@@ -111,17 +113,20 @@ def test_matching_reports_the_nearest_other_subject() -> None:
     a, b = a / np.linalg.norm(a) * 0.5, b / np.linalg.norm(b) * 0.5
     gallery = Gallery(np.stack([a, a + 0.01, b]), ("watchlist",) * 3, ("A", "A", "B"))
     (match,) = nearest_subjects(gallery, a[None] + 0.001, 0.6)
+    assert match is not None
     assert (match.subject_id, round(match.distance, 2)) == ("A", 0.01)
     assert match.runner_up_distance == pytest.approx(float(np.linalg.norm(a + 0.001 - b)), abs=1e-4)
     assert nearest_subjects(gallery, -a[None] * 3, 0.6) == [None]
     (alone,) = nearest_subjects(Gallery(a[None], ("watchlist",), ("A",)), a[None], 0.6)
+    assert alone is not None
     assert alone.runner_up_distance == float("inf")
 
 
 def test_with_an_onnx_embedder_every_list_takes_its_cosine_thresholds_and_keeps_its_k_of_n() -> None:
     """Per-list distances are dlib's (Euclidean): an ONNX model's cosine distances must not be judged by them."""
     dlib_points = RecognitionConfig()
-    onnx_points = RecognitionConfig(embedder="onnx", onnx={"model": "/x.onnx"}).with_embedder_thresholds()
+    onnx_points = RecognitionConfig.model_validate({"embedder": "onnx", "onnx": {"model": "/x.onnx"}})
+    onnx_points = onnx_points.with_embedder_thresholds()
     for list_name in ("missing_elders", "watchlist", "another_list"):
         point, before = onnx_points.operating_point(list_name), dlib_points.operating_point(list_name)
         assert (point.match_distance, point.strong_distance) == (0.60, 0.45)

@@ -17,7 +17,7 @@ from edge.plates.finder import CROP
 from edge.plates.matcher import ListedPlate, PlateMatcher
 from edge.plates.reader import PlateRead
 from edge.plates.stage import PassageRecord
-from edge.recognition.embedder import DLIB_EMBEDDER
+from edge.protocol.embedding import DLIB_EMBEDDER
 from edge.recognition.gallery import Gallery
 from edge.types import Detections, Frame
 

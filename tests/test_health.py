@@ -34,7 +34,7 @@ def test_run_tells_systemd_it_is_ready_and_keeps_pinging(tmp_path: Path, broker:
         box = start_cli("--config", config, "--data-dir", tmp_path / "box", "run", log=tmp_path / "run.log")
     finally:
         del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
-    messages = []
+    messages: list[str] = []
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline and messages.count("WATCHDOG=1") < 3:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 from tests.conftest import run_cli
 from tests.support import crowd
 from tests.support.broker import Mosquitto
@@ -41,9 +41,9 @@ def crowd_replay(
                          "--events", work / "events.jsonl")  # fmt: skip
         assert result.returncode == 0, result.stderr
         events = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
-        received = []
+        received: list[bytes] = []
         for _ in events:
-            received.append(collector.next(timeout=10).payload)
+            received.append(bytes(collector.next(timeout=10).payload))
     finally:
         collector.close()
     return CrowdReplay(events, received, result.stdout, result.stderr, work / "box")
@@ -74,7 +74,8 @@ def test_published_alerts_match_the_events_file_and_the_schema(crowd_replay: Cro
         alert = Alert.model_validate_json(payload)
         assert alert.schema_ == "gatebox.alert/1" and alert.kind == "face_match"
         assert (alert.site, alert.box_id, alert.camera) == ("s1", "crowd", "crowd_toward_camera")
-        assert alert.ts.utcoffset() is not None and alert.ts.utcoffset().total_seconds() == 0
+        offset = alert.ts.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
         assert alert.snapshot_jpeg_b64.startswith("/9j/")  # base64 of a JPEG's FF D8 FF
     assert len({a["event_id"] for a in crowd_replay.events}) == len(crowd_replay.events)
 

@@ -29,12 +29,13 @@ class CameraServer:
         return f"http://127.0.0.1:{self.port}/stream.mjpg"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        process = self.process = subprocess.Popen(
             [sys.executable, str(REPO / "tests/support/mjpeg_server.py"), "--port", str(self.port),
              "--video", str(self.video), "--fps", "10", "--max-frames", "50"],
             stdout=subprocess.PIPE,
         )  # fmt: skip
-        assert self.process.stdout.readline().strip() == b"serving"
+        assert process.stdout is not None  # stdout=PIPE
+        assert process.stdout.readline().strip() == b"serving"
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -80,6 +81,7 @@ def test_camera_lost_killed_or_frozen_is_logged_and_resumed(
         camera.start()  # and comes back on the same address
         wait_for(lambda: "camera gate: connected (connection 2)" in text(), 20, "reconnection")
 
+        assert camera.process is not None  # started again above
         os.kill(camera.process.pid, signal.SIGSTOP)  # frozen: connection open, no frames
         wait_for(lambda: text().count("camera gate: stream lost") == 2, 15, "frozen stream to be noticed")
         os.kill(camera.process.pid, signal.SIGCONT)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.errors import InputError
+from edge.protocol.errors import InputError
 from edge.scoring import TruthRow, load_truth, score
 
 

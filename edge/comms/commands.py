@@ -14,13 +14,13 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from edge.comms import topics
-from edge.comms.bounded_json import JsonRefused, check_json_bounds
 from edge.comms.delivery import MAX_INBOUND_DEPTH, first_error
 from edge.comms.link import Link, Refused
-from edge.comms.messages import Command
 from edge.config import GateboxConfig
-from edge.security.signing import BadSignature, open_sealed
+from edge.protocol import topics
+from edge.protocol.bounded_json import JsonRefused, check_json_bounds
+from edge.protocol.messages import Command
+from edge.protocol.signing import BadSignature, open_sealed
 
 log = logging.getLogger(__name__)
 

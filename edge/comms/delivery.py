@@ -22,21 +22,22 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pydantic import BaseModel, ValidationError
 
-from edge.alerts import Alert
-from edge.comms import topics
-from edge.comms.bounded_json import JsonRefused, check_json_bounds
 from edge.comms.link import Link, Refused
-from edge.comms.messages import AlertState, Heartbeat, ListAck, Passage, Receipt
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import GateboxConfig, ListKind
-from edge.panic.models import DeviceNotice, PanicEvent
+from edge.config import GateboxConfig
+from edge.protocol import topics
+from edge.protocol.alert import Alert
+from edge.protocol.bounded_json import JsonRefused, check_json_bounds
+from edge.protocol.lists import ListKind
+from edge.protocol.messages import AlertEvent, AlertState, HaDeviceDiscovery, Heartbeat, ListAck, Passage, Receipt
+from edge.protocol.panic import DeviceNotice, PanicEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,15 @@ class Route:
     priority: Priority  # order in the outbox
     needs_receipt: bool  # True: kept and sent again until the centre's receipt names it; False: gone on PUBACK
     receipt_names: str | None = None  # the field a receipt names (the outbox's event id); None: one is made up
-    queued: bool = True  # False: best effort (QoS 0, not kept, dropped while disconnected)
+    queued: bool = True  # False: best effort (not kept, dropped while disconnected)
+    retain: bool = False  # best effort only: the broker keeps the last one for every later subscriber
+    qos: int = 0  # best effort only
+    topic: Callable[[GateboxConfig], str] | None = None  # a topic outside the box's prefix (`leaf` names it then)
+    exclude_none: bool = False  # leave unset fields out (a reader that refuses `null` for an option)
+
+
+def _ha_discovery_topic(config: GateboxConfig) -> str:
+    return topics.ha_discovery_topic(config.integrations.home_assistant.discovery_prefix, config.box)
 
 
 ROUTES: dict[type[BaseModel], Route] = {
@@ -63,6 +72,20 @@ ROUTES: dict[type[BaseModel], Route] = {
     DeviceNotice: Route(topics.DEVICE, Priority.OTHER, needs_receipt=False),
     Passage: Route(topics.PASSAGE, Priority.OTHER, needs_receipt=False),
     Heartbeat: Route(topics.HEARTBEAT, Priority.OTHER, needs_receipt=False, queued=False),
+    # Opt-in, for other tools (`integrations`). Alert events are queued, in order: a tool that missed an
+    # `end` would show the alert open for ever. The discovery config is retained and sent again at every
+    # connect, so best effort loses nothing; its topic, under Home Assistant's prefix, names the box.
+    AlertEvent: Route(topics.EVENTS, Priority.OTHER, needs_receipt=False),
+    HaDeviceDiscovery: Route(
+        "ha_discovery",
+        Priority.OTHER,
+        needs_receipt=False,
+        queued=False,
+        retain=True,
+        qos=1,
+        topic=_ha_discovery_topic,
+        exclude_none=True,  # Home Assistant refuses `null` for an option it knows
+    ),
 }
 
 # A missing elder seen, or an at-risk elder leaving, goes before watchlist alerts.
@@ -102,8 +125,9 @@ class Delivery:
         if isinstance(message, Alert):
             priority = self._alert_priority.get(message.list, route.priority)
         event_id = getattr(message, route.receipt_names) if route.receipt_names else f"{route.leaf}-{uuid.uuid4().hex}"
-        payload = message.model_dump_json(by_alias=True).encode()
-        return OutgoingMessage(event_id, route.leaf, priority, self._topic(route.leaf), payload, route.needs_receipt)
+        payload = message.model_dump_json(by_alias=True, exclude_none=route.exclude_none).encode()
+        topic = route.topic(self._config) if route.topic else self._topic(route.leaf)
+        return OutgoingMessage(event_id, route.leaf, priority, topic, payload, route.needs_receipt)
 
     @staticmethod
     def _route(message: BaseModel) -> Route:
@@ -117,7 +141,8 @@ class Delivery:
         route = self._route(message)
         if not route.queued:
             if self.link is not None:
-                self.link.publish(self._topic(route.leaf), message.model_dump_json(by_alias=True), qos=0)
+                outgoing = self.address(message)
+                self.link.publish(outgoing.topic, outgoing.payload, qos=route.qos, retain=route.retain)
             return
         self.outbox.put(self.address(message))
         self.wake()

@@ -30,10 +30,9 @@ from typing import Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.comms import topics
-from edge.comms.mqtt import make_client
-from edge.comms.wire import Refused
-from edge.config import BrokerConfig
+from edge.protocol import topics
+from edge.protocol.mqtt import BrokerConfig, make_client
+from edge.protocol.wire import Refused
 
 __all__ = ["InMemoryBroker", "InMemoryLink", "Link", "MessageHandler", "PahoLink", "Refused"]
 

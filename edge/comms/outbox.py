@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from edge.errors import GateboxError
-from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
+from edge.protocol.errors import GateboxError
+from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,13 @@ class Outbox:
                 "SELECT event_id, payload, held FROM outbox WHERE kind = ? ORDER BY seq", (kind,)
             ).fetchall()
         return [(e, bytes(p), bool(h)) for e, p, h in rows]
+
+    def replace_payloads(self, payloads: dict[str, bytes]) -> int:
+        """Rewrite queued messages in place (event id -> new payload), e.g. to drop an expired face view;
+        the queue order and sent state stay. Returns how many were still queued."""
+        with self._lock, transaction(self._db):
+            update = "UPDATE outbox SET payload = ? WHERE event_id = ?"
+            return sum(self._db.execute(update, (payload, event_id)).rowcount for event_id, payload in payloads.items())
 
     def _trim(self) -> None:
         (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()

@@ -10,6 +10,7 @@ lacks is skipped with a warning, and the CPU is always the last resort.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -18,12 +19,13 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from edge.config import ObjectDetectorConfig
-from edge.errors import ModelError
+from edge.protocol.embedding import ExecutionProvider
+from edge.protocol.errors import ModelError
 from edge.types import Detections
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = {
+PROVIDERS: dict[ExecutionProvider, str] = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
@@ -34,7 +36,8 @@ PROVIDERS = {
 CLASS_NAME = "class_name"  # `Detections.data` key: each object's class, as named in `objects.class_names`
 
 
-def choose_providers(wanted: list[str]) -> list[str]:
+def choose_providers(wanted: Sequence[ExecutionProvider]) -> list[str]:
+    """ONNX Runtime's names of the `wanted` providers this build has, the CPU always last."""
     available = set(ort.get_available_providers())
     chosen = []
     for name in wanted:

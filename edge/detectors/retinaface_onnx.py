@@ -14,6 +14,7 @@ centre moved down by 7% of the RetinaFace box height.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -25,6 +26,7 @@ from retinaface.preprocess import preprocess
 
 from edge.detectors import downscale, to_frame
 from edge.detectors.onnx_objects import choose_providers
+from edge.protocol.embedding import ExecutionProvider
 from edge.types import Detections
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class RetinaFaceDetector:
         detect_width: int = 640,
         min_confidence: float = 0.8,
         threads: int = 1,
-        providers: list[str] | None = None,
+        providers: Sequence[ExecutionProvider] | None = None,
     ) -> None:
         options = ort.SessionOptions()
         # One thread: the pipeline's other core is busy embedding; a second ORT thread would fight it.

@@ -27,11 +27,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from edge.comms.bounded_json import JsonRefused, check_json_bounds
 from edge.comms.link import Link
-from edge.lists.bundle import CHUNK_BYTES, MAX_CHUNKS, MAX_VERSION, BundleError, Manifest, decode, sha256
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch
-from edge.security.signing import BadSignature, open_sealed
+from edge.protocol.bounded_json import JsonRefused, check_json_bounds
+from edge.protocol.bundle import CHUNK_BYTES, MAX_CHUNKS, MAX_VERSION, BundleError, Manifest, decode, sha256
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderMismatch
+from edge.protocol.signing import BadSignature, open_sealed
 from edge.store.lists import ListStore, VersionConflict
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,16 @@ class MotionDetector:
         self._config = config
         self._background: npt.NDArray[np.float32] | None = None
         self._frames_seen = 0
-        self.gray: npt.NDArray[np.float32] | None = None  # the last frame's grey copy (for the scene-cut check)
 
     def update(self, image_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """Regions (N, 4) xyxy in source pixels that changed since the background; (0, 4) when static."""
         height, width = image_bgr.shape[:2]
+        return self.update_gray(small_gray(image_bgr, self._config.width), width, height)
+
+    def update_gray(self, gray: npt.NDArray[np.float32], width: int, height: int) -> npt.NDArray[np.float32]:
+        """`update` for a frame whose grey copy (`small_gray` at `motion.width`) is already made, as the
+        pipeline's is (the scene-cut check reads it too); `width` and `height` are the frame's."""
         scale = self._config.width / width
-        gray = self.gray = small_gray(image_bgr, self._config.width)
         self._frames_seen += 1
         if self._background is None:
             self._background = gray

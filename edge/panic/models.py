@@ -1,19 +1,27 @@
-"""What the panic path carries: a receiver's raw signal, and the messages the centre gets."""
+"""What a panic receiver hands the panic service: a button's raw signal. What the centre gets (a
+`PanicEvent`, a `DeviceNotice`) is the protocol's: `edge.protocol.panic`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from edge.alerts import Location
-from edge.comms.messages import EventId
-from edge.comms.wire import MAX_SAFE_INT, PanicSnapshot, Seconds
-from edge.config import Slug
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 SignalKind = Literal["press", "long_press", "cancel", "heartbeat"]
+# Every receiver takes both spellings in any case: the HTTP/MQTT words and the serial receivers' short ones
+# (`PRESS|LONG|CANCEL|HB`), so a bridge or a button configured with either set is understood everywhere.
+SIGNAL_SPELLINGS: dict[str, SignalKind] = {
+    "press": "press", "long_press": "long_press", "long": "long_press", "cancel": "cancel",
+    "heartbeat": "heartbeat", "hb": "heartbeat",
+}  # fmt: skip
+
+
+def _spelled(value: object) -> object:
+    """Either spelling, any case, to the one kind; anything else is left for the model to refuse."""
+    return SIGNAL_SPELLINGS.get(value.lower(), value) if isinstance(value, str) else value
+
+
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]  # as `panic.devices[].device_id`
 MAX_SIGNAL_BYTES = 4096  # an MQTT signal larger than this is refused unread (HTTP: `max_body_bytes`)
 MAX_SIGNAL_DEPTH = 4  # a signal is one flat object; deeper JSON is refused before it is parsed
@@ -27,7 +35,9 @@ class SignalMessage(BaseModel):
     device_id: DeviceId | None = Field(
         None, description="The button (HTTP: required; MQTT: the topic's last level names it instead)."
     )
-    event: SignalKind = Field("press", description="What happened.")
+    event: Annotated[SignalKind, BeforeValidator(_spelled)] = Field(
+        "press", description="What happened: press, long_press, cancel, heartbeat (or PRESS, LONG, CANCEL, HB)."
+    )
     battery: int | None = Field(None, ge=0, le=100, strict=True, description="Battery level in percent.")
 
 
@@ -40,60 +50,3 @@ class ButtonSignal:
     pressed_at: float  # when the device (or the receiver, if the device has no clock) saw it
     source: str  # gpio, serial, http, mqtt
     battery: int | None = None  # percent
-
-
-class PanicEvent(BaseModel):
-    """A resident pressed a panic button. Published on `<prefix>/<site>/<box>/panic`, top priority,
-    resent until the centre's receipt. Presses within the coalescing window update the same event
-    (same `event_id`, higher `presses` and `sequence`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-    schema_: Literal["gatebox.panic/1"] = Field("gatebox.panic/1", alias="schema")
-    event_id: EventId
-    message_id: str = Field(max_length=100, description="`<event_id>:<sequence>`: what the centre's receipt names.")
-    kind: Literal["panic", "long_press", "cancel"]
-    device_id: Slug
-    household: str | None = Field(None, max_length=200)
-    address: str | None = Field(None, max_length=200)
-    contact: str | None = Field(None, max_length=200)
-    camera: str | None = Field(None, max_length=200, description="The camera nearest the device.")
-    pressed_at: datetime
-    received_at: datetime
-    sequence: int = Field(ge=1, le=MAX_SAFE_INT, description="Messages so far for this event (1 = first).")
-    presses: int = Field(ge=1, le=MAX_SAFE_INT, description="Presses coalesced into this event.")
-    battery: int | None = Field(None, ge=0, le=100)
-    site: Slug
-    box_id: Slug
-    location: Location | None = None
-    snapshot_jpeg_b64: PanicSnapshot | None = Field(
-        None, description="First message of an event: the nearest camera's view (JPEG ≤640 px, base64)."
-    )
-    snapshot_ts: datetime | None = Field(None, description="Capture time of that snapshot, UTC.")
-    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
-    age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")
-
-    @model_validator(mode="after")
-    def _message_id_names_this_copy(self) -> PanicEvent:
-        # The receipt names `message_id`: a box must not be able to get receipts for other ids.
-        if self.message_id != f"{self.event_id}:{self.sequence}":
-            raise ValueError("message_id must be `<event_id>:<sequence>`")
-        return self
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
-
-
-class DeviceNotice(BaseModel):
-    """Low-priority device health: `<prefix>/<site>/<box>/device`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    schema_: Literal["gatebox.device/1"] = Field("gatebox.device/1", alias="schema")
-    kind: Literal["device_offline", "low_battery"]
-    device_id: Slug
-    household: str | None = Field(None, max_length=200)
-    detail: str = Field(max_length=1000)
-    ts: datetime
-    site: Slug
-    box_id: Slug
-    sent_at: datetime | None = Field(None, description="The box's clock when this copy was sent.")
-    age_s: Seconds | None = Field(None, description="Seconds it waited on the box (monotonic clock).")

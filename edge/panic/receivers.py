@@ -10,6 +10,9 @@
 - MQTT: a local broker topic `<topic_prefix>/<DEVICE_ID>` with the same JSON (without device_id),
   for Zigbee or 433 MHz bridges that already publish there; login and TLS as for the centre's broker.
 
+Serial, HTTP and MQTT all take either set of event words (`press|long_press|cancel|heartbeat` or
+`PRESS|LONG|CANCEL|HB`), in any case (`edge.panic.models.SIGNAL_SPELLINGS`).
+
 HTTP and MQTT signals are parsed with bounds (`SignalMessage`: size, depth, types, ranges) before
 anything reads them; whatever is refused is counted and never ends a receiver.
 """
@@ -26,30 +29,38 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from edge.comms.bounded_json import JsonRefused, parse_bounded_json
-from edge.comms.mqtt import make_client
 from edge.config import (
-    BrokerConfig,
     GpioReceiverConfig,
     HttpReceiverConfig,
     MqttReceiverConfig,
     PanicConfig,
+    ReconnectConfig,
     SerialReceiverConfig,
 )
-from edge.errors import ConfigError
-from edge.panic.models import MAX_SIGNAL_BYTES, MAX_SIGNAL_DEPTH, ButtonSignal, SignalKind, SignalMessage
+from edge.panic.models import (
+    MAX_SIGNAL_BYTES,
+    MAX_SIGNAL_DEPTH,
+    SIGNAL_SPELLINGS,
+    ButtonSignal,
+    SignalKind,
+    SignalMessage,
+)
+from edge.panic.supervision import Backoff, ReceiverStatus, ReportingReceiver, Supervised, receiver_name
+from edge.protocol.bounded_json import JsonRefused, parse_bounded_json
+from edge.protocol.errors import ConfigError
+from edge.protocol.mqtt import BrokerConfig, disconnect, make_client
 
 log = logging.getLogger(__name__)
 
-SERIAL_EVENTS: dict[str, SignalKind] = {"PRESS": "press", "LONG": "long_press", "CANCEL": "cancel", "HB": "heartbeat"}
 MAX_LINE = 256
 CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # int() would take "-1", "+5", " 5" and "1_000"
 
@@ -97,21 +108,22 @@ class GpioReceiver:
 def parse_serial_line(line: bytes) -> tuple[str, SignalKind, int | None]:
     text = line.decode("ascii").strip()
     parts = text.split(",")
-    if len(parts) not in (2, 3) or not parts[0] or parts[1].upper() not in SERIAL_EVENTS:
+    event = parts[1].strip().lower() if len(parts) in (2, 3) else ""
+    if not parts[0] or event not in SIGNAL_SPELLINGS:  # PRESS|LONG|CANCEL|HB or the HTTP words, any case
         raise ValueError(f"expected DEVICE_ID,EVENT[,BATTERY], got {text!r}")
-    return parts[0], SERIAL_EVENTS[parts[1].upper()], _battery(parts[2] if len(parts) == 3 else None)
+    return parts[0], SIGNAL_SPELLINGS[event], _battery(parts[2] if len(parts) == 3 else None)
 
 
 class SerialReceiver:
-    def __init__(self, config: SerialReceiverConfig, sink: Sink) -> None:
-        import serial
+    """A radio receiver on a serial port. A port that is missing at start or goes away (the USB
+    receiver unplugged) is reopened with backoff, as cameras are; `status` says which."""
 
-        try:
-            self._port = serial.serial_for_url(config.port, baudrate=config.baudrate, timeout=0.5)
-        except (serial.SerialException, ValueError) as e:
-            raise ConfigError(f"panic.serial: cannot open {config.port}: {e}") from None
+    def __init__(self, config: SerialReceiverConfig, sink: Sink, reconnect: ReconnectConfig | None = None) -> None:
+        self._config = config
         self._sink = sink
         self._name = config.port
+        self.status = ReceiverStatus(receiver_name("serial", config.port))
+        self._backoff = Backoff(reconnect or ReconnectConfig())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"panic-serial-{config.port}", daemon=True)
         self._thread.start()
@@ -121,11 +133,25 @@ class SerialReceiver:
 
         while not self._stop.is_set():
             try:
-                line = self._port.readline(MAX_LINE + 1)
-            except serial.SerialException as e:
-                log.error("panic serial %s: %s; retrying", self._name, e)
-                self._stop.wait(1.0)
+                port = serial.serial_for_url(self._config.port, baudrate=self._config.baudrate, timeout=0.5)
+            except (serial.SerialException, ValueError, OSError) as e:
+                self.status.down(f"cannot open {self._config.port}: {e}", self._backoff.delay_s)
+                self._backoff.wait(self._stop)
                 continue
+            self.status.up()
+            self._backoff.reset()
+            try:
+                self._read(port)
+            except (serial.SerialException, OSError) as e:  # unplugged, or the device hung up
+                self.status.down(f"{self._config.port} failed: {e}", self._backoff.delay_s)
+                self._backoff.wait(self._stop)
+            finally:
+                port.close()
+
+    def _read(self, port: Any) -> None:
+        """Lines from `port` to the sink until stopped; raises what the port raises when it fails."""
+        while not self._stop.is_set():
+            line = port.readline(MAX_LINE + 1)
             if not line:
                 continue
             if len(line) > MAX_LINE or not line.endswith(b"\n"):
@@ -141,7 +167,6 @@ class SerialReceiver:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self._port.close()
 
 
 def parse_signal(body: bytes, max_bytes: int, device_id: str | None = None) -> SignalMessage:
@@ -396,15 +421,24 @@ def _never_raises(callback: Callable[..., None], sink: Sink, what: str) -> Calla
     return guarded
 
 
+def mqtt_receiver_broker(config: MqttReceiverConfig, reconnect: ReconnectConfig | None = None) -> BrokerConfig:
+    """The bridge's broker as the MQTT receiver (and `doctor`) log in to it."""
+    return BrokerConfig(host=config.host, port=config.port, username=config.username,
+                        password_file=config.password_file, tls=config.tls,
+                        reconnect_max_s=max(1.0, (reconnect or ReconnectConfig()).max_backoff_s))  # fmt: skip
+
+
 class MqttReceiver:
-    def __init__(self, config: MqttReceiverConfig, sink: Sink) -> None:
+    """Signals from a bridge's broker. paho reconnects by itself (doubling waits, up to
+    `panic.reconnect.max_backoff_s`) when that broker is down or goes away; `status` says which."""
+
+    def __init__(self, config: MqttReceiverConfig, sink: Sink, reconnect: ReconnectConfig | None = None) -> None:
         prefix = config.topic_prefix.rstrip("/") + "/"
-        broker = BrokerConfig(host=config.host, port=config.port, username=config.username,
-                              password_file=config.password_file, tls=config.tls, reconnect_max_s=10)  # fmt: skip
         try:
-            self._client = make_client(broker, client_id="")
+            self._client = make_client(mqtt_receiver_broker(config, reconnect), client_id="")
         except ConfigError as e:
             raise ConfigError(f"panic.mqtt: {e}") from None
+        self.status = status = ReceiverStatus(receiver_name("mqtt", f"{config.host}:{config.port}"))
         refused = [False]  # log a refused login once, not on every reconnect attempt
 
         def on_connect(
@@ -415,10 +449,21 @@ class MqttReceiver:
                     "panic mqtt: broker %s:%d refused the connection: %s", config.host, config.port, reason
                 )
                 refused[0] = True
+                status.down(f"the broker refused the connection: {reason}")
                 return
             refused[0] = False
             log.info("panic mqtt: listening on %s:%d %s+", config.host, config.port, prefix)
             client.subscribe(prefix + "+", qos=1)
+            status.up()
+
+        def on_disconnect(
+            client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: Properties | None
+        ) -> None:
+            if status.connected:
+                status.down(f"lost the broker {config.host}:{config.port}: {reason}")
+
+        def on_connect_fail(client: mqtt.Client, userdata: object) -> None:
+            status.down(f"cannot reach the broker {config.host}:{config.port}")
 
         def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
             try:
@@ -430,25 +475,30 @@ class MqttReceiver:
             return None
 
         self._client.on_connect = _never_raises(on_connect, sink, "connect")
+        self._client.on_disconnect = _never_raises(on_disconnect, sink, "disconnect")
+        self._client.on_connect_fail = _never_raises(on_connect_fail, sink, "connect_fail")
         self._client.on_message = _never_raises(on_message, sink, "message")
         self._client.connect_async(config.host, config.port)
         self._client.loop_start()
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        disconnect(self._client)
 
 
-class Receiver(Protocol):
-    def close(self) -> None: ...
-
-
-def start_receivers(config: PanicConfig, sink: Sink) -> list[Receiver]:
-    """Every receiver the config names, started."""
-    receivers: list[Receiver] = [GpioReceiver(c, sink) for c in config.gpio]
-    receivers += [SerialReceiver(c, sink) for c in config.serial]
+def start_receivers(config: PanicConfig, sink: Sink) -> list[ReportingReceiver]:
+    """Every receiver the config names, started. A receiver's configuration error (the HTTP token)
+    stops the box here; a receiver that cannot start yet (no radio, port taken, broker down) is
+    retried in the background (`panic.reconnect`) and stops nothing."""
     if config.http:
-        receivers.append(HttpReceiver(config.http, sink))
+        read_token(config.http)  # a bad token is the installer's to fix: refuse to start, as `doctor` fails
+    reconnect = config.reconnect
+    receivers: list[ReportingReceiver] = [
+        Supervised(receiver_name("gpio", str(c.pin)), partial(GpioReceiver, c, sink), reconnect) for c in config.gpio
+    ]
+    receivers += [SerialReceiver(c, sink, reconnect) for c in config.serial]
+    if config.http:
+        where = receiver_name("http", f"{config.http.host}:{config.http.port}")
+        receivers.append(Supervised(where, partial(HttpReceiver, config.http, sink), reconnect))
     if config.mqtt:
-        receivers.append(MqttReceiver(config.mqtt, sink))
+        receivers.append(MqttReceiver(config.mqtt, sink, reconnect))
     return receivers

@@ -2,8 +2,9 @@
 
 A press is accepted only for a registered device; it is on disk in the outbox, at the top
 priority, before `submit` returns. Presses of one device within the coalescing window update the
-same event (same `event_id`, new `sequence`, higher `presses`); a long press or a cancel is
-forwarded as such. Devices that report heartbeats and fall silent, or report a low battery, raise
+same event (same `event_id`, new `sequence`, higher `presses`); a long press there makes it a
+`long_press` event from then on, and a cancel updates it as `cancel`; with nothing open, each opens an
+event of its own. Devices that report heartbeats and fall silent, or report a low battery, raise
 low-priority device notices.
 """
 
@@ -18,12 +19,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypedDict
 
-from edge.alerts import Location
 from edge.comms.delivery import Delivery
-from edge.comms.wire import Refusals
 from edge.config import GateboxConfig, PanicDevice
-from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent
+from edge.panic.models import ButtonSignal, SignalKind
+from edge.protocol.alert import Location
+from edge.protocol.panic import DeviceNotice, DeviceNoticeKind, PanicEvent, PanicKind
+from edge.protocol.wire import Refusals
 from edge.store.alert_states import AlertStates
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,18 @@ class _OpenEvent:
     first_pressed_at: float
     presses: int = 1
     sequence: int = 1
+    long_press: bool = False  # once held down, the event stays a long press (a later short press never lowers it)
+
+
+# The panic each signal that starts an event of its own sends (a heartbeat never does).
+EVENT_KIND: dict[SignalKind, PanicKind] = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}
+
+
+class _Snapshot(TypedDict, total=False):
+    """A PanicEvent's snapshot fields: both or, with no snapshot, neither (the model's defaults)."""
+
+    snapshot_jpeg_b64: str
+    snapshot_ts: datetime
 
 
 def _utc(ts: float) -> datetime:
@@ -95,17 +110,19 @@ class PanicService:
         current = self._open.get(device.device_id)
         if current and now - current.started > self._config.panic.coalesce_window_s:
             current = None
-        if signal.kind == "press" and current:
+        kind: PanicKind
+        if signal.kind in ("press", "long_press") and current:  # another press, short or held: the same event
             current.presses += 1
             current.sequence += 1
-            kind = "panic"
+            current.long_press = current.long_press or signal.kind == "long_press"
+            kind = "long_press" if current.long_press else "panic"
         elif signal.kind == "cancel" and current:
             current.sequence += 1
             kind = "cancel"
         else:  # a new press, a long press, or a cancel with nothing open: an event of its own
-            current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at)
+            current = _OpenEvent(uuid.uuid4().hex, now, signal.pressed_at, long_press=signal.kind == "long_press")
             self._open[device.device_id] = current
-            kind = {"press": "panic", "long_press": "long_press", "cancel": "cancel"}[signal.kind]
+            kind = EVENT_KIND[signal.kind]
         event = PanicEvent(
             event_id=current.event_id, message_id=f"{current.event_id}:{current.sequence}", kind=kind,
             device_id=device.device_id, household=device.household, address=device.address,
@@ -120,7 +137,7 @@ class PanicService:
         log.warning("PANIC %s from %s (%s): press %d of event %s via %s", kind, device.device_id,
                     device.household or "-", current.presses, current.event_id, signal.source)  # fmt: skip
 
-    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> dict[str, object]:
+    def _snapshot(self, device: PanicDevice, event: _OpenEvent) -> _Snapshot:
         """The nearest camera's view, on an event's first message only (its updates leave faster)."""
         if event.sequence != 1 or not device.camera or self._camera_snapshot is None:
             return {}
@@ -155,7 +172,7 @@ class PanicService:
                         device, "device_offline", f"silent for {silent:.0f} s (reports every {interval:.0f} s)"
                     )
 
-    def _notice(self, device: PanicDevice, kind: str, detail: str) -> None:
+    def _notice(self, device: PanicDevice, kind: DeviceNoticeKind, detail: str) -> None:
         box = self._config.box
         notice = DeviceNotice(kind=kind, device_id=device.device_id, household=device.household, detail=detail,
                               ts=_utc(time.time()), site=box.site, box_id=box.box_id)  # fmt: skip

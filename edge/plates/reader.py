@@ -3,7 +3,7 @@
 The recogniser knows 6,623 characters; a plate uses 70. Decoding is restricted to the plate
 alphabet (every other class is masked before the CTC argmax), which removes the look-alike Chinese
 characters a general OCR would pick, and the result is checked against the plate grammar
-(`edge.plates.grammar`, one per plate type). Double-row plates (yellow trucks, motorcycles,
+(`edge.protocol.plate_grammar`, one per plate type). Double-row plates (yellow trucks, motorcycles,
 trailers, WJ) are split into their rows, each read with the characters its row may hold, and joined.
 
 Where the plain read breaks the grammar, what the recogniser is known to miss is looked for: a type
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from edge.plates.grammar import (
+from edge.protocol.plate_grammar import (
     ALPHABET,
     DIGITS,
     LETTERS,

@@ -16,9 +16,10 @@ from edge.plates.finder import CROP, PlateFinder
 from edge.plates.matcher import PlateMatch, PlateMatcher
 from edge.plates.reader import PlateTextReader
 from edge.plates.scanner import COLOUR, READ_CONFIDENCE, TEXT, PlateScanner
+from edge.protocol.messages import Passage
 from edge.tracking.iou_tracker import IouTracker
-from edge.tracking.line_crossing import LineCrossing
-from edge.types import Frame
+from edge.tracking.line_crossing import Direction, LineCrossing
+from edge.types import Detections, Frame
 
 VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
 
@@ -31,11 +32,12 @@ class PassageRecord:
     ts: float
     plate: str
     colour: str | None
-    direction: str | None  # "out" / "in" across the camera's gate line; None without one
+    direction: Direction | None  # across the camera's gate line; None without one
 
-    def body(self, site: str, box_id: str) -> dict[str, object]:
-        return {"schema": "gatebox.passage/1", "site": site, "box_id": box_id, "camera": self.camera,
-                "ts": self.ts, "plate": self.plate, "colour": self.colour, "direction": self.direction}  # fmt: skip
+    def message(self, site: str, box_id: str) -> Passage:
+        """What the centre gets (`<prefix>/<site>/<box>/passage`)."""
+        return Passage(site=site, box_id=box_id, camera=self.camera, ts=self.ts, plate=self.plate, colour=self.colour,
+                       direction=self.direction)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class PlateStage:
         self._scanner = PlateScanner(finder, reader)
         self._vehicles = vehicles
         self._gate = LineCrossing(gate_line) if gate_line else None
-        self._direction: dict[int, str] = {}
+        self._direction: dict[int, Direction] = {}
         self._settled: dict[int, _Settled] = {}  # track -> its voted plate, for the passage log
         self._passages: list[PassageRecord] = []
         self._matcher = matcher
@@ -85,6 +87,7 @@ class PlateStage:
         self._confidence: dict[int, dict[str, float]] = defaultdict(dict)
         self._decided: set[int] = set()
         self._last_alert_ts: dict[str, float] = {}
+        self.last_read = Detections()  # the plates read in the last frame processed (for drawing)
 
     def set_matcher(self, matcher: PlateMatcher) -> None:
         self._matcher = matcher
@@ -94,12 +97,13 @@ class PlateStage:
             found = self._vehicles.detect(frame.image)
             moving = found.xyxy[np.isin(found.data[CLASS_NAME], sorted(VEHICLES))]
         window = detection_window(moving, frame.image.shape, padding=0.05)
+        self.last_read = Detections()
         if window is None:
             return []
         x1, y1, x2, y2 = window
         plates = self._scanner.scan(frame.image[y1:y2, x1:x2]).moved_by(x1, y1)
         tracked = self._tracker.update(plates, frame.index)
-        plates = tracked.detections
+        plates = self.last_read = tracked.detections
         decisions = []
         for i, track_id in enumerate(plates.tracker_id.tolist()):
             if track_id in self._decided:

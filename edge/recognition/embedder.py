@@ -1,10 +1,8 @@
 """Face embedders: dlib's 128-d ResNet (the default, the model face_recognition uses) or an ONNX
 model the deployment supplies (`edge.recognition.onnx_embedder`).
 
-Every embedder says what it is (`EmbedderSpec`): an id that galleries and list bundles carry and
-the width of its embeddings. Embeddings of two embedders live in different spaces, so a distance
-between them means nothing: the box refuses to mix them (`EmbedderMismatch`) rather than match
-against noise. A gallery or bundle that predates embedder ids is dlib's (`DLIB_EMBEDDER`).
+What each embedder says it is (`EmbedderSpec`: id and width), and the refusal to mix two
+(`EmbedderMismatch`), are the protocol's (`edge.protocol.embedding`): list bundles carry them.
 """
 
 from __future__ import annotations
@@ -19,32 +17,19 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import RecognitionConfig
-from edge.errors import GateboxError
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderKind, EmbedderSpec, ExecutionProvider, OnnxEmbedderConfig
 
 Box = tuple[float, float, float, float]
-ONNX_ID_PREFIX = "onnx:"
 
 
-@dataclass(frozen=True)
-class EmbedderSpec:
-    """What an embedder produces: `id` names the model (and preprocessing), `dim` the embedding width."""
-
-    id: str
-    dim: int
+class EmbedderChoice(Protocol):
+    """Which embedder to build: the box's `recognition` section, or the centre's."""
 
     @property
-    def metric(self) -> Literal["euclidean", "cosine"]:
-        """dlib's space is trained for Euclidean distance; ArcFace-style models for the angle between
-        L2-normalised embeddings (cosine distance, 1 - cos)."""
-        return "cosine" if self.id.startswith(ONNX_ID_PREFIX) else "euclidean"
+    def embedder(self) -> EmbedderKind: ...
 
-
-DLIB_EMBEDDER = EmbedderSpec("dlib-resnet-v1", 128)
-
-
-class EmbedderMismatch(GateboxError):
-    """Embeddings made by one embedder offered to a gallery, list or box that uses another."""
+    @property
+    def onnx(self) -> OnnxEmbedderConfig | None: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +42,7 @@ class EmbedderRecipe:
     input_mean: float = 127.5
     input_std: float = 128.0
     channels: Literal["rgb", "bgr"] = "rgb"
-    providers: tuple[str, ...] = ("cpu",)
+    providers: tuple[ExecutionProvider, ...] = ("cpu",)
     threads: int = 1
 
     def build(self) -> FaceEmbedder:
@@ -68,7 +53,7 @@ class EmbedderRecipe:
         return OnnxFaceEmbedder(self)
 
 
-def embedder_recipe(config: RecognitionConfig, model_paths: Mapping[str, Path]) -> EmbedderRecipe:
+def embedder_recipe(config: EmbedderChoice, model_paths: Mapping[str, Path]) -> EmbedderRecipe:
     """The configured embedder; `model_paths` are the verified model files by manifest name."""
     landmarks = model_paths["face_landmarks_5"]
     if config.embedder == "dlib":
@@ -79,7 +64,7 @@ def embedder_recipe(config: RecognitionConfig, model_paths: Mapping[str, Path]) 
                           tuple(onnx.providers), onnx.threads)  # fmt: skip
 
 
-def configured_embedder_id(config: RecognitionConfig) -> str:
+def configured_embedder_id(config: EmbedderChoice) -> str:
     """The id of the configured embedder without loading it (the list sync compares bundles with it)."""
     if config.embedder == "dlib":
         return DLIB_EMBEDDER.id

@@ -1,14 +1,16 @@
-"""The enrolled faces of every list as one matrix, searched 1:N with numpy."""
+"""The enrolled faces of every list as one matrix, searched 1:N with numpy, and who each listed subject
+is (name, category, priority from the list entry), for the alerts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderSpec
-from edge.types import Match
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderSpec
+from edge.types import Match, SubjectDetails
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Gallery:
     subject_ids: tuple[str, ...] = ()
     versions: tuple[str, ...] = ()  # per row: "local" (enrolled on the box) or "v<N>" (centre version)
     embedder: EmbedderSpec = DLIB_EMBEDDER
+    # (list name, subject id) -> who they are, for every subject of the lists in force (plate lists too)
+    subjects: Mapping[tuple[str, str], SubjectDetails] = field(default_factory=dict, compare=False)
     # Precomputed by __post_init__ for the embedder's metric only (the other one is never set):
     _unit: npt.NDArray[np.float32] = field(init=False, repr=False, compare=False)  # cosine: unit rows
     _sq_norms: npt.NDArray[np.float32] = field(init=False, repr=False, compare=False)  # Euclidean: |row|^2

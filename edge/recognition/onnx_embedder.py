@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from edge.errors import ModelError
-from edge.recognition.embedder import ONNX_ID_PREFIX, Box, EmbedderRecipe, EmbedderSpec, embed_faces
+from edge.protocol.embedding import ONNX_ID_PREFIX, EmbedderSpec, ExecutionProvider
+from edge.protocol.errors import ModelError
+from edge.recognition.embedder import Box, EmbedderRecipe, embed_faces
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,10 @@ def align(image: npt.NDArray[np.uint8], points: npt.ArrayLike) -> npt.NDArray[np
     return chip
 
 
-def _providers(wanted: Sequence[str]) -> list[str]:
+def _providers(wanted: Sequence[ExecutionProvider]) -> list[str]:
     from edge.detectors.onnx_objects import choose_providers
 
-    return choose_providers(list(wanted))
+    return choose_providers(wanted)
 
 
 class OnnxFaceEmbedder:

@@ -12,7 +12,7 @@ embedded again once the decision stage has settled it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -21,11 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import RecognitionConfig
+from edge.recognition.embedder import Box
 from edge.tracking.iou_tracker import TrackerUpdate
 from edge.types import FaceSample, Frame
 
 BURST_S = 1.0  # the budget saves up at most this many seconds of embeddings: a crowd walking in gets first looks
 CROP_MARGIN = 0.5  # of the face size on each side: room for alignment and a useful snapshot
+
+# How good a look a crop gives (larger is better), from the crop and the face box in it: `FaceQuality`.
+QualityScore = Callable[[npt.NDArray[np.uint8], Box], float]
 
 
 @dataclass
@@ -36,17 +40,35 @@ class _TrackState:
     best_quality: float = 0.0
 
 
-def crop_face(
-    image: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.uint8], tuple[float, float, float, float]]:
+def as_box(xyxy: npt.NDArray[np.float32]) -> Box:
+    """One row of a detections' `xyxy` as four floats."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return x1, y1, x2, y2
+
+
+def crop_face(image: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.uint8], Box]:
     """A padded crop around a face and the face box in crop coordinates."""
     height, width = image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    x1, y1, x2, y2 = as_box(xyxy)
     pad = CROP_MARGIN * max(x2 - x1, y2 - y1)
     cx1, cy1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
     cx2, cy2 = int(min(width, x2 + pad)), int(min(height, y2 + pad))
     crop = np.ascontiguousarray(image[cy1:cy2, cx1:cx2])
     return crop, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1)
+
+
+def face_views(frame: Frame, tracked: TrackerUpdate, track_ids: Collection[int]) -> dict[int, FaceSample]:
+    """The faces of `track_ids` in this frame as unscored samples (quality 0): what an alert shows of a
+    moment other than a look, such as a track crossing the gate line."""
+    views = {}
+    faces = tracked.detections
+    for box, track_id in zip(faces.xyxy, faces.tracker_id.tolist(), strict=True):
+        if track_id in track_ids:
+            crop, crop_box = crop_face(frame.image, box)
+            views[track_id] = FaceSample(
+                frame.camera, frame.index, frame.ts, track_id, as_box(box), crop, crop_box, 0.0
+            )  # fmt: skip
+    return views
 
 
 def face_yaw(points: dlib.points) -> float:
@@ -64,7 +86,7 @@ class FaceQuality:
     def __init__(self, landmarks: dlib.shape_predictor) -> None:
         self._landmarks = landmarks
 
-    def __call__(self, crop: npt.NDArray[np.uint8], box: tuple[float, float, float, float]) -> float:
+    def __call__(self, crop: npt.NDArray[np.uint8], box: Box) -> float:
         x1, y1, x2, y2 = box
         gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         face = cv2.resize(gray[int(y1) : int(y2), int(x1) : int(x2)], (64, 64), interpolation=cv2.INTER_AREA)
@@ -76,7 +98,7 @@ class FaceQuality:
 
 
 class FaceSampler:
-    def __init__(self, quality: FaceQuality, config: RecognitionConfig) -> None:
+    def __init__(self, quality: QualityScore, config: RecognitionConfig) -> None:
         self._quality = quality
         self._config = config
         self._tracks: dict[int, _TrackState] = {}
@@ -118,7 +140,7 @@ class FaceSampler:
             else:
                 continue
             sample = FaceSample(
-                frame.camera, frame.index, now, track_id, tuple(map(float, box)), crop, crop_box, quality
+                frame.camera, frame.index, now, track_id, as_box(box), crop, crop_box, quality
             )  # fmt: skip
             candidates.append(((urgency, state.last_look_ts, -quality), sample))  # ties: the better view
         budget = min(cfg.max_embeddings_per_pass, int(self._tokens))

@@ -1,7 +1,9 @@
 """Frame sources: recorded files (every frame, in order) and live cameras (reconnecting).
 
 Live streams are opened with open/read timeouts set at construction: without them OpenCV's
-FFmpeg backend blocks for 60-90 s on a frozen RTSP/HTTP source before reporting anything.
+FFmpeg backend blocks for 60-90 s on a frozen RTSP/HTTP source before reporting anything. A read
+that takes the whole read timeout ends the connection even when it returns a frame (one the decoder
+held back), so a frozen stream is lost within `read_timeout_s`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import cv2
 
 from edge.config import CameraConfig
-from edge.errors import InputError
 from edge.health import CameraStatus
+from edge.protocol.errors import InputError
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class VideoFile:
         assert self.started_monotonic is not None
         return self.started_monotonic + (index - self.start_frame) / self.fps
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:  # closing it releases the capture
         image, index = self._first, self.start_frame
         self.started_monotonic = time.monotonic()
         try:
@@ -106,7 +108,7 @@ class LiveCamera:
         self._status = status or CameraStatus(config.name)
         self.connects = 0
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:  # closing it releases the capture
         cfg = self.config
         backoff = cfg.reconnect.initial_backoff_s
         index = 0
@@ -136,8 +138,14 @@ class LiveCamera:
             next_due = time.monotonic()
             try:
                 while not self._stop.is_set():
+                    asked = time.monotonic()
                     ok, image = capture.read()
                     if not ok or image is None:
+                        break
+                    if not is_file and time.monotonic() - asked >= cfg.read_timeout_s:
+                        # The read timed out, yet FFmpeg hands out the frames its decoder still holds, one
+                        # per further timeout: a frozen H.264 stream would take (1 + decoder delay) timeouts
+                        # to notice. A frame that took the whole timeout to come is the sign: it is lost now.
                         break
                     received += 1
                     backoff = cfg.reconnect.initial_backoff_s

@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from edge.alerts import Alert
-from edge.errors import GateboxError
-from edge.store.private import private_dir, write_private
-from edge.store.sqlite import Migration, Schema, add_columns, open_database, transaction
+from edge.protocol.alert import Alert
+from edge.protocol.errors import GateboxError
+from edge.protocol.private import private_dir, write_private
+from edge.protocol.sqlite import Migration, Schema, add_columns, open_database, transaction
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -44,7 +45,7 @@ SCHEMA = Schema(
     Migration("receipts", add_columns("alerts", {"confirmed_at": "REAL DEFAULT 0"})),
 )
 ORDER = {"new": 0, "acked": 1, "closed": 2}
-COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL"
+COLUMNS = "event_id, list_name, subject_id, camera, ts, state, note, by, confirmed_at IS NOT NULL, kind"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class AlertRecord:
     note: str | None
     by: str | None
     confirmed: bool  # the centre's receipt arrived (or the record predates tracking it)
+    kind: str = "face_match"  # the alert's kind (face_match, elder_leaving, plate_match)
 
 
 class AlertStates:
@@ -155,6 +157,9 @@ class AlertStates:
         return removed
 
 
-def _record(row: tuple) -> AlertRecord:
-    *fields, confirmed = row
-    return AlertRecord(*fields, confirmed=bool(confirmed))
+def _record(row: tuple[Any, ...]) -> AlertRecord:
+    """An AlertRecord from a row of `COLUMNS`."""
+    event_id, list_name, subject_id, camera, ts, state, note, by, confirmed, kind = row
+    return AlertRecord(
+        event_id, list_name, subject_id, camera, ts, state, note, by, confirmed=bool(confirmed), kind=kind
+    )

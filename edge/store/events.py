@@ -1,4 +1,5 @@
-"""The events file: one JSON line per alert, appended and fsynced.
+"""The events file: one JSON line per alert, appended and fsynced (a regular file; a device or a pipe,
+such as `--events /dev/null`, just takes the lines).
 
 Two kinds. The box's own journal, `DATA_DIR/events.jsonl` (`gatebox run`), never holds a face: each
 line is the alert without `snapshot_jpeg_b64`, naming instead its `snapshot_file` (relative to
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
-from edge.alerts import Alert
-from edge.errors import GateboxError
-from edge.store.private import open_private, private_dir, write_private
+from edge.protocol.alert import Alert
+from edge.protocol.errors import GateboxError
+from edge.protocol.private import open_private, private_dir, write_private
 
 FACE_FIELD = "snapshot_jpeg_b64"
 
@@ -41,6 +43,9 @@ class EventsFile:
             if not faces:
                 self._repair()
             self._fd = open_private(path, os.O_WRONLY | os.O_APPEND)
+            # Only a regular file can be fsynced (and needs to be): a tester's `--events /dev/null` or a
+            # pipe into another program takes the lines as they are written.
+            self._sync = stat.S_ISREG(os.fstat(self._fd).st_mode)
         except OSError as e:
             raise GateboxError(f"cannot write events file {path}: {e.strerror or e}") from None
 
@@ -75,7 +80,8 @@ class EventsFile:
         line = memoryview(text + b"\n")
         while line:  # one write to an O_APPEND file (a short write only on a full disk or the like)
             line = line[os.write(self._fd, line) :]
-        os.fsync(self._fd)
+        if self._sync:
+            os.fsync(self._fd)
         self._event_ids.add(alert.event_id)
 
     def close(self) -> None:

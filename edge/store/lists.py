@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.lists.bundle import ListEntry
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.alert import SUBJECT_CATEGORY_MAX, SUBJECT_NAME_MAX, SUBJECT_PRIORITY_MAX
+from edge.protocol.bundle import ListEntry
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.sqlite import Migration, Schema, add_columns, open_database, transaction
 from edge.recognition.gallery import Gallery
-from edge.store.sqlite import Migration, Schema, add_columns, open_database, transaction
+from edge.types import SubjectDetails
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS subjects (
@@ -246,8 +248,9 @@ class ListStore:
             query += f" AND e.list_name IN ({','.join('?' * len(lists))})"
             params += tuple(lists)
         rows = self._db.execute(query + " ORDER BY e.id", params).fetchall()
+        subjects = self.details(lists)
         if not rows:
-            return Gallery(np.empty((0, embedder.dim), np.float32), embedder=embedder)
+            return Gallery(np.empty((0, embedder.dim), np.float32), embedder=embedder, subjects=subjects)
         raw = b"".join(r[2] for r in rows)
         if len(raw) != len(rows) * embedder.dim * 4:
             raise EmbedderMismatch(f"the list store's face rows are not all {embedder.dim}-d, as {embedder.id} makes")
@@ -258,7 +261,26 @@ class ListStore:
             tuple(r[1] for r in rows),
             tuple("local" if r[3] == "local" else f"v{r[4]}" for r in rows),
             embedder,
+            subjects,
         )
+
+    def details(self, lists: Collection[str] | None = None) -> dict[tuple[str, str], SubjectDetails]:
+        """Who each subject of the given lists (all when None) is, as its alerts show it: the centre's
+        entries with their name, category and priority; faces enrolled here with their name only."""
+        query = "SELECT list_name, subject_id, name, category, priority, origin FROM subjects"
+        params: tuple[object, ...] = ()
+        if lists is not None:
+            query += f" WHERE list_name IN ({','.join('?' * len(lists))})"
+            params = tuple(lists)
+        details = {}
+        for list_name, subject_id, name, category, priority, origin in self._db.execute(query, params):
+            from_centre = origin != "local"
+            details[(list_name, subject_id)] = SubjectDetails(
+                name[:SUBJECT_NAME_MAX] if name else None,  # `enroll --name` takes any length; an alert, 200 characters
+                category[:SUBJECT_CATEGORY_MAX] if category and from_centre else None,
+                priority if from_centre and 0 <= priority <= SUBJECT_PRIORITY_MAX else None,
+            )
+        return details
 
     def _refuse_other_embedders(self, list_name: str, embedder: EmbedderSpec, doing: str) -> None:
         """EmbedderMismatch when `list_name` holds face rows made by another embedder (in a transaction)."""

@@ -124,7 +124,8 @@ class IouTracker:
                 new_box = detections.xyxy[di]
                 if not self._same_face(track, new_box, looks[di]):
                     continue  # overlap alone does not make it the same person
-                gap = max(1, frame_index - track.last_frame)
+                # A float: NumPy's stubs type float32 / int as float64 (at run time both stay float32).
+                gap = float(max(1, frame_index - track.last_frame))
                 track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.xyxy) / gap
                 track.xyxy = new_box.copy()
                 track.last_frame = frame_index

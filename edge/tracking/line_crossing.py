@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.config import GateLineConfig
 from edge.tracking.iou_tracker import TrackerUpdate
@@ -36,15 +37,22 @@ class LineCrossing:
         rel = point - self._start
         return float(self._direction[0] * rel[1] - self._direction[1] * rel[0]) / self._length
 
-    def update(self, tracked: TrackerUpdate, frame_shape: tuple[int, ...]) -> dict[int, Direction]:
+    def side(self, xyxy: npt.ArrayLike, frame_shape: tuple[int, ...]) -> float | None:
+        """+1 outside, -1 inside, None within `margin` of the line: where this box's anchor is."""
         height, width = frame_shape[:2]
+        x1, _, x2, y2 = (float(v) for v in np.asarray(xyxy).reshape(4))
+        distance = self._signed(np.array([(x1 + x2) / 2 / width, y2 / height])) * self._outside_sign
+        if abs(distance) <= self._margin:
+            return None
+        return 1.0 if distance > 0 else -1.0
+
+    def update(self, tracked: TrackerUpdate, frame_shape: tuple[int, ...]) -> dict[int, Direction]:
         crossings: dict[int, Direction] = {}
         faces = tracked.detections
-        for (x1, _, x2, y2), track_id in zip(faces.xyxy, faces.tracker_id.tolist(), strict=True):
-            distance = self._signed(np.array([(x1 + x2) / 2 / width, y2 / height])) * self._outside_sign
-            if abs(distance) <= self._margin:
+        for box, track_id in zip(faces.xyxy, faces.tracker_id.tolist(), strict=True):
+            side = self.side(box, frame_shape)
+            if side is None:
                 continue
-            side = 1.0 if distance > 0 else -1.0
             previous = self._side.get(track_id)
             self._side[track_id] = side
             if previous is not None and previous != side:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.security.signing import generate_keypair
+from edge.protocol.signing import generate_keypair
 
 
 @pytest.fixture(scope="session")

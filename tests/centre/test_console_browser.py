@@ -1,8 +1,9 @@
 """The console in a real browser (issue 9): headless Debian Chromium driven by Playwright against
 `gatebox centre serve`, with a real box (`gatebox run` on the crowd clip) on a real mosquitto.
 
-The box raises an alert → it appears on the page with its snapshot → the operator acknowledges it
-→ the box's own state comes back as acked. Then a plate list uploaded through the page is applied
+The box raises an alert → it appears on the page with its snapshot, shown urgent because its list's
+kind is (`urgent`; the name says nothing) → the operator acknowledges it → the box's own state comes
+back as acked. Then a plate list uploaded through the page is applied
 by the box, a panic from another box goes to the top of the feed, the kind filter narrows the feed
 to it, and that box is shown offline when it leaves. Screenshots are saved in
 `test-artifacts/` (or $GATEBOX_TEST_ARTIFACTS)."""
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.security.signing import load_public_key
+from edge.protocol.signing import load_public_key
 from tests.conftest import REPO, run_cli, start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
@@ -42,7 +43,9 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(
     keys = tmp_path / "keys"
     assert run_cli("centre", "keygen", "--out", keys).returncode == 0
     # A prefix of its own: boxes other tests left retained on the shared broker stay out of the counts.
-    console = ConsoleServer(tmp_path, broker.port, keys / "centre_ed25519.pem", prefix="browsertest")
+    # The watchlist made urgent, at the box and the centre alike: the page shows urgency by kind, not by name.
+    lists = {"watchlist": "urgent", "plate_watchlist": "plates"}
+    console = ConsoleServer(tmp_path, broker.port, keys / "centre_ed25519.pem", lists=lists, prefix="browsertest")
     data = enrolled_data.copy(tmp_path / "box", {"boy": "watchlist"})
     config = write_config(
         tmp_path / "box.yaml",
@@ -54,6 +57,7 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(
             "resend_after_s": 2,
         },
         cameras=[{"name": "gate", "url": str(crowd_clip)}],
+        lists=lists,
     )
     box = start_cli("--config", config, "--data-dir", data, "run", log=tmp_path / "box.log")
     plates = tmp_path / "plates.csv"
@@ -75,6 +79,7 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(
             card = page.locator(f'li.event[data-event-id="{event_id}"]')
             sync_api.expect(card).to_contain_text("watchlist")
             sync_api.expect(card).to_contain_text("East gate")
+            sync_api.expect(card).to_have_class(re.compile(r"\burgent\b"))
             snapshot = card.locator("img")
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=snapshot.element_handle(),
                                    timeout=15_000)  # fmt: skip
@@ -88,6 +93,7 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(
             page.screenshot(path=str(ARTIFACTS / "console-alert-acked.png"), full_page=True)
 
             page.select_option("#upload-form select[name=list]", "plate_watchlist")
+            sync_api.expect(page.locator("#upload-form input[name=photos]")).to_be_hidden()  # a `plates` list
             page.set_input_files("#upload-form input[name=plates]", str(plates))
             page.click("#upload-form button[type=submit]")
             sync_api.expect(page.locator("#upload-result")).to_contain_text("published plate_watchlist v1")

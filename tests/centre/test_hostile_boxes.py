@@ -22,16 +22,18 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.alerts import Alert
-from edge.centre.auth import hash_password
-from edge.centre.console import Console
-from edge.centre.record import Recorder
-from edge.centre.store import AmbiguousEvent, CentreStore
-from edge.centre.web import _box_view, create_app
-from edge.comms.messages import AlertState, Heartbeat, ListAck
-from edge.comms.wire import Refusals
-from edge.config import BrokerConfig, CentreConfig, GateboxConfig
-from edge.panic.models import DeviceNotice, PanicEvent
+from centre.auth import hash_password
+from centre.config import CentreConfig, ConsoleConfig
+from centre.console import Console
+from centre.record import Recorder
+from centre.store import SCHEMA, AmbiguousEvent, CentreStore
+from centre.web import _box_view, create_app
+from edge.config import GateboxConfig
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Heartbeat, ListAck
+from edge.protocol.mqtt import BrokerConfig
+from edge.protocol.panic import DeviceNotice, PanicEvent
+from edge.protocol.wire import Refusals
 from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.console import CSRF_HEADER, ConsoleServer
@@ -52,11 +54,11 @@ class Receipts:
         self.sent.append((topic, json.loads(payload)["event_ids"]))
 
 
-def message(box: tuple[str, str], leaf: str, payload: bytes | str | dict) -> mqtt.MQTTMessage:
+def message(box: tuple[str, str], leaf: str, payload: bytes | str | dict[str, object]) -> mqtt.MQTTMessage:
     m = mqtt.MQTTMessage(topic=f"gatebox/{box[0]}/{box[1]}/{leaf}".encode())
-    m.payload = json.dumps(payload).encode() if isinstance(payload, dict) else payload
-    if isinstance(m.payload, str):
-        m.payload = m.payload.encode()
+    if isinstance(payload, dict):
+        payload = json.dumps(payload)
+    m.payload = payload.encode() if isinstance(payload, str) else payload
     return m
 
 
@@ -269,8 +271,8 @@ def test_what_the_box_sends_is_what_the_centre_accepts(tmp_path: Path) -> None:
     the box's clock and their age), pass the centre's models."""
     from edge.box import Box
     from edge.comms.link import InMemoryBroker, InMemoryLink
-    from edge.comms.messages import AckAlert
     from edge.health import CameraStatus, heartbeat
+    from edge.protocol.messages import AckAlert
 
     config = GateboxConfig()
     broker = InMemoryBroker()
@@ -323,19 +325,21 @@ def test_a_database_keyed_by_event_id_alone_is_migrated_in_place(tmp_path: Path)
             {"state": "acked", "note": "patrol sent", "by": "op1", "at": 2.0}
         ]
         assert store.snapshot("x1") == b"\xff\xd8"
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA.version  # every migration, once
         store.close()
     store = CentreStore(path)
     store.ingest("gatebox/siteB/box2/alert", json.dumps(alert(B, "x1")).encode())  # another box's x1: its own
     assert {(e["site"], e["box_id"]) for e in store.events()} == {A, B}
     assert store.claim_action(A, "x1", "closed", None, "op1", 60) == "ok"
-    assert [a["state"] for a in store.event("x1", *A)["actions"]] == ["acked", "closed"]  # type: ignore[index]
-    assert store.event("x1", *B)["actions"] == []  # type: ignore[index]
+    mine, theirs = store.event("x1", *A), store.event("x1", *B)
+    assert mine is not None and isinstance(mine["actions"], list)
+    assert [a["state"] for a in mine["actions"]] == ["acked", "closed"]
+    assert theirs is not None and theirs["actions"] == []
 
 
 # --- the real receivers, on a real broker ---------------------------------------------------------
 
-KILLERS: list[tuple[str, str | bytes]] = [
+KILLERS: list[tuple[str, str]] = [
     ("list_ack", json.dumps({"list": "watchlist", "version": 2**64})),
     ("heartbeat", "[" * 50_000 + "]" * 50_000),
     ("panic", json.dumps(panic(B) | {"sequence": 2**63, "message_id": f"p1:{2**63}"})),
@@ -377,7 +381,7 @@ def test_centre_record_keeps_receiving_after_the_killer_messages_and_exits_0(tmp
     config = write_config(
         tmp_path / "centre.yaml",
         broker={"port": broker.port, "topic_prefix": "hostilerec"},
-        centre={"record_client_id": f"rec-{tmp_path.name}"[:64]},
+        console={"record_client_id": f"rec-{tmp_path.name}"[:64]},
     )
     db = tmp_path / "centre.sqlite3"
     recorder = start_cli("--config", config, "centre", "record", "--db", db, "--timeout", "20", log=tmp_path / "log")
@@ -415,7 +419,7 @@ def test_centre_record_keeps_its_session_so_what_boxes_send_while_it_is_down_wai
     config = write_config(
         tmp_path / "centre.yaml",
         broker={"port": broker.port, "topic_prefix": "recsession"},
-        centre={"record_client_id": f"rec-{tmp_path.name}"[:64]},
+        console={"record_client_id": f"rec-{tmp_path.name}"[:64]},
     )
     db = tmp_path / "centre.sqlite3"
     args = ("--config", config, "centre", "record", "--db", db, "--timeout", "30")
@@ -444,8 +448,8 @@ def test_a_dead_receiver_turns_the_console_red(
     class Fatal(BaseException):
         """Nothing a message does raises this; a bug past every net could."""
 
-    config = GateboxConfig(broker=BrokerConfig(port=broker.port, topic_prefix="deadrecv"))
-    settings = CentreConfig(db=tmp_path / "centre.sqlite3", client_id=f"dead-{tmp_path.name}"[:64])
+    config = CentreConfig(broker=BrokerConfig(port=broker.port, topic_prefix="deadrecv"))
+    settings = ConsoleConfig(db=tmp_path / "centre.sqlite3", client_id=f"dead-{tmp_path.name}"[:64])
     console = Console(config, settings, None)
     try:
         console.store.set_operator("op1", hash_password("correct horse battery"))

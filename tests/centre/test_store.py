@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from edge.centre.store import CentreStore, EventFilter
-from edge.panic.models import PanicEvent
+from centre.store import CentreStore, EventFilter
+from edge.protocol.panic import PanicEvent, PanicKind
 from tests.conftest import REPO, run_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.enrolled import EnrolledData
 
 
-def panic(sequence: int, presses: int, kind: str = "panic") -> bytes:
+def panic(sequence: int, presses: int, kind: PanicKind = "panic") -> bytes:
     return PanicEvent(
         event_id="p1", message_id=f"p1:{sequence}", kind=kind, device_id="btn-1", household="Li",
         pressed_at=datetime(2026, 11, 30, tzinfo=timezone.utc), received_at=datetime(2026, 11, 30, tzinfo=timezone.utc),

@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 from tests.conftest import REPO, write_config
 from tests.support.broker import Mosquitto
 
@@ -31,7 +31,7 @@ def test_watch_shows_each_alert_once_confirms_it_and_survives_bad_payloads(tmp_p
     config = write_config(tmp_path / "centre.yaml", broker={"port": broker.port, "topic_prefix": "watchtest"})
     receipts: queue.Queue[bytes] = queue.Queue()
     box = mqtt.Client(CallbackAPIVersion.VERSION2)
-    box.on_message = lambda c, u, m: receipts.put(m.payload)
+    box.on_message = lambda c, u, m: receipts.put(bytes(m.payload))
     box.connect("127.0.0.1", broker.port)
     box.subscribe("watchtest/north/g2/receipt", qos=1)
     box.loop_start()
@@ -41,6 +41,7 @@ def test_watch_shows_each_alert_once_confirms_it_and_survives_bad_payloads(tmp_p
          "--timeout", "30", "--snapshots", str(tmp_path / "snaps")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip
+    assert watch.stdout is not None  # stdout=PIPE
     try:
         assert watch.stdout.readline().strip() == "BOX north/g2 online"  # subscribed: retained state shown
         for payload in ["{not json", json.dumps({"schema": "gatebox.alert/1"}), alert("e1").to_json(),

@@ -17,10 +17,11 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.alerts import jpeg_snapshot
 from edge.config import load_config
-from edge.lists.bundle import CHUNK_BYTES
+from edge.protocol.bundle import CHUNK_BYTES
 from edge.sources.latest import PANIC_SNAPSHOT_MAX_SIDE
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto
@@ -28,7 +29,7 @@ from tests.support.tls import Certificates, make_certificates
 from tests.support.waiting import wait_for
 
 PASSWORDS = {"centre": "centre-pw", "siteA/box1": "a-pw", "siteB/box2": "b-pw"}
-CONSOLE_ID = "gatebox-centre-console"  # centre.client_id's default
+CONSOLE_ID = "gatebox-centre-console"  # console.client_id's default
 MESSAGE_SIZE_LIMIT = 512 * 1024  # gatebox.conf's message_size_limit
 MAX_PACKET_SIZE = 1024 * 1024  # gatebox.conf's max_packet_size
 
@@ -60,7 +61,9 @@ class Client:
         if subscribe:
             assert self.subscribed.wait(10)
 
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason: ReasonCode, properties: object
+    ) -> None:
         if reason.is_failure:
             self.failures.append(str(reason))
             return
@@ -72,7 +75,7 @@ class Client:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
 
     def payloads(self, topic: str) -> list[bytes]:
-        return [m.payload for m in list(self.messages) if m.topic == topic]
+        return [bytes(m.payload) for m in list(self.messages) if m.topic == topic]
 
     def close(self) -> None:
         self.client.disconnect()

@@ -21,11 +21,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.box import Box as GateBox
-from edge.comms.commands import MAX_INBOUND_DEPTH, CommandChannel
+from edge.comms.commands import CommandChannel
+from edge.comms.delivery import MAX_INBOUND_DEPTH
 from edge.comms.link import InMemoryBroker, InMemoryLink, _Message
-from edge.comms.messages import AlertState
 from edge.config import BoxConfig, GateboxConfig, LinkConfig
-from edge.security.signing import seal
+from edge.protocol.messages import AlertState
+from edge.protocol.signing import seal
 from tests.support.alerts import sample_alert
 
 CENTRE = Ed25519PrivateKey.generate()

@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.security.signing import generate_keypair, load_private_key, seal
+from edge.protocol.signing import generate_keypair, load_private_key, seal
 from tests.conftest import run_cli, start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.enrolled import EnrolledData

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ import pytest
 from edge.box import mqtt_link
 from edge.comms.delivery import Delivery
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.config import BoxConfig, BrokerConfig, GateboxConfig, LinkConfig
+from edge.config import BoxConfig, GateboxConfig, LinkConfig
+from edge.protocol.mqtt import BrokerConfig
 from tests.conftest import start_cli, write_config
 from tests.support.broker import Mosquitto
 from tests.support.enrolled import EnrolledData
@@ -43,13 +45,13 @@ def enrolled(tmp_path_factory: pytest.TempPathFactory, enrolled_data: EnrolledDa
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+def own_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     server = Mosquitto(tmp_path / "mosquitto").start()
     yield server
     server.stop()
 
 
-def box_config(path: Path, port: int, box_id: str, **extra: dict) -> Path:
+def box_config(path: Path, port: int, box_id: str, **extra: object) -> Path:
     return write_config(
         path,
         box={"site": "s1", "box_id": box_id},

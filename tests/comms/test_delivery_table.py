@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from edge.alerts import Alert
 from edge.comms.delivery import Delivery
 from edge.comms.link import InMemoryBroker, InMemoryLink
-from edge.comms.messages import AlertState, Heartbeat, ListAck, Passage
 from edge.comms.outbox import Outbox, Priority
 from edge.config import GateboxConfig
-from edge.panic.models import DeviceNotice, PanicEvent
+from edge.protocol.alert import Alert
+from edge.protocol.messages import AlertState, Heartbeat, ListAck, Passage
+from edge.protocol.panic import DeviceNotice, PanicEvent
 from tests.support.alerts import sample_alert
 from tests.support.waiting import wait_for
 

@@ -17,14 +17,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.box import mqtt_link
-from edge.comms.bounded_json import JsonRefused, json_depth, parse_bounded_json
 from edge.comms.commands import CommandChannel
 from edge.comms.delivery import Delivery
 from edge.comms.link import Link
-from edge.comms.messages import Command
 from edge.comms.outbox import Outbox
-from edge.config import BoxConfig, BrokerConfig, GateboxConfig
-from edge.security.signing import generate_keypair, load_private_key, load_public_key, seal
+from edge.config import BoxConfig, GateboxConfig
+from edge.protocol.bounded_json import JsonRefused, json_depth, parse_bounded_json
+from edge.protocol.messages import Command
+from edge.protocol.mqtt import BrokerConfig
+from edge.protocol.signing import generate_keypair, load_private_key, load_public_key, seal
 from tests.support.broker import Mosquitto
 from tests.support.waiting import wait_for
 

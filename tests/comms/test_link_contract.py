@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge.comms.link import InMemoryBroker, InMemoryLink, Link, PahoLink, Refused
-from edge.config import BrokerConfig
+from edge.protocol.mqtt import BrokerConfig
 from tests.support.broker import Mosquitto, find_mosquitto
 from tests.support.waiting import wait_for
 
@@ -23,7 +23,7 @@ class World:
 
     make: Callable[[str, str | None], Link]  # (client id, presence topic)
     stop_broker: Callable[[], None]
-    start_broker: Callable[[], None]
+    start_broker: Callable[[], object]
     links: list[Link] = field(default_factory=list)
 
     def link(self, name: str, presence: str | None = None) -> Link:

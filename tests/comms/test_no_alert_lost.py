@@ -34,7 +34,7 @@ import os, signal, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 from edge.comms.outbox import Outbox
 from edge.config import load_config
 from edge.box import Box
@@ -228,7 +228,7 @@ def test_gatebox_run_killed_at_random_instants_under_load_loses_no_alert(
             box.wait()
         listed = run_cli("--config", config, "--data-dir", data, "alerts")
         assert listed.returncode == 0, listed.stderr
-        shown = {line.split("\t")[0] for line in listed.stdout.splitlines() if "\t" in line}
+        shown = {line.split("\t")[0] for line in listed.stdout.splitlines()[1:] if "\t" in line}  # under the header
         received = alert_ids(centre.drain(30, until=shown))
     finally:
         centre.close()

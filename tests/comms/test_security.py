@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -30,7 +31,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 
 @pytest.fixture(scope="module")
-def secure_broker(tmp_path_factory: pytest.TempPathFactory, certificates: Certificates):  # type: ignore[no-untyped-def]
+def secure_broker(tmp_path_factory: pytest.TempPathFactory, certificates: Certificates) -> Iterator[Mosquitto]:
     server = Mosquitto(tmp_path_factory.mktemp("secure-mosquitto"), secure=certificates, passwords=PASSWORDS).start()
     yield server
     server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import pytest
@@ -14,7 +15,9 @@ from edge.models import verify_models
 
 @pytest.mark.parametrize("kind", ["retinaface", "dlib_hog", "dlib_cnn"])
 @pytest.mark.parametrize("photo", ["kit_harington/kit2.jpg", "person_A/img5.jpg"])
-def test_detector_finds_the_face(faces_dir: Path, kind: str, photo: str) -> None:
+def test_detector_finds_the_face(
+    faces_dir: Path, kind: Literal["retinaface", "dlib_hog", "dlib_cnn"], photo: str
+) -> None:
     detector = build_face_detector(
         DetectorConfig(kind=kind, detect_width=480), verify_models(GateboxConfig().models_path)
     )

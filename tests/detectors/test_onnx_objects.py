@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edge.config import ObjectDetectorConfig
 from edge.detectors.onnx_objects import CLASS_NAME, OnnxObjectDetector, choose_providers
-from edge.errors import ModelError
+from edge.protocol.errors import ModelError
 
 # Three predictions in 64x64 input pixels: a person, a near-duplicate of it (NMS drops it), and a
 # faint car (below the confidence floor). YOLOv8 layout: (1, 4 + classes, N).

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.centre.lists import delta_blob
-from edge.lists.bundle import BundleError, ListEntry, decode, encode
+from centre.lists import delta_blob
+from edge.protocol.bundle import BundleError, ListEntry, decode, encode
 from edge.store.lists import ListStore, VersionConflict
 
 
@@ -54,7 +54,7 @@ def test_delta_then_store(tmp_path: Path) -> None:
 
 
 def test_plate_list_from_real_ground_truth(tmp_path: Path, shared_data: Path) -> None:
-    from edge.centre.lists import build_plates, read_bundle
+    from centre.lists import build_plates, read_bundle
 
     source = shared_data / "plates_cn" / "hyperlpr" / "ground_truth.csv"
     assert build_plates("plate_watchlist", 4, source, tmp_path / "plates.gbl") == 4

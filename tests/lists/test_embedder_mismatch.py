@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.centre.lists import build, delta_blob, merged_blob, read_bundle
-from edge.config import GateboxConfig, load_config
+from centre.config import CentreConfig
+from centre.lists import build, delta_blob, merged_blob, read_bundle
+from edge.config import load_config
 from edge.doctor import check_lists
-from edge.errors import InputError
-from edge.lists.bundle import MAGIC, BundleError, ListEntry, Manifest, decode, encode, sha256, split
 from edge.lists.sync import ListSync
-from edge.recognition.embedder import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
-from edge.security.signing import generate_keypair, load_private_key, load_public_key, seal
+from edge.protocol.bundle import MAGIC, BundleError, ListEntry, Manifest, decode, encode, sha256, split
+from edge.protocol.embedding import DLIB_EMBEDDER, EmbedderMismatch, EmbedderSpec
+from edge.protocol.errors import InputError
+from edge.protocol.signing import generate_keypair, load_private_key, load_public_key, seal
 from edge.store.lists import ListStore
 from tests.conftest import run_cli
 from tests.support.enrolled import EnrolledData
@@ -70,9 +71,9 @@ def centre_bundles(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) ->
         (photos / subject).mkdir(parents=True)
         (photos / subject / Path(photo).name).symlink_to(faces_dir / photo)
     model = write_tiny_embedder(work / "tiny.onnx", dim=48)
-    onnx = GateboxConfig.model_validate({"recognition": {"embedder": "onnx", "onnx": {"model": str(model)}}})
+    onnx = CentreConfig.model_validate({"recognition": {"embedder": "onnx", "onnx": {"model": str(model)}}})
     out = {"dlib": work / "v1.gbl", "onnx": work / "v2.gbl", "model": model}
-    assert build(GateboxConfig(), "missing_elders", 1, photos, None, out["dlib"]) == 2
+    assert build(CentreConfig(), "missing_elders", 1, photos, None, out["dlib"]) == 2
     assert build(onnx, "missing_elders", 2, photos, None, out["onnx"]) == 2
     return out
 
@@ -141,7 +142,9 @@ def test_a_box_refuses_a_list_of_another_embedder_and_keeps_the_list_in_force(
     onnx_box = Box(tmp_path / "onnx-box", tmp_path / "keys2", onnx_spec.id)
     onnx_box.deliver("missing_elders", 2, onnx_v2)
     onnx_box.deliver("missing_elders", 3, without_embedder(dlib_v1))
-    onnx_box.deliver("plate_watchlist", 1, encode([ListEntry(subject_id="p", plate="粤B12345")], np.empty((0, 0))))
+    onnx_box.deliver(
+        "plate_watchlist", 1, encode([ListEntry(subject_id="p", plate="粤B12345")], np.empty((0, 0), np.float32))
+    )
     assert onnx_box.applied == [("missing_elders", 2), ("plate_watchlist", 1)]
     assert onnx_box.sync.rejected == {"embedder_mismatch": 1}
     store = onnx_box.store()

@@ -11,8 +11,8 @@ import pytest
 
 from edge.config import GateboxConfig, RecognitionConfig, load_config
 from edge.decision import AlertDecider
-from edge.errors import ConfigError
-from edge.types import FaceObservation, FaceSample, Match
+from edge.protocol.errors import ConfigError
+from edge.types import FaceObservation, FaceSample, GateCrossing, Match
 
 CROP = np.zeros((4, 4, 3), np.uint8)
 
@@ -54,7 +54,7 @@ def test_a_leaving_only_list_alerts_on_leaving_whatever_its_name(lists: dict[str
     config = GateboxConfig.model_validate({"lists": lists})
     decider = AlertDecider(RecognitionConfig(), leaving_only=config.lists_of_kind("leaving-only"))
     assert decider.update([observation(0, list_name)]) == []  # identified, but not leaving
-    (alert,) = decider.crossings({1: "out"})
+    (alert,) = decider.crossings({1: GateCrossing("out", observation(5, list_name).sample)})
     assert (alert.kind, alert.match.list_name) == ("elder_leaving", list_name)
 
 

@@ -11,14 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.centre.lists import delta_blob, read_bundle
-from edge.lists.bundle import Manifest, sha256, split
-from edge.security.signing import generate_keypair, load_private_key, seal
+from centre.lists import delta_blob, read_bundle
+from edge.protocol.bundle import Manifest, sha256, split
+from edge.protocol.signing import generate_keypair, load_private_key, seal
 from tests.conftest import run_cli, start_cli, write_config
 from tests.support import crowd
 from tests.support.broker import Mosquitto
@@ -164,7 +165,9 @@ def test_bad_bundles_are_refused_and_the_old_list_stays(running_box: tuple) -> N
     _, _, v1 = read_bundle(publisher.bundles["v1"])
     _, _, v2 = read_bundle(publisher.bundles["v2"])
 
-    def manifest(version: int, blob: bytes, kind: str = "full", base: int | None = None) -> Manifest:
+    def manifest(
+        version: int, blob: bytes, kind: Literal["full", "delta"] = "full", base: int | None = None
+    ) -> Manifest:
         return Manifest(list="missing_elders", kind=kind, version=version, base_version=base, entries=1,
                         size=len(blob), chunks=[sha256(c) for c in split(blob, 4096)],
                         created_at=datetime.now(timezone.utc))  # fmt: skip

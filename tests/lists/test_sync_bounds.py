@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pytest
+from typing_extensions import Unpack
 
-from edge.lists.bundle import CHUNK_BYTES, ListEntry, Manifest, encode, sha256, split
 from edge.lists.sync import ListSync
-from edge.security.signing import generate_keypair, load_private_key, load_public_key, seal
+from edge.protocol.bundle import CHUNK_BYTES, ListEntry, Manifest, encode, sha256, split
+from edge.protocol.signing import generate_keypair, load_private_key, load_public_key, seal
 from tests.support.waiting import wait_for
 
 MiB = 1024 * 1024
@@ -41,7 +43,14 @@ class Box:
         return seal(body, load_private_key(self.key_path))
 
 
-def make_box(tmp_path: Path, **limits: int) -> Box:
+class Limits(TypedDict, total=False):
+    """ListSync's bounds a test sets (the others keep their defaults)."""
+
+    max_list_bytes: int
+    max_manifest_bytes: int
+
+
+def make_box(tmp_path: Path, **limits: Unpack[Limits]) -> Box:
     if not (tmp_path / "centre.pem").exists():
         generate_keypair(tmp_path / "centre.pem", tmp_path / "centre.pub.pem")
     clock = Clock()

@@ -1,7 +1,8 @@
 """Panic coalescing and device notices (`edge.panic.service`), in process with a clock the test moves:
 presses of one device within `panic.coalesce_window_s` of the event's first press update that event
 (same `event_id`, next `sequence`, one more press); past the window, or from another device, a new
-event; a cancel updates the open event (or stands alone); a long press is an event of its own. A
+event; a cancel updates the open event (or stands alone); a long press with nothing open is an event of
+its own (inside the window it updates the open one: tests/panic/test_signal_words_fast.py). A
 device silent past twice its heartbeat interval raises device_offline once; a low battery, once."""
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pytest
 
 from edge.box import Box
 from edge.config import GateboxConfig
-from edge.panic.models import ButtonSignal, DeviceNotice, PanicEvent, SignalKind
+from edge.panic.models import ButtonSignal, SignalKind
 from edge.panic.service import PanicService
+from edge.protocol.panic import DeviceNotice, PanicEvent
 
 WINDOW_S = 10.0
 DEVICES = [
@@ -117,9 +119,9 @@ def test_a_cancel_updates_the_open_event_and_alone_is_its_own(panics: Panics) ->
     assert alone["event_id"] != press["event_id"] and (alone["kind"], alone["sequence"]) == ("cancel", 1)
 
 
-def test_a_long_press_is_an_event_of_its_own(panics: Panics) -> None:
+def test_a_long_press_with_nothing_open_is_an_event_of_its_own(panics: Panics) -> None:
     panics.signal(at=0.0)
-    panics.signal("long_press", at=1.0)
+    panics.signal("long_press", at=WINDOW_S + 1.0)
     press, long_press = panics.sent()
     assert long_press["event_id"] != press["event_id"]
     assert (long_press["kind"], long_press["sequence"], long_press["presses"]) == ("long_press", 1, 1)

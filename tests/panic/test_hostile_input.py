@@ -91,6 +91,7 @@ def test_a_killer_message_is_refused_counted_and_later_presses_are_still_relayed
     services = Box(config, tmp_path / "box")
     panic = PanicService(config, services.delivery, services.states)
     probed = ProbedSink(panic)
+    assert config.panic.mqtt is not None
     receiver = MqttReceiver(config.panic.mqtt, probed)
     sender = bridge(broker.port)
     try:
@@ -140,6 +141,7 @@ def test_no_exception_escapes_into_pahos_thread(tmp_path: Path, broker: Mosquitt
     config = box_config(tmp_path, broker.port, mqtt={"port": broker.port, "topic_prefix": prefix})
     sink = FlakySink([], [])
     probed = ProbedSink(sink)
+    assert config.panic.mqtt is not None
     receiver = MqttReceiver(config.panic.mqtt, probed)
     sender = bridge(broker.port)
     try:
@@ -172,6 +174,7 @@ def test_the_mqtt_receiver_logs_in_to_a_bridge_broker_without_anonymous_access(
     services = Box(config, tmp_path / "box")
     panic = PanicService(config, services.delivery, services.states)
     probed = ProbedSink(panic)
+    assert config.panic.mqtt is not None
     receiver = MqttReceiver(config.panic.mqtt, probed)
     sender = bridge(local.port, "bridge", "bridge-pw", certificates.ca if certificates else None)
     anonymous = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -235,6 +238,7 @@ def http_box(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HttpBox
     config = box_config(tmp_path, free_port(), http=http)
     services = Box(config, tmp_path / "box", connect=False)
     panic = PanicService(config, services.delivery, services.states)
+    assert config.panic.http is not None
     receiver = HttpReceiver(config.panic.http, panic)
     yield HttpBox(receiver, panic, services)
     receiver.close()
@@ -294,6 +298,7 @@ def test_a_body_shorter_than_its_content_length_or_too_slow_is_refused(tmp_path:
                                                      "idle_timeout_s": 0.5})  # fmt: skip
     services = Box(config, tmp_path / "box", connect=False)
     panic = PanicService(config, services.delivery, services.states)
+    assert config.panic.http is not None
     box = HttpBox(HttpReceiver(config.panic.http, panic), panic, services)
     try:
         assert box.raw(post(b'{"device_id"', length="200"), close_write=True) == 400

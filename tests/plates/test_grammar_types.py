@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.plates.grammar import KIND_NAMES, plate_kind, repair
+from edge.protocol.plate_grammar import KIND_NAMES, plate_kind, repair
 
 VALID = [
     ("京A12345", "ordinary"),  # blue small car, yellow large vehicle, motorcycle

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.lists.bundle import ListEntry
 from edge.plates.matcher import ListedPlate, PlateMatch, PlateMatcher, distance
+from edge.protocol.bundle import ListEntry
 from edge.store.lists import ListStore
 from tests.conftest import run_cli, write_config
 from tests.support.broker import Mosquitto

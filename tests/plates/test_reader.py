@@ -14,8 +14,8 @@ import pytest
 
 from edge.config import GateboxConfig
 from edge.models import verify_models
-from edge.plates.grammar import normalise, plate_kind, repair
 from edge.plates.reader import PlateTextReader
+from edge.protocol.plate_grammar import normalise, plate_kind, repair
 from tests.conftest import run_cli
 
 

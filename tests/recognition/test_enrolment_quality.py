@@ -10,11 +10,12 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.centre.lists import build
+from centre.config import CentreConfig
+from centre.lists import build
 from edge.config import GateboxConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
 from edge.enroll import MAX_YAW, MIN_FACE_PX, MIN_SHARPNESS, FaceCheck, photo_embedder
-from edge.errors import InputError
+from edge.protocol.errors import InputError
 from tests.conftest import run_cli
 
 
@@ -85,7 +86,10 @@ def test_one_photo_earns_a_hint_and_lists_count_usable_embeddings(tmp_path: Path
     more = [faces_dir / "kit_harington" / name for name in ("kit2.jpg", "kit3.jpg")]
     two = run_cli(*data, "enroll", "--list", "watchlist", "--subject", "kit", *more)
     assert two.returncode == 0 and not [line for line in two.stdout.splitlines() if line.startswith("hint:")]
-    assert run_cli(*data, "lists").stdout.splitlines() == ["watchlist\tkit\t\t3 usable embedding(s)\tlocal"]
+    assert run_cli(*data, "lists").stdout.splitlines() == [
+        "list\tsubject\tname\tholds\torigin",
+        "watchlist\tkit\t\t3 usable embedding(s)\tlocal",
+    ]
 
 
 def test_the_centres_list_build_refuses_the_same_photos(tmp_path: Path, faces_dir: Path) -> None:
@@ -94,5 +98,5 @@ def test_the_centres_list_build_refuses_the_same_photos(tmp_path: Path, faces_di
     (subject / "good.jpg").write_bytes((faces_dir / "person_A/img2.jpg").read_bytes())
     bad = blurred(faces_dir, subject / "blurred.jpg")
     with pytest.raises(InputError, match=f"{bad}: face too blurred"):
-        build(GateboxConfig(), "watchlist", 1, tmp_path / "photos", None, tmp_path / "bundle")
+        build(CentreConfig(), "watchlist", 1, tmp_path / "photos", None, tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()

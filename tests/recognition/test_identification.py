@@ -21,8 +21,8 @@ ENROLLED = {"kit_harington": "kit1.jpg", "person_A": "img2.jpg"}
 @pytest.mark.slow  # ~13 s: every real photo through dlib
 def test_enrolled_people_match_and_others_do_not(tmp_path: Path, faces_dir: Path) -> None:
     config = GateboxConfig(data_dir=tmp_path)
-    for person, photo in ENROLLED.items():
-        enroll_photos(config, tmp_path, "watchlist", person, None, [faces_dir / person / photo])
+    for person, photo_name in ENROLLED.items():
+        enroll_photos(config, tmp_path, "watchlist", person, None, [faces_dir / person / photo_name])
     gallery = ListStore(tmp_path).gallery()
     paths = verify_models(config.models_path)
     embedder = DlibFaceEmbedder(paths["face_landmarks_5"], paths["face_embedding"])

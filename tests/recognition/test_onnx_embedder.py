@@ -17,9 +17,10 @@ import yaml
 
 from edge.config import GateboxConfig, RecognitionConfig
 from edge.detectors.dlib_hog import DlibHogFaceDetector
-from edge.errors import ModelError
 from edge.models import verify_models
-from edge.recognition.embedder import EmbedderSpec, embedder_recipe
+from edge.protocol.embedding import EmbedderSpec
+from edge.protocol.errors import ModelError
+from edge.recognition.embedder import embedder_recipe
 from edge.recognition.gallery import Gallery
 from edge.recognition.onnx_embedder import DLIB5_IN_ARCFACE, OnnxFaceEmbedder, similarity_transform
 from edge.store.lists import ListStore
@@ -31,7 +32,7 @@ PHOTOS = ("kit_harington/kit1.jpg", "kit_harington/kit2.jpg", "joe_biden/biden1.
 
 
 def onnx_config(model: Path, **fields: object) -> RecognitionConfig:
-    return RecognitionConfig(embedder="onnx", onnx={"model": model, **fields})
+    return RecognitionConfig.model_validate({"embedder": "onnx", "onnx": {"model": model, **fields}})
 
 
 def build(model: Path, **fields: object) -> OnnxFaceEmbedder:

@@ -47,5 +47,6 @@ def test_face_quality_prefers_sharp_large_faces(faces_dir: Path) -> None:
     crop, crop_box = crop_face(image, box)
     sharp = quality(crop, crop_box)
     blurred = quality(cv2.GaussianBlur(crop, (0, 0), 6), crop_box)
-    half = quality(cv2.resize(crop, None, fx=0.5, fy=0.5), tuple(v / 2 for v in crop_box))
+    x1, y1, x2, y2 = crop_box
+    half = quality(cv2.resize(crop, None, fx=0.5, fy=0.5), (x1 / 2, y1 / 2, x2 / 2, y2 / 2))
     assert sharp > 1.5 * blurred and sharp > 1.5 * half

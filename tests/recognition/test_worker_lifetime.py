@@ -60,6 +60,7 @@ def test_workers_and_helper_exit_when_the_parent_is_killed(tmp_path: Path, how: 
         [sys.executable, str(script), how], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
+    assert owner.stdout is not None  # stdout=PIPE
     try:
         line = owner.stdout.readline()
         assert line, "the pool's owner exited before its workers started"

@@ -22,7 +22,8 @@ def test_states_only_move_forward(tmp_path: Path, steps: list[str], final: str, 
     states = AlertStates(tmp_path)
     states.record(alert("e1"))
     assert [states.set_state("e1", s, None, None) for s in steps] == results
-    assert states.get("e1").state == final
+    record = states.get("e1")
+    assert record is not None and record.state == final
     assert states.set_state("unknown", "acked", None, None) is False
 
 

@@ -13,18 +13,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-import edge.store.sqlite as sqlite_module
+from centre.store import CentreStore
 from edge.box import Box
-from edge.centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
 from edge.config import GateboxConfig
+from edge.protocol.sqlite import Migration, Schema, open_database
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 from edge.store.lists import ListStore
-from edge.store.sqlite import Migration, Schema, open_database
 from tests.conftest import REPO, write_config
 from tests.support import crowd
 from tests.support.alerts import sample_alert as alert
@@ -100,12 +100,12 @@ def test_secure_delete_is_set_on_every_connection_whatever_the_build(
     off on each new connection; a deleted face must still leave no trace in the file."""
     plain_connect = sqlite3.connect
 
-    def build_without_secure_delete(*args, **kwargs) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
+    def build_without_secure_delete(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         db = plain_connect(*args, **kwargs)
         db.execute("PRAGMA secure_delete=OFF")
         return db
 
-    monkeypatch.setattr(sqlite_module.sqlite3, "connect", build_without_secure_delete)
+    monkeypatch.setattr(sqlite3, "connect", build_without_secure_delete)  # the module every store connects with
     outbox = Outbox(tmp_path / "outbox.sqlite3", 10**6)
     states = AlertStates(tmp_path)
     store = CentreStore(tmp_path / "centre.sqlite3")

@@ -33,7 +33,8 @@ def test_a_failed_enrolment_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         store.enroll("watchlist", "s2", None, np.ones((2, 127), np.float32), ["b.jpg", "c.jpg"])
     with pytest.raises(sqlite3.Error):  # fails after the subject row is written: rolled back
-        store.enroll("watchlist", "s3", None, np.ones((2, 128), np.float32), ["b.jpg", ["not", "text"]])
+        # A photo name SQLite cannot bind, on purpose: the second row fails.
+        store.enroll("watchlist", "s3", None, np.ones((2, 128), np.float32), ["b.jpg", ["not", "text"]])  # type: ignore[list-item]
     assert [s.subject_id for s in store.subjects()] == ["s1"]
     assert len(store.gallery()) == 1
 

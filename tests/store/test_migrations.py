@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.centre import store as centre_store
-from edge.centre.store import CentreStore
+from centre import store as centre_store
+from centre.store import CentreStore
 from edge.comms import outbox as outbox_module
 from edge.comms.outbox import Outbox
-from edge.recognition.embedder import DLIB_EMBEDDER
+from edge.protocol.embedding import DLIB_EMBEDDER
 from edge.store import alert_states, lists
 from edge.store.alert_states import AlertStates
 from edge.store.lists import ListStore
@@ -349,8 +349,9 @@ def test_the_list_store_from_before_embedder_ids_gets_them(tmp_path: Path) -> No
     assert version == lists.SCHEMA.version and "embedder" in columns
 
 
-def test_the_centre_store_as_shipped_opens_unchanged(tmp_path: Path) -> None:
-    """Already at user_version 1 (its own migration, from before the shared helper): nothing to do."""
+def test_the_centre_store_as_shipped_opens_with_its_data(tmp_path: Path) -> None:
+    """Already at user_version 1 (its own migration, from before the shared helper): only the later
+    migrations run (alerts naming their subject), the data intact."""
     path = old_database(tmp_path / "centre.sqlite3", CENTRE_9586F6D)
     for _ in range(2):
         store = CentreStore(path)
@@ -362,7 +363,8 @@ def test_the_centre_store_as_shipped_opens_unchanged(tmp_path: Path) -> None:
             assert store.operators() == ["op1"] and store.operator_password("op1") == "scrypt$hash"
         finally:
             store.close()
-    assert version_and_columns(path, "events")[0] == centre_store.SCHEMA.version == 1
+    version, columns = version_and_columns(path, "events")
+    assert version == centre_store.SCHEMA.version and {"subject_name", "subject_category"} <= set(columns)
 
 
 def test_the_centre_store_of_the_first_release_migrates_on_start(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.centre.store import CentreStore
+from centre.store import CentreStore
 from edge.comms.outbox import Outbox, OutgoingMessage, Priority
-from edge.errors import GateboxError
+from edge.protocol.errors import GateboxError
+from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 from edge.store.alert_states import AlertStates
-from edge.store.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
 from tests.support.alerts import sample_alert as alert
 
 TABLE = Schema(Migration("a table", "CREATE TABLE IF NOT EXISTS t (x INTEGER UNIQUE)"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from edge.alerts import Alert
+from edge.protocol.alert import Alert
 
 
 def sample_alert(event_id: str, list_name: str = "watchlist", **fields: object) -> Alert:

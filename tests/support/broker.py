@@ -64,11 +64,11 @@ class Mosquitto:
         )
         if secure is None:
             self.centre_port = self.port
-        if secure is None and passwords is None:
-            self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{common}")
-        elif secure is None:
-            self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
-                                 f"password_file {_password_file(workdir, passwords)}\n{common}")  # fmt: skip
+            if passwords is None:
+                self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{common}")
+            else:
+                self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                                     f"password_file {_password_file(workdir, passwords)}\n{common}")  # fmt: skip
         else:
             self.centre_port = centre_port or free_port()
             self.password_file = _password_file(workdir, passwords or {})
@@ -108,9 +108,11 @@ class Mosquitto:
         self.process.send_signal(signal.SIGHUP)
 
     def start(self) -> Mosquitto:
-        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE)
+        process = self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE)
+        stderr = process.stderr
+        assert stderr is not None  # stderr=PIPE
         for port in dict.fromkeys((self.port, self.centre_port)):  # every listener: they open one after another
-            wait_listening(self.process, port, 10, "mosquitto", lambda: self.process.stderr.read().decode())
+            wait_listening(process, port, 10, "mosquitto", lambda: stderr.read().decode())
         return self
 
     def kill(self) -> None:

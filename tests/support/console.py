@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -18,9 +19,9 @@ CSRF_HEADER = "X-Gatebox-CSRF"
 
 
 class ConsoleServer:
-    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: list[str] | None = None,
+    def __init__(self, tmp: Path, broker_port: int, key: Path | None, lists: Mapping[str, str] | None = None,
                  prefix: str = "gatebox", **centre: object) -> None:  # fmt: skip
-        """`centre`: settings of the config's `centre` section."""
+        """`lists`: the config's `lists` (name -> kind); `centre`: settings of its `console` section."""
         self.db = tmp / "centre" / "centre.sqlite3"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -28,7 +29,7 @@ class ConsoleServer:
         sections: dict[str, object] = {
             "broker": {"port": broker_port, "topic_prefix": prefix, "keepalive_s": 5},
             # One MQTT session per console folder: a restart on the same folder picks its session up.
-            "centre": {
+            "console": {
                 "client_id": f"console-{tmp.name}"[:64],
                 "db": str(self.db),
                 "port": self.port,
@@ -39,7 +40,9 @@ class ConsoleServer:
             sections["lists"] = lists
         self.config = write_config(tmp / "centre.yaml", **sections)
         self.add_operator(OPERATOR, PASSWORD)
-        args = ["--config", self.config, "centre", "serve", *(["--key", key] if key else [])]
+        args: list[str | Path] = ["--config", self.config, "centre", "serve"]
+        if key:
+            args += ["--key", key]
         self.process = start_cli(*args, log=self.log)
         wait_listening(self.process, self.port, 60, "console", self.log.read_text)
 

@@ -43,7 +43,8 @@ def position(subject: str, frame: int) -> tuple[float, float, float]:
     """Interpolated face centre x, y and width of `subject` at `frame`."""
     keys = sorted(TRACKS[subject])
     values = np.array([TRACKS[subject][k] for k in keys], float)
-    return tuple(float(np.interp(frame, keys, values[:, i])) for i in range(3))
+    x, y, width = (float(np.interp(frame, keys, values[:, i])) for i in range(3))
+    return x, y, width
 
 
 def read_frame(video: Path, index: int) -> np.ndarray:

@@ -18,7 +18,7 @@ BOUNDARY = "gateboxframe"
 
 def load_jpegs(video: str, max_frames: int, width: int) -> list[bytes]:
     capture = cv2.VideoCapture(video)
-    frames = []
+    frames: list[bytes] = []
     while len(frames) < max_frames:
         ok, image = capture.read()
         if not ok:

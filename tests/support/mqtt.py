@@ -10,6 +10,8 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.protocol.messages import receipt_for
+
 
 class Collector:
     """Subscribes to `topics`; with `receipts`, confirms every alert to its box as the centre does."""
@@ -19,7 +21,7 @@ class Collector:
         password: str | None = None, ca: str | None = None,
     ) -> None:  # fmt: skip
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self._subscribed = queue.Queue()
+        self._subscribed: queue.Queue[int] = queue.Queue()  # mids of SUBACKs
         self._receipts = receipts
         # A fixed client id keeps a persistent session: messages wait at the broker while we are away.
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not client_id)
@@ -40,8 +42,7 @@ class Collector:
         if self._receipts and message.topic.rsplit("/", 1)[-1] in ("alert", "panic"):
             body = json.loads(message.payload)
             event_id = body.get("message_id") or body["event_id"]  # panics are confirmed per message
-            receipt = message.topic.rsplit("/", 1)[0] + "/receipt"
-            client.publish(receipt, json.dumps({"event_ids": [event_id]}), qos=1)
+            client.publish(*receipt_for(message.topic, event_id), qos=1)
 
     def next(self, timeout: float = 10.0, topic_suffix: str | None = None) -> mqtt.MQTTMessage:
         deadline = time.monotonic() + timeout

@@ -16,11 +16,21 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.alerts import Alert
-from edge.comms.messages import AckAlert
-from edge.panic.models import PanicEvent
-from edge.security.signing import BadSignature, open_sealed
+from edge.protocol.alert import Alert
+from edge.protocol.messages import (
+    AckAlert,
+    AlertState,
+    CameraReport,
+    Heartbeat,
+    ListAck,
+    ListReport,
+    OutboxReport,
+    Receipt,
+)
+from edge.protocol.panic import PanicEvent
+from edge.protocol.signing import BadSignature, open_sealed
 
 
 def face_jpeg(seed: int = 0) -> bytes:
@@ -50,38 +60,42 @@ class SimBox:
     def topic(self, leaf: str) -> str:
         return f"{self.prefix}/{self.site}/{self.box_id}/{leaf}"
 
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
+    ) -> None:
         client.subscribe([(self.topic("cmd"), 1), (self.topic("receipt"), 1)])
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         self._connected.set()
 
-    def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/receipt"):
-            self.receipts.update(json.loads(message.payload)["event_ids"])
+            self.receipts.update(Receipt.model_validate_json(message.payload).event_ids)
+            return
+        if self.centre_key is None:  # as a real box without the centre's key: no command is trusted
+            self.refused_commands += 1
             return
         try:
-            command = AckAlert.model_validate(open_sealed(message.payload, self.centre_key))  # type: ignore[arg-type]
+            command = AckAlert.model_validate(open_sealed(bytes(message.payload), self.centre_key))
         except (BadSignature, ValueError, TypeError):
             self.refused_commands += 1
             return
         self.commands.append(command)
-        self.publish("alert_state", {"schema": "gatebox.alert_state/1", "event_id": command.event_id,
-                                     "state": command.state, "note": command.note, "by": command.by,
-                                     "ts": time.time()})  # fmt: skip
+        state = AlertState(event_id=command.event_id, state=command.state, note=command.note, by=command.by,
+                           ts=time.time())  # fmt: skip
+        self.publish("alert_state", state.model_dump_json(by_alias=True))
 
     def publish(self, leaf: str, body: dict[str, object] | str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         payload = body if isinstance(body, str) else json.dumps(body)
         return self.client.publish(self.topic(leaf), payload, qos=1, retain=retain)
 
     def heartbeat(self, fps: float = 25.0, depth: int = 0, lists: dict[str, int] | None = None) -> None:
-        self.publish("heartbeat", {
-            "schema": "gatebox.heartbeat/1", "site": self.site, "box_id": self.box_id, "ts": time.time(),
-            "version": "sim", "uptime_s": 1.0,
-            "cameras": {"gate": {"connected": True, "fps": fps, "frames": 100, "dropped": 0}},
-            "outbox": {"depth": depth, "bytes": 0, "dropped": {}, "oldest_unconfirmed_age_s": None},
-            "lists": {name: {"version": v, "subjects": 1} for name, v in (lists or {}).items()},
-            "bad_input": {}, "panic_rejected": {},
-        })  # fmt: skip
+        beat = Heartbeat(
+            site=self.site, box_id=self.box_id, ts=time.time(), version="sim", uptime_s=1.0,
+            cameras={"gate": CameraReport(connected=True, fps=fps, frames=100, dropped=0)},
+            outbox=OutboxReport(depth=depth, bytes=0, dropped={}, oldest_unconfirmed_age_s=None),
+            lists={name: ListReport(version=v, subjects=1) for name, v in (lists or {}).items()},
+        )  # fmt: skip
+        self.publish("heartbeat", beat.model_dump_json(by_alias=True))
 
     def alert(self, subject: str = "s1", list_name: str = "watchlist", event_id: str | None = None,
               seed: int = 0) -> Alert:  # fmt: skip
@@ -99,18 +113,18 @@ class SimBox:
         """`view`: a JPEG of the nearest camera, as a box sends with an event's first message."""
         event_id = event_id or uuid.uuid4().hex
         now = datetime.now(timezone.utc)
-        extra = {"snapshot_jpeg_b64": base64.b64encode(view).decode(), "snapshot_ts": now} if view else {}
         event = PanicEvent(
             event_id=event_id, message_id=f"{event_id}:{sequence}", kind="panic", device_id=device,
             household="Wang", address="Bldg 3, 402", pressed_at=now, received_at=now, sequence=sequence,
-            presses=sequence, site=self.site, box_id=self.box_id, **extra,
+            presses=sequence, site=self.site, box_id=self.box_id,
+            snapshot_jpeg_b64=base64.b64encode(view).decode() if view else None, snapshot_ts=now if view else None,
         )  # fmt: skip
         self.publish("panic", event.to_json())
         return event
 
     def list_ack(self, list_name: str, version: int) -> None:
-        self.publish("list_ack", {"schema": "gatebox.list_ack/1", "list": list_name, "version": version,
-                                  "entries": 1, "status": "applied", "ts": time.time()})  # fmt: skip
+        ack = ListAck(list=list_name, version=version, entries=1, ts=time.time())
+        self.publish("list_ack", ack.model_dump_json(by_alias=True))
 
     def close(self, goodbye: bool = True) -> None:
         if goodbye:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -66,11 +67,12 @@ class RecordingTracker(IouTracker):
     """The pipeline's tracker, recording which ids it gave at which frame and which it ended."""
 
     frame = 0
+    last: ClassVar[RecordingTracker]  # the one the pipeline made
     ids: dict[int, set[int]]
     ended_at: dict[int, int]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, iou_threshold: float, max_missed: int, max_size_ratio: float) -> None:
+        super().__init__(iou_threshold, max_missed, max_size_ratio)
         self.ids, self.ended_at = {}, {}
         RecordingTracker.last = self
 

@@ -1,0 +1,5 @@
+import sys
+
+from centre.cli import main
+
+sys.exit(main())
