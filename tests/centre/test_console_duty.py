@@ -178,8 +178,9 @@ def test_a_reference_photo_is_framed_on_the_face(faces_dir: Path) -> None:
 
 def test_a_name_the_alert_carries_comes_before_the_centres_record(console: Console, tmp_path: Path) -> None:
     console.store.record_subjects("watchlist", [SubjectRecord("kit", "Old name", "visitor", 1, None)])
-    (event,) = console.describe([{"kind": "face_match", "list": "watchlist", "subject_id": "kit", "name": "Kit H",
-                                  "category": None, "priority": None, "distance": 0.3}])  # fmt: skip
+    (event,) = console.describe([{"kind": "face_match", "list": "watchlist", "subject_id": "kit",
+                                  "subject_name": "Kit H", "subject_category": None, "subject_priority": None,
+                                  "distance": 0.3}])  # fmt: skip
     assert (event["name"], event["category"], event["priority"]) == ("Kit H", "visitor", 1)
 
 
