@@ -69,7 +69,8 @@ def test_matcher_prefers_exact_and_respects_the_limit() -> None:
         {"粤B12345": ListedPlate("plate_watchlist", "a", "v1"), "粤B1234S": ListedPlate("plate_watchlist", "b", "v1")},
         0.5,
     )
-    assert matcher.match("粤B12345").subject_id == "a" and not matcher.match("粤B12345").fuzzy
+    exact = matcher.match("粤B12345")
+    assert exact is not None and exact.subject_id == "a" and not exact.fuzzy
     assert matcher.match("粤B1Z345") == PlateMatch("plate_watchlist", "a", "v1", "粤B12345", 0.5)  # Z read for 2
     assert matcher.match("粤B99999") is None
 

@@ -48,16 +48,23 @@ COLOURS = {"blue": "blue", "yellow_single": "yellow", "yellow_double": "yellow",
            "armed_police_2007": "white", "armed_police_double": "white", "military": "white", "hk_macau": "black",
            "embassy": "black", "consulate": "black", "learner": "yellow", "trailer": "yellow"}  # fmt: skip
 # Rows (mm from the top) that must hold characters, and a band between or above them that must not.
-SINGLE_BANDS = {"ink": [(30, 110)], "blank": [(6, 20)]}
-DOUBLE_BANDS = {"ink": [(20, 70), (95, 195)], "blank": [(78, 88)]}
-MOTO_BANDS = {"ink": [(14, 44), (60, 126)], "blank": [(49, 55)]}
+SINGLE_BANDS: dict[str, list[tuple[int, int]]] = {"ink": [(30, 110)], "blank": [(6, 20)]}
+DOUBLE_BANDS: dict[str, list[tuple[int, int]]] = {"ink": [(20, 70), (95, 195)], "blank": [(78, 88)]}
+MOTO_BANDS: dict[str, list[tuple[int, int]]] = {"ink": [(14, 44), (60, 126)], "blank": [(49, 55)]}
 # Character boxes (x, y, w, h mm) printed red: the suffix or prefix characters, WJ.
-SUFFIX_BOX, FIRST_BOX = (379.5, 25, 45, 90), (15.5, 25, 45, 90)
-WJ_BOXES = [(15.5, 25, 45, 90), (72.5, 25, 45, 90)]
-RED = {"police": [SUFFIX_BOX], "consulate": [SUFFIX_BOX], "embassy": [FIRST_BOX], "military": [FIRST_BOX],
+MmBox = tuple[float, float, float, float]
+SUFFIX_BOX: MmBox = (379.5, 25, 45, 90)
+FIRST_BOX: MmBox = (15.5, 25, 45, 90)
+WJ_BOXES: list[MmBox] = [(15.5, 25, 45, 90), (72.5, 25, 45, 90)]
+RED: dict[str, list[MmBox]] = {
+       "police": [SUFFIX_BOX], "consulate": [SUFFIX_BOX], "embassy": [FIRST_BOX], "military": [FIRST_BOX],
        "armed_police": WJ_BOXES, "armed_police_2007": WJ_BOXES,
        "armed_police_double": [(105, 15, 70, 60), (190, 15, 70, 60)]}  # fmt: skip
-NOT_RED = {"hk_macau": [SUFFIX_BOX], "blue": [SUFFIX_BOX, FIRST_BOX], "trailer": [(347.5, 90, 65, 110)]}
+NOT_RED: dict[str, list[MmBox]] = {
+    "hk_macau": [SUFFIX_BOX],
+    "blue": [SUFFIX_BOX, FIRST_BOX],
+    "trailer": [(347.5, 90, 65, 110)],
+}
 
 
 def colour_class(bgr: np.ndarray) -> str:
@@ -137,7 +144,9 @@ def test_scenes_are_deterministic_720p_and_their_corners_hold_the_plate(data: Pa
         if source == "video_far":
             assert 40 <= x2 - x1 <= 95, scene.box  # a car at a distance: 60-90 px, less when turned
         truth = scene.truth()
-        assert truth["text"] == scene.text and len(truth["corners"]) == 4 and truth["colour"] == "white"
+        corners = truth["corners"]
+        assert isinstance(corners, list)
+        assert truth["text"] == scene.text and len(corners) == 4 and truth["colour"] == "white"
     assert make_scene("police", 0, seed=6, root=data).text != make_scene("police", 0, seed=5, root=data).text
 
 
