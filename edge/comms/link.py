@@ -188,29 +188,13 @@ class _Dispatcher:
             log.exception("link: a job on the dispatch thread failed")
 
 
-class PahoLink:
-    """`Link` over MQTT: credentials, TLS and reconnect backoff from `BrokerConfig`; with a `presence_topic`,
-    retained `online` there while connected and `offline` after (the broker's last will covers a crash)."""
+class _DispatchedLink:
+    """What every `Link` does the same way: registrations go to its dispatch thread, which also knows
+    whether it is connected."""
 
-    def __init__(
-        self, broker: BrokerConfig, client_id: str, presence_topic: str | None = None, max_inflight: int = 20,
-    ) -> None:  # fmt: skip
-        self._broker = broker
-        self._presence = presence_topic
-        self._dispatch = _Dispatcher("link")
+    def __init__(self, thread_name: str) -> None:
+        self._dispatch = _Dispatcher(thread_name)
         self.bad_input = self._dispatch.bad_input
-        self._acks: dict[int, Callable[[], None]] = {}  # mid -> on_acked
-        self._acks_lock = threading.Lock()  # a PUBACK can be read before `publish` returns its mid
-        self._subscribing: int | None = None  # mid of the subscription that completes a connection
-        self._client = make_client(broker, client_id=client_id)
-        if presence_topic:
-            self._client.will_set(presence_topic, topics.OFFLINE, qos=1, retain=True)
-        self._client.max_inflight_messages_set(max_inflight)
-        self._client.on_connect = self._on_connect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = lambda c, u, mid, rc, p: self._dispatch.put(lambda: self._acked(mid))
-        self._client.on_message = lambda c, u, m: self._dispatch.put(_Message(m.topic, bytes(m.payload)))
 
     @property
     def connected(self) -> bool:
@@ -224,6 +208,30 @@ class PahoLink:
 
     def every(self, interval_s: float, job: Callable[[], None]) -> None:
         self._dispatch.every(interval_s, job)
+
+
+class PahoLink(_DispatchedLink):
+    """`Link` over MQTT: credentials, TLS and reconnect backoff from `BrokerConfig`; with a `presence_topic`,
+    retained `online` there while connected and `offline` after (the broker's last will covers a crash)."""
+
+    def __init__(
+        self, broker: BrokerConfig, client_id: str, presence_topic: str | None = None, max_inflight: int = 20,
+    ) -> None:  # fmt: skip
+        super().__init__("link")
+        self._broker = broker
+        self._presence = presence_topic
+        self._acks: dict[int, Callable[[], None]] = {}  # mid -> on_acked
+        self._acks_lock = threading.Lock()  # a PUBACK can be read before `publish` returns its mid
+        self._subscribing: int | None = None  # mid of the subscription that completes a connection
+        self._client = make_client(broker, client_id=client_id)
+        if presence_topic:
+            self._client.will_set(presence_topic, topics.OFFLINE, qos=1, retain=True)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = lambda c, u, mid, rc, p: self._dispatch.put(lambda: self._acked(mid))
+        self._client.on_message = lambda c, u, m: self._dispatch.put(_Message(m.topic, bytes(m.payload)))
 
     def publish(
         self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
@@ -363,28 +371,14 @@ class InMemoryBroker:
             return True
 
 
-class InMemoryLink:
+class InMemoryLink(_DispatchedLink):
     """`Link` to an `InMemoryBroker`, for fast tests of whatever speaks to the centre."""
 
     def __init__(self, broker: InMemoryBroker, client_id: str = "", presence_topic: str | None = None) -> None:
+        super().__init__(f"link-{client_id or 'memory'}")
         self._broker = broker
         self._presence = presence_topic
-        self._dispatch = _Dispatcher(f"link-{client_id or 'memory'}")
-        self.bad_input = self._dispatch.bad_input
         self._online = False  # as the broker sees it (changed under the broker's lock)
-
-    @property
-    def connected(self) -> bool:
-        return self._dispatch.connected.is_set()
-
-    def route(self, topic_filter: str, handler: MessageHandler) -> None:
-        self._dispatch.route(topic_filter, handler)
-
-    def on_connection(self, listener: ConnectionListener) -> None:
-        self._dispatch.on_connection(listener)
-
-    def every(self, interval_s: float, job: Callable[[], None]) -> None:
-        self._dispatch.every(interval_s, job)
 
     def publish(
         self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
