@@ -49,6 +49,7 @@ def rows(folder: Path) -> list[dict[str, str]]:
 # ---------------------------------------------------------------- the real images
 
 
+@pytest.mark.slow  # real models on real scenes: seconds
 def test_ccpd_scenes_all_found_and_read_where_the_plate_is(scanner: PlateScanner, shared_data: Path) -> None:
     folder = shared_data / "plates_cn" / "ccpd"
     for row in rows(folder):
@@ -63,6 +64,7 @@ def test_ccpd_scenes_all_found_and_read_where_the_plate_is(scanner: PlateScanner
         assert plates.data[KIND][texts.index(row["plate"])] == "ordinary"
 
 
+@pytest.mark.slow  # 500 real crops: about 10 s
 def test_lprnet_crops_read_at_least_98_percent(reader: PlateTextReader, shared_data: Path) -> None:
     folder = shared_data / "plates_cn" / "lprnet"
     truth = rows(folder)
@@ -77,6 +79,7 @@ def test_hyperlpr_crops_read_with_their_colour(reader: PlateTextReader, shared_d
         assert (read.text, read.colour, read.valid) == (row["plate"], row["kind"].split()[0], True), row
 
 
+@pytest.mark.slow  # real models on real scenes
 def test_ssd_boxes_whatever_size_it_saw_before(paths: dict[str, Path], shared_data: Path) -> None:
     """cv2.dnn computes the SSD's prior boxes for the first input shape a net runs; a finder that had seen
     one size used to misplace boxes by 10-20 px in images of another (the stage's windows vary)."""
@@ -105,6 +108,7 @@ def data() -> Path:
 
 
 @needs_font
+@pytest.mark.slow  # real models on rendered scenes
 @pytest.mark.parametrize(("kind", "index"), [("military", 2), ("police", 2), ("green_small", 4), ("military", 3)])
 def test_the_second_path_finds_and_reads_what_the_ssd_misses(
     paths: dict[str, Path], scanner: PlateScanner, data: Path, kind: str, index: int
@@ -117,6 +121,7 @@ def test_the_second_path_finds_and_reads_what_the_ssd_misses(
 
 
 @needs_font
+@pytest.mark.slow  # real models on large photos
 @pytest.mark.parametrize(("kind", "index"), [("green_small", 11), ("blue", 11), ("police", 3)])
 def test_a_car_at_a_distance_in_a_large_photo_is_read_by_a_thorough_scanner(
     paths: dict[str, Path], reader: PlateTextReader, data: Path, kind: str, index: int

@@ -186,6 +186,7 @@ def test_plate_types_read_today_do_not_regress(data: Path, pipeline: Pipeline) -
             assert measured[kind][metric] >= floor, (kind, metric, measured[kind])
 
 
+@pytest.mark.slow  # real models on real scenes
 def test_the_real_plate_of_a_ccpd_photo_is_painted_out(data: Path, pipeline: Pipeline) -> None:
     """The rendered plate replaces the photo's own: the photo is read, its painted-out background is not."""
     with (data / "plates_cn" / "ccpd" / "ground_truth.csv").open(encoding="utf-8") as f:
