@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from centre.config import load_config as load_centre_config
 from edge.config import GateboxConfig, load_config, render_example_yaml
 from edge.protocol.errors import ConfigError
+from tests.support.models import nested_models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,16 +39,7 @@ def test_load_config(tmp_path: Path, text: str, error: str | None) -> None:
         assert str(path) in str(caught.value) and error in str(caught.value)
 
 
-def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
-    found = [model]
-    for field in model.model_fields.values():
-        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                found += _models(candidate)
-    return found
-
-
-@pytest.mark.parametrize("model", _models(GateboxConfig), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", nested_models(GateboxConfig), ids=lambda m: m.__name__)
 def test_every_field_is_described_and_unknown_fields_are_refused(model: type[BaseModel]) -> None:
     assert model.model_config.get("extra") == "forbid"
     assert all(f.description for f in model.model_fields.values()), model.__name__

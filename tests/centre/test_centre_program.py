@@ -14,6 +14,7 @@ from centre.config import CentreConfig, load_config, render_example_yaml
 from edge.config import load_config as load_box_config
 from edge.protocol.errors import ConfigError
 from tests.conftest import REPO, run_cli, write_config
+from tests.support.models import nested_models
 
 ONE_MACHINE = {  # what scripts/demo writes: one file for the box and the centre beside it
     "box": {"site": "demo-site", "box_id": "gate-01"},
@@ -60,16 +61,7 @@ def test_a_bad_centre_config_names_the_file_and_the_field(tmp_path: Path, sectio
     assert str(path) in str(caught.value) and error in str(caught.value), caught.value
 
 
-def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
-    found = [model]
-    for field in model.model_fields.values():
-        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                found += _models(candidate)
-    return found
-
-
-@pytest.mark.parametrize("model", _models(CentreConfig), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", nested_models(CentreConfig), ids=lambda m: m.__name__)
 def test_every_centre_field_is_described_and_unknown_fields_are_refused(model: type[BaseModel]) -> None:
     assert model.model_config.get("extra") == "forbid"
     assert all(f.description for f in model.model_fields.values()), model.__name__
