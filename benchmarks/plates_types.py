@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.plate_synth.plates import PLATE_TYPES, font_path  # noqa: E402
-from benchmarks.plate_synth.scenes import Scene, data_root, missing_data, rectify, scenes  # noqa: E402
+from benchmarks.plate_synth.scenes import Scene, data_root, make_scene, missing_data, rectify, scenes  # noqa: E402
 
 Image = npt.NDArray[np.uint8]
 Box = tuple[int, int, int, int]
@@ -163,6 +163,19 @@ def evaluate_scene(scene: Scene, pipeline: Pipeline) -> SceneResult:
                        [p.text + ("" if p.valid else "?") for p in proposals],
                        scene.text in {p.text for p in proposals if p.valid}, text, valid, colour,
                        round(ms, 2))  # fmt: skip
+
+
+def counts_per_type(kinds: Iterable[str], per_type: int, pipeline: Pipeline, root: Path) -> dict[str, dict[str, int]]:
+    """For the first `per_type` scenes (seed 0) of each kind: how many were found, read from the true crop,
+    read end to end, and told the right colour (the regression tests' floors are on these)."""
+    counts = {}
+    for kind in kinds:
+        results = [evaluate_scene(make_scene(kind, index, seed=0, root=root), pipeline) for index in range(per_type)]
+        counts[kind] = {"finder": sum(bool(r.found) for r in results),
+                        "reader": sum(r.crop_read == r.text for r in results),
+                        "end_to_end": sum(bool(r.end_to_end) for r in results),
+                        "colour": sum(r.crop_colour == r.colour for r in results)}  # fmt: skip
+    return counts
 
 
 def _share(values: Iterable[bool | None]) -> float | None:

@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.plate_synth.plates import PLATE_TYPES, font_path, render
 from benchmarks.plate_synth.scenes import data_root, make_scene, missing_data
-from benchmarks.plates_types import Pipeline, evaluate_scene, finder_hit, gatebox_pipeline
+from benchmarks.plates_types import Pipeline, counts_per_type, finder_hit, gatebox_pipeline
 from edge.config import GateboxConfig
 from edge.models import verify_models
 from edge.plates.finder import PlateFinder
@@ -208,13 +208,7 @@ def pipeline() -> Pipeline:
 @needs_font
 @pytest.mark.slow  # real models over 96 scenes: a minute
 def test_every_plate_type_found_and_read(data: Path, pipeline: Pipeline) -> None:
-    measured = {}
-    for kind in FLOORS:
-        results = [evaluate_scene(make_scene(kind, index, seed=0, root=data), pipeline) for index in range(SUBSET)]
-        measured[kind] = {"finder": sum(bool(r.found) for r in results),
-                          "reader": sum(r.crop_read == r.text for r in results),
-                          "end_to_end": sum(bool(r.end_to_end) for r in results),
-                          "colour": sum(r.crop_colour == r.colour for r in results)}  # fmt: skip
+    measured = counts_per_type(FLOORS, SUBSET, pipeline, data)
     print("\n" + "\n".join(f"{kind}: {counts}" for kind, counts in measured.items()))
     below = {kind: {k: (measured[kind][k], floor) for k, floor in floors.items() if measured[kind][k] < floor}
              for kind, floors in FLOORS.items()}  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.plate_synth.plates import PLATE_TYPES, PX_PER_MM, font_path, render
 from benchmarks.plate_synth.scenes import SCENE_SIZE, SOURCES, ccpd_background, data_root, make_scene, missing_data
-from benchmarks.plates_types import Pipeline, evaluate_scene, finder_hit, gatebox_pipeline, iou
+from benchmarks.plates_types import Pipeline, counts_per_type, finder_hit, gatebox_pipeline, iou
 
 pytestmark = pytest.mark.skipif(font_path() is None, reason="no CJK font: apt-get install fonts-wqy-zenhei")
 
@@ -173,13 +173,7 @@ FLOORS: dict[str, dict[str, int]] = {
 
 @pytest.mark.slow  # real models over 36 scenes: seconds
 def test_plate_types_read_today_do_not_regress(data: Path, pipeline: Pipeline) -> None:
-    measured = {}
-    for kind in FLOORS:
-        results = [evaluate_scene(make_scene(kind, index, seed=0, root=data), pipeline) for index in range(SUBSET)]
-        measured[kind] = {"finder": sum(bool(r.found) for r in results),
-                          "reader": sum(r.crop_read == r.text for r in results),
-                          "end_to_end": sum(bool(r.end_to_end) for r in results),
-                          "colour": sum(r.crop_colour == r.colour for r in results)}  # fmt: skip
+    measured = counts_per_type(FLOORS, SUBSET, pipeline, data)
     print("\n" + "\n".join(f"{kind}: {counts}" for kind, counts in measured.items()))
     for kind, floors in FLOORS.items():
         for metric, floor in floors.items():
