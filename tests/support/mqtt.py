@@ -14,13 +14,18 @@ from edge.protocol.messages import receipt_for
 
 
 class Collector:
-    """Subscribes to `topics`; with `receipts`, confirms every alert to its box as the centre does."""
+    """Subscribes to `topics`; with `receipts`, confirms every alert to its box as the centre does.
+
+    `receipts_from`: hold every receipt until that many alerts and panics have arrived, then send them
+    all, so that a test knows the sender had raised them all before the first receipt reached it."""
 
     def __init__(
         self, port: int, *topics: str, receipts: bool = False, client_id: str = "", username: str | None = None,
-        password: str | None = None, ca: str | None = None,
+        password: str | None = None, ca: str | None = None, receipts_from: int = 1,
     ) -> None:  # fmt: skip
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._held_receipts: list[tuple[str, bytes]] = []
+        self._receipts_from = receipts_from
         self._subscribed: queue.Queue[int] = queue.Queue()  # mids of SUBACKs
         self._receipts = receipts
         # A fixed client id keeps a persistent session: messages wait at the broker while we are away.
@@ -42,7 +47,12 @@ class Collector:
         if self._receipts and message.topic.rsplit("/", 1)[-1] in ("alert", "panic"):
             body = json.loads(message.payload)
             event_id = body.get("message_id") or body["event_id"]  # panics are confirmed per message
-            client.publish(*receipt_for(message.topic, event_id), qos=1)
+            self._held_receipts.append(receipt_for(message.topic, event_id))
+            if len(self._held_receipts) >= self._receipts_from:  # from then on, each as it comes
+                self._receipts_from = 0
+                for receipt in self._held_receipts:
+                    client.publish(*receipt, qos=1)
+                self._held_receipts.clear()
 
     def next(self, timeout: float = 10.0, topic_suffix: str | None = None) -> mqtt.MQTTMessage:
         deadline = time.monotonic() + timeout
