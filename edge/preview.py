@@ -76,7 +76,7 @@ class Preview:
         if self.window is not None:
             x1, y1, x2, y2 = self.window
             window = f"x {x1}-{x2}, y {y1}-{y2}"
-        if self.frames_read == 1:  # nothing to compare with: the motion gate has no regions yet
+        if self.window is None and self.frames_read == 1:  # nothing to compare with: the motion gate has no regions
             window = "not shown (drawn from one frame: nothing to compare it with)"
         lines.append(f"moving regions: {len(self.moving)}; detection window: {window}")
         if self.plates:
@@ -155,7 +155,8 @@ class PreviewRenderer:
         # With the motion gate off, the pipeline looks at the whole frame every time.
         regions = moving if config.motion.enabled else np.array([[0, 0, last.shape[1], last.shape[0]]], np.float32)
         preview.moving = [_box(r) for r in regions] if config.motion.enabled and len(images) > 1 else []
-        preview.window = detection_window(regions, last.shape, config.motion.region_padding)
+        if not config.motion.enabled or len(images) > 1:  # one frame: the motion gate has nothing to compare with
+            preview.window = detection_window(regions, last.shape, config.motion.region_padding)
         if config.plates.enabled:
             preview.plates = self._read_plates(last)
         draw(preview, min_width)

@@ -632,6 +632,12 @@ async function refreshBoxes() {
   if ([...boxStatus.entries()].join() !== before) drawMap();
 }
 
+// A time of today as its time alone; an earlier one with its date.
+function moment(epochS) {
+  const at = new Date(epochS * 1000);
+  return at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+}
+
 // Each panic receiver's state: ok, starting, or down since when (why, on hover), in the alarm colour.
 function receiversCell(receivers) {
   const entries = Object.entries(receivers).sort(([a], [b]) => a.localeCompare(b));
@@ -639,7 +645,7 @@ function receiversCell(receivers) {
   return el("td", { class: "receivers" }, ...entries.map(([name, r]) => el("div", {
       class: `receiver ${r.state}`, dataset: { receiver: name, state: r.state },
       title: r.state === "down" ? `down: ${r.error || "no reason given"}` : r.reconnects ? `came back ${r.reconnects} time(s)` : null },
-    r.state === "down" ? `${name} DOWN${r.down_since ? ` since ${new Date(r.down_since * 1000).toLocaleString()}` : ""}`
+    r.state === "down" ? `${name} DOWN${r.down_since ? ` since ${moment(r.down_since)}` : ""}`
       : `${name} ${r.state}`)));
 }
 
