@@ -641,12 +641,12 @@ function moment(epochS) {
 // Each panic receiver's state: ok, starting, or down since when (why, on hover), in the alarm colour.
 function receiversCell(receivers) {
   const entries = Object.entries(receivers).sort(([a], [b]) => a.localeCompare(b));
-  if (!entries.length) return el("td", { class: "receivers" }, "-");
-  return el("td", { class: "receivers" }, ...entries.map(([name, r]) => el("div", {
+  if (!entries.length) return el("td", {}, "-");
+  return el("td", {}, el("div", { class: "receivers" }, ...entries.map(([name, r]) => el("div", {
       class: `receiver ${r.state}`, dataset: { receiver: name, state: r.state },
       title: r.state === "down" ? `down: ${r.error || "no reason given"}` : r.reconnects ? `came back ${r.reconnects} time(s)` : null },
     r.state === "down" ? `${name} DOWN${r.down_since ? ` since ${moment(r.down_since)}` : ""}`
-      : `${name} ${r.state}`)));
+      : `${name} ${r.state}`))));
 }
 
 // --- camera preview -------------------------------------------------------------------------
