@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.protocol import topics
 from edge.protocol.errors import GateboxError
-from edge.protocol.messages import AckAlert, AckState
+from edge.protocol.messages import AckAlert, AckState, PreviewRequest
 from edge.protocol.mqtt import BrokerConfig, session
 from edge.protocol.signing import load_private_key, seal
 
@@ -22,6 +22,20 @@ def publish_ack(
     """Publish a signed `ack_alert` command on a connected client; True once the broker has it (PUBACK)."""
     command = AckAlert(command="ack_alert", event_id=event_id, state=state, note=note, by=by,
                        issued_at=datetime.now(timezone.utc))  # fmt: skip
+    payload = seal(command.model_dump(mode="json"), key)
+    info = client.publish(topics.centre_topic(prefix, topics.COMMAND, site, box_id), payload, qos=1)
+    info.wait_for_publish(timeout_s)
+    return info.is_published()
+
+
+def publish_preview_request(
+    client: mqtt.Client, prefix: str, key: Ed25519PrivateKey, site: str, box_id: str, request_id: str,
+    camera: str | None, by: str | None, timeout_s: float = 10.0,
+) -> bool:  # fmt: skip
+    """Publish a signed `preview` command (every camera of the box, or `camera`); True once the broker has it.
+    The box answers on its `preview` topic (`CameraPreview`)."""
+    command = PreviewRequest(command="preview", request_id=request_id, camera=camera, by=by,
+                             issued_at=datetime.now(timezone.utc))  # fmt: skip
     payload = seal(command.model_dump(mode="json"), key)
     info = client.publish(topics.centre_topic(prefix, topics.COMMAND, site, box_id), payload, qos=1)
     info.wait_for_publish(timeout_s)

@@ -11,6 +11,7 @@ import queue
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.client import topic_matches_sub as mqtt_topic_matches
 from paho.mqtt.reasoncodes import ReasonCode
 
-from centre.commands import publish_ack
+from centre.commands import publish_ack, publish_preview_request
 from centre.config import CentreConfig, ConsoleConfig
 from centre.lists import (
     PHOTO_SUFFIXES,
@@ -30,16 +31,19 @@ from centre.lists import (
     without_subjects,
     write_bundle,
 )
+from centre.previews import Previews
 from centre.record import Recorder, subscriptions
 from centre.references import subject_records
 from centre.store import AmbiguousEvent, CentreStore, Ingested, SubjectRecord
 from centre.strength import match_strength
 from centre.uploads import ZipLimits, unzip_photos
+from edge.protocol import topics
 from edge.protocol.bundle import Manifest, decode
 from edge.protocol.errors import InputError
 from edge.protocol.messages import AckState
 from edge.protocol.mqtt import disconnect, make_client
 from edge.protocol.signing import BadSignature, load_private_key, open_sealed
+from edge.protocol.wire import Refused
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +133,7 @@ class Console:
         self.settings = settings
         self.store = CentreStore(settings.db, settings.max_message_kb * 1024)
         self.changes = Changes()
+        self.previews = Previews()  # the boxes' latest camera previews, in memory only
         self.lists_dir = settings.db.parent / "lists"
         self._key_path = key_path
         self._key = load_private_key(key_path) if key_path else None
@@ -173,6 +178,8 @@ class Console:
     ) -> None:
         if not reason.is_failure:
             client.subscribe([(topic, 1) for topic in [*subscriptions(self.config.broker), self._manifests_topic]])
+            # QoS 0: a preview sent while the console was down is not worth keeping at the broker for it.
+            client.subscribe(self._previews_topic, 0)
         self.changes.mark("status")
 
     def _receive(self) -> None:
@@ -195,6 +202,9 @@ class Console:
                 if mqtt_topic_matches(self._manifests_topic, message.topic):
                     self._note_manifest(message.topic, bytes(message.payload))
                     continue
+                if mqtt_topic_matches(self._previews_topic, message.topic):
+                    self._keep_preview(message.topic, bytes(message.payload))
+                    continue
                 try:
                     self._tell_pages(self.recorder.handle(message))
                 except Exception:
@@ -213,6 +223,40 @@ class Console:
     def _manifests_topic(self) -> str:
         """Every list's manifests (full and delta), retained: the versions in force, whoever published them."""
         return f"{self.config.broker.topic_prefix}/lists/+/+/manifest"
+
+    @property
+    def _previews_topic(self) -> str:
+        return topics.centre_topic(self.config.broker.topic_prefix, topics.PREVIEW)
+
+    def _keep_preview(self, topic: str, payload: bytes) -> None:
+        """A box's camera preview: held (in memory) for its Preview dialog, and the open pages told."""
+        try:
+            self.previews.ingest(topic, payload)
+        except Refused as e:
+            self.recorder.refusals.note(f"preview:{e.reason}", f"refused a preview on {topic}: {e}")
+            return
+        self.changes.mark("previews")
+
+    def request_preview(self, site: str, box_id: str, camera: str | None, by: str) -> dict[str, object]:
+        """Ask a box (signed) for a preview of every camera, or of `camera`; it answers on its `preview`
+        topic. Raises NotFound (a box never heard from) or Unavailable."""
+        if not any(b["site"] == site and b["box_id"] == box_id for b in self.store.boxes()):
+            raise NotFound(f"{site}/{box_id}")
+        if self._key is None:
+            raise Unavailable("the console has no signing key (console.signing_key or $GATEBOX_CENTRE_KEY)")
+        if not self.broker_connected:
+            raise Unavailable("the console is not connected to the broker; try again")
+        request_id, requested_at = uuid.uuid4().hex, time.time()  # before sending: the answer may come at once
+        try:
+            sent = publish_preview_request(self._client, self.config.broker.topic_prefix, self._key, site, box_id,
+                                           request_id, camera, by, timeout_s=5)  # fmt: skip
+        except (ValueError, RuntimeError) as e:
+            log.warning("preview request for %s/%s not sent: %s", site, box_id, e)
+            sent = False
+        if not sent:
+            raise Unavailable("the broker did not take the request; try again")
+        log.info("preview of %s/%s (%s) asked by %s", site, box_id, camera or "every camera", by)
+        return {"request_id": request_id, "requested_at": requested_at}
 
     def _note_manifest(self, topic: str, payload: bytes) -> None:
         """Record a list version published by anyone with the centre's key (the CLI too), so the page

@@ -71,6 +71,11 @@ class Action(BaseModel):
     note: str | None = Field(None, max_length=1000, description="What was done (patrol sent, family called...).")
 
 
+class PreviewAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    camera: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="One camera; none: every camera.")
+
+
 class Removal(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=1000)
@@ -309,6 +314,23 @@ def create_app(console: Console) -> FastAPI:
         return {"boxes": [_box_view(b, now, settings.silent_after_s) for b in store.boxes()],
                 "silent_after_s": settings.silent_after_s}  # fmt: skip
 
+    @app.post("/api/boxes/{site}/{box_id}/preview", status_code=202)
+    def ask_preview(site: str, box_id: str, body: PreviewAsk, name: Operator) -> dict[str, object]:
+        """Ask the box for a camera preview; it arrives later (a `previews` change on the stream)."""
+        with _as_http():
+            return console.request_preview(site, box_id, body.camera, name)
+
+    @app.get("/api/boxes/{site}/{box_id}/previews")
+    def box_previews(site: str, box_id: str, name: Operator) -> dict[str, object]:
+        return {"previews": [p.view() for p in console.previews.of_box(site, box_id)]}
+
+    @app.get("/api/boxes/{site}/{box_id}/previews/{camera}.jpg")
+    def preview_image(site: str, box_id: str, camera: str, name: Operator) -> Response:
+        held = console.previews.image(site, box_id, camera)
+        if held is None or held.jpeg is None:
+            raise HTTPException(404, f"no preview of {camera} from {site}/{box_id}")
+        return Response(held.jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-cache"})
+
     from centre.passages_api import passage_routes  # the passage log's own module
 
     app.include_router(passage_routes(store.passages, current_operator))
@@ -370,9 +392,10 @@ def _box_view(box: BoxRow, now: float, silent_after_s: float) -> dict[str, objec
     else:
         status = "online"
     # The store keeps only heartbeats its model passed; still, nothing a box wrote may break this page.
-    outbox, cameras = beat.get("outbox"), beat.get("cameras")
+    outbox, cameras, receivers = beat.get("outbox"), beat.get("cameras"), beat.get("panic_receivers")
     outbox = outbox if isinstance(outbox, dict) else {}
     cameras = cameras if isinstance(cameras, dict) else {}
+    receivers = receivers if isinstance(receivers, dict) else {}
     return {
         "site": box["site"], "box_id": box["box_id"], "status": status, "last_seen_age_s": age,
         "version": beat.get("version"), "uptime_s": beat.get("uptime_s"),
@@ -380,7 +403,16 @@ def _box_view(box: BoxRow, now: float, silent_after_s: float) -> dict[str, objec
                     for n, c in cameras.items() if isinstance(c, dict)},
         "outbox_depth": outbox.get("depth"), "outbox_oldest_s": outbox.get("oldest_unconfirmed_age_s"),
         "lists": box["lists"],
+        # Panic receivers (serial radio, HTTP, GPIO, MQTT bridge): `ok`, `down` (since when, why) or `starting`.
+        "panic_receivers": {n: _receiver_view(r) for n, r in receivers.items() if isinstance(r, dict)},
     }  # fmt: skip
+
+
+def _receiver_view(report: dict[str, object]) -> dict[str, object]:
+    connected, error = report.get("connected"), report.get("error")
+    state = "ok" if connected else "down" if error else "starting"  # not yet listening, never failed
+    return {"state": state, "error": error, "down_since": report.get("down_since"),
+            "reconnects": report.get("reconnects")}  # fmt: skip
 
 
 def _epoch(moment: datetime | None) -> float | None:

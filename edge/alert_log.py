@@ -16,7 +16,7 @@ from edge.comms.delivery import Delivery
 from edge.config import GateboxConfig
 from edge.counting.retention import forget_expired_passage_views
 from edge.protocol.alert import Alert
-from edge.protocol.messages import AlertState, Command
+from edge.protocol.messages import AckAlert, AlertState
 from edge.store.alert_states import AlertStates
 from edge.store.events import EventsFile
 
@@ -92,7 +92,7 @@ class AlertLog:
             log.info("deleted %d face snapshot(s) past their retention", removed)
         forget_expired_passage_views(self._delivery, time.time() if now is None else now)
 
-    def apply_ack(self, command: Command) -> None:
+    def apply_ack(self, command: AckAlert) -> None:
         """An operator acknowledged or closed an alert (the `ack_alert` command): recorded, and reported back."""
         before = self.states.get(command.event_id)
         if not self.states.set_state(command.event_id, command.state, command.note, command.by):

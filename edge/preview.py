@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -28,6 +29,10 @@ from edge.models import verify_models
 from edge.motion.detector import MotionDetector
 from edge.protocol.errors import GateboxError, InputError
 from edge.sources.video import open_capture
+
+if TYPE_CHECKING:
+    from edge.plates.finder import PlateFinder
+    from edge.plates.reader import PlateTextReader
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,8 @@ class Preview:
         if self.window is not None:
             x1, y1, x2, y2 = self.window
             window = f"x {x1}-{x2}, y {y1}-{y2}"
+        if self.window is None and self.frames_read == 1:  # nothing to compare with: the motion gate has no regions
+            window = "not shown (drawn from one frame: nothing to compare it with)"
         lines.append(f"moving regions: {len(self.moving)}; detection window: {window}")
         if self.plates:
             lines.append("plates: " + ", ".join(text or "?" for _, text in self.plates))
@@ -119,43 +126,60 @@ def _box(values: npt.ArrayLike) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
+class PreviewRenderer:
+    """The face detector (and plate reader) a preview runs, loaded once: `gatebox camera preview` draws one
+    preview with it; a running box (`edge.remote_preview`) draws one whenever the centre asks."""
+
+    def __init__(self, config: GateboxConfig) -> None:
+        self._config = config
+        self._paths = verify_models(config.models_path)
+        self._detector = build_face_detector(config.detector, self._paths)
+        self._plates: tuple[PlateFinder, PlateTextReader] | None = None
+
+    def render(self, images: list[Image], source: str, gate_line: GateLineConfig | None) -> Preview:
+        """Run the motion gate over `images` and the face detector (and plate reader) on the last, and
+        draw everything on a copy of it. One image shows no moving regions (nothing to compare with)."""
+        config = self._config
+        motion = MotionDetector(config.motion)
+        moving = np.empty((0, 4), np.float32)
+        for image in images:
+            moving = motion.update(image)
+        last = images[-1]
+        found = self._detector.detect(last)  # the whole frame: what could be recognised anywhere in view
+        preview = Preview(last.copy(), source, len(images), gate_line)
+        min_width = config.recognition.min_face_px
+        for xyxy, score in zip(found.xyxy, found.confidence.tolist(), strict=True):
+            box = _box(xyxy)
+            preview.faces.append((box, score))
+            preview.small_faces += box[2] - box[0] < min_width
+        # With the motion gate off, the pipeline looks at the whole frame every time.
+        regions = moving if config.motion.enabled else np.array([[0, 0, last.shape[1], last.shape[0]]], np.float32)
+        preview.moving = [_box(r) for r in regions] if config.motion.enabled and len(images) > 1 else []
+        if not config.motion.enabled or len(images) > 1:  # one frame: the motion gate has nothing to compare with
+            preview.window = detection_window(regions, last.shape, config.motion.region_padding)
+        if config.plates.enabled:
+            preview.plates = self._read_plates(last)
+        draw(preview, min_width)
+        return preview
+
+    def _read_plates(self, image: Image) -> list[tuple[tuple[int, int, int, int], str]]:
+        from edge.plates.finder import CROP, PlateFinder
+        from edge.plates.reader import PlateTextReader
+
+        if self._plates is None:
+            self._plates = (PlateFinder.from_models(self._paths, self._config.plates.max_width),
+                            PlateTextReader(self._paths["plate_text_recogniser"]))  # fmt: skip
+        finder, reader = self._plates
+        found = finder.find(image)
+        return [(_box(xyxy), reader.read(crop).text) for xyxy, crop in zip(found.xyxy, found.data[CROP], strict=True)]
+
+
 def make_preview(
     config: GateboxConfig, source: str, camera: CameraConfig | None, gate_line: GateLineConfig | None, frames: int
 ) -> Preview:
     """Read `frames` frames from `source`, run the motion gate over them and the face detector (and
     plate reader) on the last, and draw everything on it."""
-    images = grab_frames(source, camera, frames)
-    motion = MotionDetector(config.motion)
-    moving = np.empty((0, 4), np.float32)
-    for image in images:
-        moving = motion.update(image)
-    last = images[-1]
-    paths = verify_models(config.models_path)
-    detector = build_face_detector(config.detector, paths)
-    found = detector.detect(last)  # the whole frame: what could be recognised anywhere in view
-    preview = Preview(last.copy(), source, len(images), gate_line)
-    min_width = config.recognition.min_face_px
-    for xyxy, score in zip(found.xyxy, found.confidence.tolist(), strict=True):
-        box = _box(xyxy)
-        preview.faces.append((box, score))
-        preview.small_faces += box[2] - box[0] < min_width
-    # With the motion gate off, the pipeline looks at the whole frame every time.
-    regions = moving if config.motion.enabled else np.array([[0, 0, last.shape[1], last.shape[0]]], np.float32)
-    preview.moving = [_box(r) for r in regions] if config.motion.enabled and len(images) > 1 else []
-    preview.window = detection_window(regions, last.shape, config.motion.region_padding)
-    if config.plates.enabled:
-        preview.plates = _plates(config, paths, last)
-    draw(preview, min_width)
-    return preview
-
-
-def _plates(config: GateboxConfig, paths: dict[str, Path], image: Image) -> list[tuple[tuple[int, int, int, int], str]]:
-    from edge.plates.finder import CROP, PlateFinder
-    from edge.plates.reader import PlateTextReader
-
-    found = PlateFinder.from_models(paths, config.plates.max_width).find(image)
-    reader = PlateTextReader(paths["plate_text_recogniser"])
-    return [(_box(xyxy), reader.read(crop).text) for xyxy, crop in zip(found.xyxy, found.data[CROP], strict=True)]
+    return PreviewRenderer(config).render(grab_frames(source, camera, frames), source, gate_line)
 
 
 def label(image: Image, text: str, origin: tuple[int, int], colour: Colour, scale: float) -> None:

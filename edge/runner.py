@@ -31,6 +31,7 @@ from edge.protocol.alert import Alert
 from edge.protocol.embedding import EmbedderSpec
 from edge.protocol.errors import GateboxError
 from edge.recognition.gallery import Gallery
+from edge.remote_preview import serve_previews
 from edge.sources.latest import LatestFrames
 from edge.sources.reader import FrameReader
 from edge.sources.video import LiveCamera, VideoFile
@@ -281,6 +282,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
     box = Box(config, data_dir, journal=data_dir / "events.jsonl", on_gallery_change=reload_lists)
     statuses = [CameraStatus(cam.name) for cam in config.cameras]
     latest = LatestFrames()
+    previews = serve_previews(box, latest.frame)  # the console's Preview button, from the frames the cameras have
     panic = PanicService(config, box.delivery, box.states, latest.jpeg) if config.panic.devices else None
     receivers: list[ReportingReceiver] = []
     threads: list[threading.Thread] = []
@@ -328,6 +330,7 @@ def run(config: GateboxConfig, data_dir: Path, stop: threading.Event) -> None:
         watchdog.notify("STOPPING=1")
         for receiver in receivers:
             receiver.close()
+        previews.close()
         for thread in threads:
             thread.join(timeout=10)
         box.drain(config.broker.flush_timeout_s)

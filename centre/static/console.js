@@ -139,6 +139,7 @@ function connectStream() {
       later(refreshLists, "lists", 1000);  // a new box counts towards "applied by"
     }
     else if (change.kind === "lists") later(refreshLists, "lists");
+    else if (change.kind === "previews") { if (previewOf) later(refreshPreviews, "previews", 100); }
     else if (change.kind === "status") api("/api/me").then(showBroker).catch(() => {});
   });
   stream.onerror = () => {
@@ -602,15 +603,21 @@ async function refreshBoxes() {
   const { boxes } = await api("/api/boxes");
   const counts = { online: 0, offline: 0, silent: 0 };
   for (const box of boxes) counts[box.status] = (counts[box.status] || 0) + 1;
-  $("#box-summary").textContent = `${boxes.length} · ${counts.online} online · ${counts.offline} offline · ${counts.silent} silent`;
+  const receiversDown = boxes.reduce((n, box) => n + Object.values(box.panic_receivers || {}).filter((r) => r.state === "down").length, 0);
+  $("#box-summary").textContent = `${boxes.length} · ${counts.online} online · ${counts.offline} offline · ${counts.silent} silent`
+    + (receiversDown ? ` · ${receiversDown} panic receiver${receiversDown > 1 ? "s" : ""} down` : "");
   // Problems first, then by name.
   const order = { offline: 0, silent: 1, online: 2 };
   boxes.sort((a, b) => order[a.status] - order[b.status] || `${a.site}/${a.box_id}`.localeCompare(`${b.site}/${b.box_id}`));
   $("#box-rows").replaceChildren(...boxes.map((box) => el("tr", { dataset: { box: `${box.site}/${box.box_id}`, status: box.status } },
-    el("td", {}, `${box.site}/${box.box_id}`),
+    el("td", {}, el("div", { class: "box-name" }, `${box.site}/${box.box_id}`,
+      el("button", { type: "button", class: "preview secondary", title: "what its cameras see, with the gate line drawn",
+        onclick: () => askPreview(box.site, box.box_id) }, "Preview"))),
     el("td", { class: `status-${box.status}` }, box.status),
     el("td", {}, box.last_seen_age_s == null ? "never" : `${Math.round(box.last_seen_age_s)} s ago`),
-    el("td", {}, Object.entries(box.cameras).map(([name, cam]) => `${name} ${cam.connected === false ? "LOST" : cam.fps}`).join(", ") || "-"),
+    el("td", { class: "cameras" }, Object.entries(box.cameras).map(([name, cam]) => `${name} ${cam.connected === false ? "LOST" : cam.fps}`).join(", ")
+      || (Object.keys(box.panic_receivers || {}).length ? "none (panic buttons only)" : "-")),
+    receiversCell(box.panic_receivers || {}),
     el("td", {}, box.outbox_depth ?? "-"),
     // What the box holds (its heartbeat's report and its list acks), whoever published it.
     el("td", { class: "held" }, Object.entries(box.lists).map(([name, version]) => `${name} v${version}`).join(", ") || "none reported"),
@@ -624,6 +631,91 @@ async function refreshBoxes() {
   boxStatus = new Map(boxes.map((b) => [`${b.site}/${b.box_id}`, b.status]));
   if ([...boxStatus.entries()].join() !== before) drawMap();
 }
+
+// A time of today as its time alone; an earlier one with its date.
+function moment(epochS) {
+  const at = new Date(epochS * 1000);
+  return at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+}
+
+// Each panic receiver's state: ok, starting, or down since when (why, on hover), in the alarm colour.
+function receiversCell(receivers) {
+  const entries = Object.entries(receivers).sort(([a], [b]) => a.localeCompare(b));
+  if (!entries.length) return el("td", {}, "-");
+  return el("td", {}, el("div", { class: "receivers" }, ...entries.map(([name, r]) => el("div", {
+      class: `receiver ${r.state}`, dataset: { receiver: name, state: r.state },
+      title: r.state === "down" ? `down: ${r.error || "no reason given"}` : r.reconnects ? `came back ${r.reconnects} time(s)` : null },
+    r.state === "down" ? `${name} DOWN${r.down_since ? ` since ${moment(r.down_since)}` : ""}`
+      : `${name} ${r.state}`))));
+}
+
+// --- camera preview -------------------------------------------------------------------------
+// The box draws each camera's newest frame (gate line, detection window, faces) and sends it; the page
+// shows the latest per camera, and replaces it when a newer one arrives (a `previews` change).
+
+const PREVIEW_PATIENCE_MS = 20000;
+let previewOf = null;  // { site, box_id, requestedAt (the centre's clock) } while the dialog is open
+let previewTimer = null;
+
+async function askPreview(site, boxId) {
+  previewOf = { site, box_id: boxId, requestedAt: null };
+  $("#preview-box").textContent = `${site}/${boxId}`;
+  $("#preview-cameras").replaceChildren();
+  if (!$("#preview").open) $("#preview").showModal();
+  await refreshPreviews();  // what it sent before, marked as earlier, while the new one is drawn
+  $("#preview-status").textContent = "asking the box…";
+  try {
+    const asked = await postJson(`${boxPath(site, boxId)}/preview`, {});
+    if (previewOf && previewOf.site === site && previewOf.box_id === boxId) previewOf.requestedAt = asked.requested_at;
+  } catch (err) {
+    $("#preview-status").textContent = `not asked: ${err.message}`;
+    return;
+  }
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => refreshPreviews(true), PREVIEW_PATIENCE_MS);
+  refreshPreviews();
+}
+
+const boxPath = (site, boxId) => `/api/boxes/${encodeURIComponent(site)}/${encodeURIComponent(boxId)}`;
+
+async function refreshPreviews(waitedLong = false) {
+  const target = previewOf;
+  if (!target || !$("#preview").open) return;
+  const { previews } = await api(`${boxPath(target.site, target.box_id)}/previews`);
+  if (previewOf !== target) return;  // another box's dialog since
+  const fresh = (p) => target.requestedAt != null && p.received_at >= target.requestedAt;
+  $("#preview-cameras").replaceChildren(...previews.map((p) => previewFigure(target, p, fresh(p))));
+  const answered = previews.filter(fresh);
+  if (target.requestedAt == null) return;
+  if (answered.length) {
+    clearTimeout(previewTimer);
+    $("#preview-status").textContent = `answered ${new Date(Math.max(...answered.map((p) => p.received_at)) * 1000).toLocaleTimeString()}`;
+  } else if (waitedLong) {
+    $("#preview-status").textContent = `no answer from the box in ${PREVIEW_PATIENCE_MS / 1000} s: is it online? (Ask again)`;
+  }
+}
+
+const PREVIEW_PROBLEMS = { no_camera: "no camera", unknown_camera: "no such camera", no_frame: "no picture", failed: "failed" };
+
+function previewFigure(target, p, fresh) {
+  const taken = p.taken_at ? new Date(p.taken_at * 1000) : null;
+  const caption = [p.camera || "box", taken ? `taken ${taken.toLocaleString()}` : `answered ${new Date(p.received_at * 1000).toLocaleString()}`,
+    p.width ? `frame ${p.width}×${p.height}` : "", fresh ? "" : "(earlier)"].filter(Boolean).join(" · ");
+  const dataset = { camera: p.camera || "", status: p.status, fresh: String(fresh), takenAt: p.taken_at ?? "" };
+  if (!p.has_image) {
+    return el("figure", { class: `preview-camera${fresh ? "" : " earlier"}`, dataset },
+      el("p", { class: "preview-none" }, `${PREVIEW_PROBLEMS[p.status] || p.status}: ${p.detail || ""}`),
+      el("figcaption", {}, caption));
+  }
+  const src = `${boxPath(target.site, target.box_id)}/previews/${encodeURIComponent(p.camera)}.jpg?t=${p.received_at}`;
+  return el("figure", { class: `preview-camera${fresh ? "" : " earlier"}`, dataset },
+    el("img", { src, alt: `camera ${p.camera} with the gate line drawn` }),
+    el("figcaption", {}, caption),
+    p.summary.length ? el("ul", {}, ...p.summary.map((line) => el("li", {}, line))) : null);
+}
+
+$("#preview-again").addEventListener("click", () => { if (previewOf) askPreview(previewOf.site, previewOf.box_id); });
+$("#preview").addEventListener("close", () => { previewOf = null; clearTimeout(previewTimer); });
 
 function fillSelect(select, values, withAll = true) {
   const current = select.value;

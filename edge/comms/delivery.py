@@ -36,7 +36,16 @@ from edge.protocol import topics
 from edge.protocol.alert import Alert
 from edge.protocol.bounded_json import JsonRefused, check_json_bounds
 from edge.protocol.lists import ListKind
-from edge.protocol.messages import AlertEvent, AlertState, HaDeviceDiscovery, Heartbeat, ListAck, Passage, Receipt
+from edge.protocol.messages import (
+    AlertEvent,
+    AlertState,
+    CameraPreview,
+    HaDeviceDiscovery,
+    Heartbeat,
+    ListAck,
+    Passage,
+    Receipt,
+)
 from edge.protocol.panic import DeviceNotice, PanicEvent
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,9 @@ ROUTES: dict[type[BaseModel], Route] = {
     DeviceNotice: Route(topics.DEVICE, Priority.OTHER, needs_receipt=False),
     Passage: Route(topics.PASSAGE, Priority.OTHER, needs_receipt=False),
     Heartbeat: Route(topics.HEARTBEAT, Priority.OTHER, needs_receipt=False, queued=False),
+    # A preview is not an event: never in the outbox (a box offline when asked has nothing worth sending
+    # later), never before anything queued; QoS 1 so one the broker took reaches the console.
+    CameraPreview: Route(topics.PREVIEW, Priority.OTHER, needs_receipt=False, queued=False, qos=1),
     # Opt-in, for other tools (`integrations`). Alert events are queued, in order: a tool that missed an
     # `end` would show the alert open for ever. The discovery config is retained and sent again at every
     # connect, so best effort loses nothing; its topic, under Home Assistant's prefix, names the box.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -43,11 +44,14 @@ def receiver_name(kind: str, where: str) -> str:
 class ReceiverStatus:
     """One receiver's state, written by its own thread, read by the heartbeat."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Callable[[], float] = time.time) -> None:
+        """`clock`: the wall clock `down_since` is read from."""
         self.name = name
+        self._clock = clock
         self.connected = False
         self.connects = 0
         self.error: str | None = None
+        self.down_since: float | None = None  # the wall clock when it last went down (None: up, or never tried)
         self._lock = threading.Lock()
 
     @property
@@ -57,7 +61,7 @@ class ReceiverStatus:
     def up(self) -> None:
         with self._lock:
             was_down = not self.connected
-            self.connected, self.error = True, None
+            self.connected, self.error, self.down_since = True, None, None
             if was_down:
                 self.connects += 1
         if was_down:
@@ -68,12 +72,15 @@ class ReceiverStatus:
         with self._lock:
             was_up_or_new = self.connected or self.error is None
             self.connected, self.error = False, error[:200]
+            if was_up_or_new:  # still down on a retry: it went down when it first failed
+                self.down_since = self._clock()
         retry = f"; retrying in {retry_in_s:.1f} s" if retry_in_s is not None else "; retrying"
         (log.warning if was_up_or_new else log.debug)("panic receiver %s: down: %s%s", self.name, error, retry)
 
     def report(self) -> ReceiverReport:
         with self._lock:
-            return ReceiverReport(connected=self.connected, reconnects=self.reconnects, error=self.error)
+            return ReceiverReport(connected=self.connected, reconnects=self.reconnects, error=self.error,
+                                  down_since=self.down_since)  # fmt: skip
 
 
 class Backoff:

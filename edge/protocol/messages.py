@@ -1,20 +1,33 @@
 """Messages between the centre and the boxes beside alerts and panics: what the centre sends a box
 (receipts, plain JSON, only the centre may write that topic; signed commands) and a box's reports
-(heartbeat, alert state, list ack, passage); and, opt-in, what other tools on the broker read (Home
+(heartbeat, alert state, list ack, passage, camera preview); and, opt-in, what other tools on the broker read (Home
 Assistant's discovery config, Frigate-style alert events). The box builds each with its model and the receiver
 validates it with the same model; anything else is refused. Alerts and panics are
 `edge.protocol.alert.Alert` and `edge.protocol.panic.PanicEvent`."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from edge.protocol import topics
 from edge.protocol.alert import PlateText
-from edge.protocol.wire import AlertSnapshot, Count, Counts, EventId, Name, Seconds, ShortText, Slug, Timestamp, Version
+from edge.protocol.wire import (
+    AlertSnapshot,
+    Count,
+    Counts,
+    EventId,
+    Name,
+    PreviewImage,
+    Seconds,
+    ShortText,
+    Slug,
+    Timestamp,
+    Version,
+)
 
 
 class Receipt(BaseModel):
@@ -50,8 +63,21 @@ class AckAlert(BaseModel):
     issued_at: datetime
 
 
-# Later commands join AckAlert here as a union discriminated by `command`.
-Command = AckAlert
+class PreviewRequest(BaseModel):
+    """Signed command: an operator asked to see what the box's cameras see (the console's Preview button).
+    The box answers with one `CameraPreview` per camera (or the one named), or one saying why it cannot."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: Literal["preview"]
+    request_id: EventId = Field(description="The centre's id for the request; every reply names it.")
+    camera: Slug | None = Field(None, description="One camera; none: every camera of the box.")
+    by: str | None = Field(None, max_length=100, description="The operator who asked.")
+    issued_at: datetime = Field(description="The centre's clock when it was asked.")
+
+
+# Every command a box takes, told apart by `command`.
+Command = Annotated[AckAlert | PreviewRequest, Field(discriminator="command")]
+COMMANDS: TypeAdapter[AckAlert | PreviewRequest] = TypeAdapter(Command)
 
 
 # --- what a box reports (box → centre) -----------------------------------------------------------
@@ -124,6 +150,45 @@ class Passage(BaseModel):
         return self
 
 
+PreviewStatus = Literal["ok", "no_camera", "unknown_camera", "no_frame", "failed"]
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class CameraPreview(BaseModel):
+    """`<prefix>/<site>/<box>/preview`: a box's answer to a `preview` command: one camera's latest frame
+    with the gate line, the detection window and the faces found drawn on it (`gatebox camera preview`'s
+    drawing), or why there is none (`no_camera`: the box has no camera, it relays panic buttons only).
+    Best effort, never queued: a preview is not an event, and a stale one is worth nothing."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    schema_: Literal["gatebox.preview/1"] = Field("gatebox.preview/1", alias="schema")
+    site: Slug = Field(description="The box's site: must be the topic's.")
+    box_id: Slug = Field(description="The box: must be the topic's.")
+    request_id: EventId | None = Field(None, description="The request this answers.")
+    camera: Slug | None = Field(None, description="The camera shown (none when the box has none).")
+    status: PreviewStatus = Field(description="`ok` with an image; otherwise why there is none.")
+    detail: ShortText | None = Field(None, description="What went wrong, for the operator.")
+    taken_at: Timestamp | None = Field(None, description="The box's clock when the frame was captured.")
+    ts: Timestamp | None = Field(None, description="The box's clock when the preview was drawn.")
+    image_jpeg_b64: PreviewImage | None = Field(None, description="The drawn frame (JPEG, base64).")
+    width: int | None = Field(None, ge=1, le=16384, description="The image's width in pixels.")
+    height: int | None = Field(None, ge=1, le=16384, description="The image's height in pixels.")
+    summary: list[ShortText] = Field(
+        default_factory=list, max_length=12, description="What was found, one line each (as the CLI prints it)."
+    )
+
+    @model_validator(mode="after")
+    def _an_image_when_ok(self) -> CameraPreview:
+        if self.status == "ok":
+            if self.image_jpeg_b64 is None or self.camera is None or self.taken_at is None:
+                raise ValueError("an `ok` preview names its camera and carries its image and capture time")
+            if base64.b64decode(self.image_jpeg_b64)[:3] != JPEG_MAGIC:
+                raise ValueError("the image is not a JPEG")
+        elif self.image_jpeg_b64 is not None:
+            raise ValueError(f"a `{self.status}` preview carries no image")
+        return self
+
+
 class PassageCounts(BaseModel):
     """One camera's passages since the box started, per subject and direction (heartbeat)."""
 
@@ -167,6 +232,7 @@ class ReceiverReport(BaseModel):
     connected: bool | None = Field(None, description="Listening: port open, broker logged in, server bound.")
     reconnects: Count | None = Field(None, description="Times it came back after being down, since start.")
     error: ShortText | None = Field(None, description="Why it is down (null while connected).")
+    down_since: Timestamp | None = Field(None, description="The box's clock when it went down (null while up).")
 
 
 class Heartbeat(BaseModel):

@@ -3,6 +3,7 @@
 <prefix>/<site>/<box>/availability   retained `online`; the broker publishes `offline` (LWT)
 <prefix>/<site>/<box>/alert          alert JSON (schema gatebox.alert/1), QoS 1
 <prefix>/<site>/<box>/events         Frigate-style alert events (opt-in)
+<prefix>/<site>/<box>/preview        a camera preview the centre asked for (best effort, QoS 1)
 <discovery_prefix>/device/<site>/<box>/config   Home Assistant device discovery, retained (opt-in)
 """
 
@@ -49,6 +50,7 @@ RECEIPT = "receipt"
 LIST_ACK = "list_ack"
 PANIC = "panic"
 PASSAGE = "passage"
+PREVIEW = "preview"  # a camera preview, the answer to a `preview` command
 EVENTS = "events"  # Frigate-style alert events (`integrations.events`)
 DEVICE = "device"
 COMMAND = "cmd"

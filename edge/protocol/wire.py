@@ -28,6 +28,8 @@ MAX_DEPTH = 10  # the deepest honest message (a heartbeat) nests 3 levels
 MAX_SAFE_INT = 2**53  # exact in JavaScript and in a float, far inside SQLite's int64
 MAX_ALERT_SNAPSHOT_BYTES = 96 * 1024  # a ≤200 px JPEG: ~31 kB even for pure noise
 MAX_PANIC_SNAPSHOT_BYTES = 320 * 1024  # a ≤640 px JPEG at quality 75: ~250 kB even for pure noise
+# A camera preview: as base64 in its JSON it stays under the broker's 512 kB message limit.
+MAX_PREVIEW_IMAGE_BYTES = 320 * 1024
 
 # A site, box, list, camera or device name: part of topics, file names and SQL keys.
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -74,6 +76,11 @@ PanicSnapshot = Annotated[
     str,
     Field(max_length=MAX_PANIC_SNAPSHOT_BYTES * 4 // 3 + 4),
     AfterValidator(_base64_checker(MAX_PANIC_SNAPSHOT_BYTES)),
+]
+PreviewImage = Annotated[
+    str,
+    Field(max_length=MAX_PREVIEW_IMAGE_BYTES * 4 // 3 + 4),
+    AfterValidator(_base64_checker(MAX_PREVIEW_IMAGE_BYTES)),
 ]
 
 

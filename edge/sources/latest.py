@@ -1,4 +1,5 @@
-"""The newest frame of each camera, kept for a snapshot on demand (a panic shows its nearest camera)."""
+"""The newest frame of each camera, kept for a snapshot on demand (a panic shows its nearest camera; the
+console's camera preview draws on a copy of it)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,19 @@ class LatestFrames:
         with self._lock:
             self._frames[frame.camera] = (frame, time.monotonic())
 
-    def jpeg(self, camera: str) -> tuple[bytes, float] | None:
-        """The camera's newest frame as a JPEG, with its capture time; None when the camera is
-        unknown or has shown nothing for `max_age_s` (a stale picture would mislead)."""
+    def frame(self, camera: str) -> Frame | None:
+        """The camera's newest frame (not copied: never draw on it); None when the camera is unknown or
+        has shown nothing for `max_age_s`."""
         with self._lock:
             seen = self._frames.get(camera)
         if seen is None or time.monotonic() - seen[1] > self._max_age_s:
             return None
-        frame = seen[0]
+        return seen[0]
+
+    def jpeg(self, camera: str) -> tuple[bytes, float] | None:
+        """The camera's newest frame as a JPEG, with its capture time; None when the camera is
+        unknown or has shown nothing for `max_age_s` (a stale picture would mislead)."""
+        frame = self.frame(camera)
+        if frame is None:
+            return None
         return jpeg_snapshot(frame.image, PANIC_SNAPSHOT_MAX_SIDE, quality=75), frame.ts

@@ -23,7 +23,7 @@ from edge.comms.link import Link
 from edge.comms.outbox import Outbox
 from edge.config import BoxConfig, GateboxConfig
 from edge.protocol.bounded_json import JsonRefused, json_depth, parse_bounded_json
-from edge.protocol.messages import Command
+from edge.protocol.messages import AckAlert
 from edge.protocol.mqtt import BrokerConfig
 from edge.protocol.signing import generate_keypair, load_private_key, load_public_key, seal
 from tests.support.broker import Mosquitto
@@ -69,13 +69,13 @@ def test_the_depth_scan_is_linear_on_hostile_input(hostile: bytes) -> None:
 
 
 @pytest.fixture
-def link(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[Link, list[Command], mqtt.Client, Path]]:
+def link(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[Link, list[AckAlert], mqtt.Client, Path]]:
     generate_keypair(tmp_path / "centre.pem", tmp_path / "centre.pub.pem")
     config = GateboxConfig(box=BoxConfig(site="s1", box_id=box_id(tmp_path)),
                            broker=BrokerConfig(port=broker.port, keepalive_s=5, reconnect_max_s=1))  # fmt: skip
-    commands: list[Command] = []
+    commands: list[AckAlert] = []
 
-    def on_command(command: Command) -> None:
+    def on_command(command: AckAlert) -> None:
         commands.append(command)
         if command.note == "raise":
             raise RuntimeError("the handler failed")
@@ -101,7 +101,7 @@ def box_id(tmp_path: Path) -> str:
     return f"deep-{tmp_path.name[-6:]}"
 
 
-def subscribed(commands: list[Command], sender: mqtt.Client, key: Path) -> None:
+def subscribed(commands: list[AckAlert], sender: mqtt.Client, key: Path) -> None:
     """Until the link takes commands (its subscription is in place)."""
     topic = f"gatebox/s1/{box_id(key.parent)}/cmd"
     deadline = time.monotonic() + 10
@@ -111,7 +111,7 @@ def subscribed(commands: list[Command], sender: mqtt.Client, key: Path) -> None:
     assert commands, "the link never took a command"
 
 
-def notes(commands: list[Command]) -> list[str | None]:
+def notes(commands: list[AckAlert]) -> list[str | None]:
     return [c.note for c in commands if c.note != "probe"]
 
 

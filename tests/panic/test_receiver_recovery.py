@@ -91,7 +91,8 @@ def test_an_unplugged_radio_is_reopened_with_backoff_and_relays_again(radio: Rad
         wait_for(lambda: not receiver.status.connected, 5, "the unplugged radio to be reported down")
         radio.plug()
         wait_for(lambda: receiver.status.connected, 5, "the radio to be reopened")
-        assert receiver.status.report().model_dump() == {"connected": True, "reconnects": 1, "error": None}
+        assert receiver.status.report().model_dump() == {"connected": True, "reconnects": 1, "error": None,
+                                                        "down_since": None}  # fmt: skip
         radio.send(b"btn-1,PRESS,79\n")
         wait_for(lambda: len(sink.signals) == 2, 5, "a press after the radio came back")
     finally:
