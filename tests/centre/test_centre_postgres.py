@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -190,3 +191,51 @@ async def _next_events_change(page: asyncio.Queue[dict[str, object] | None]) -> 
         change = await page.get()
         if change is None or change.get("kind") == "events":
             return change
+
+
+def test_a_browser_on_worker_b_hears_over_sse_of_an_alert_worker_a_stored(
+    tmp_path: Path, broker: Mosquitto, postgres_url: str
+) -> None:
+    """Two `gatebox centre serve` workers on one database; B hears nothing from the boxes (another topic
+    prefix), so the alert on its page's live feed can only have come from A, through PostgreSQL."""
+    store = CentreStore(postgres_url)
+    store.set_operator(OPERATOR, hash_password(PASSWORD))
+    store.close()
+    servers: list[subprocess.Popen[bytes]] = []
+    ports = [free_port(), free_port()]
+    try:
+        for name, prefix, port in (("a", "pgsse", ports[0]), ("b", "pgsse-none", ports[1])):
+            console = {"client_id": f"sse-{name}-{tmp_path.name}"[:64], "share_group": "sse", "db": postgres_url,
+                       "port": port, "lists_dir": str(tmp_path / "lists")}  # fmt: skip
+            config = write_config(tmp_path / f"{name}.yaml", broker={"port": broker.port, "topic_prefix": prefix},
+                                  console=console)  # fmt: skip
+            servers.append(start_cli("--config", config, "centre", "serve", log=tmp_path / f"{name}.log"))
+            wait_listening(servers[-1], port, 60, f"worker {name}", (tmp_path / f"{name}.log").read_text)
+        a, b = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=15, headers={CSRF_HEADER: "1"}) for p in ports)
+        box = SimBox(broker.port, "s", "b", prefix="pgsse")
+        with closing(a), closing(b), closing(box):
+            for api in (a, b):
+                assert api.post("/api/login", json={"name": OPERATOR, "password": PASSWORD}).status_code == 200
+
+            def a_receives() -> bool:  # A is subscribed once it has stored what the box sends
+                box.heartbeat()
+                return bool(a.get("/api/boxes").json()["boxes"])
+
+            wait_for(a_receives, 20, "worker A to receive from the box", interval=0.5)
+            with b.stream("GET", "/api/stream") as feed:
+                lines = feed.iter_lines()
+                assert next(lines) == "event: hello"
+                alert = box.alert(subject="from-a")
+                deadline = time.monotonic() + 15
+                for change in lines:  # (the feed's keep-alive pings come between)
+                    if change.startswith("data:") and '"events"' in change:
+                        break
+                    assert time.monotonic() < deadline, "no change on worker B's feed"
+            assert '"kind":"events"' in change.replace(" ", "")
+            assert [e["event_id"] for e in b.get("/api/events").json()["events"]] == [alert.event_id]
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(15)
+    logs = [(tmp_path / f"{name}.log").read_text() for name in "ab"]
+    assert all("Traceback" not in log for log in logs), logs

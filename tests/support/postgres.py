@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from tests.support.broker import free_port
-from tests.support.waiting import wait_listening
+from tests.support.waiting import wait_for, wait_listening
 
 SERVER_USER = "postgres"
 SUPERUSER = "gatebox"
@@ -79,7 +79,19 @@ class Postgres:
         stderr = self.process.stderr
         assert stderr is not None
         wait_listening(self.process, self.port, 30, "postgres", lambda: stderr.read().decode())
+        # Listening comes before accepting: until recovery ends, a login is told "the database system is
+        # starting up".
+        wait_for(self._accepts_logins, 30, "PostgreSQL to accept logins", interval=0.1)
         return self
+
+    def _accepts_logins(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self.url(), connect_timeout=5).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
