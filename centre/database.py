@@ -15,16 +15,17 @@ after storing it."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
@@ -32,11 +33,15 @@ from pydantic import Field
 from edge.protocol.errors import GateboxError
 from edge.protocol.sqlite import Schema, connect, open_database, transaction
 
+if TYPE_CHECKING:  # psycopg is imported when a PostgreSQL database is opened: an SQLite centre never loads it
+    import psycopg
+
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # A PostgreSQL connection URL (libpq's form): postgresql://user[:password]@host[:port]/database[?options].
 PostgresUrl = Annotated[str, Field(pattern=r"^postgres(ql)?://", max_length=2000)]
 # The centre's database: an SQLite file, or a PostgreSQL URL.
 DatabaseLocation = PostgresUrl | Path
+log = logging.getLogger(__name__)
 SCHEMA_TABLE = "gatebox_schema"
 CONNECT_TIMEOUT_S = 10
 
@@ -148,8 +153,8 @@ def _pyformat(sql: str) -> str:
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
 
-    def __init__(self, connection: Any, url: str) -> None:
-        self.connection = connection  # psycopg.Connection, autocommit
+    def __init__(self, connection: psycopg.Connection[tuple[Any, ...]], url: str) -> None:
+        self.connection = connection  # autocommit
         self.url = url
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:
@@ -184,7 +189,7 @@ class PostgresMigration:
     sql: str
 
 
-def postgres_connect(url: str, what: str) -> Any:
+def postgres_connect(url: str, what: str) -> psycopg.Connection[tuple[Any, ...]]:
     """An autocommit psycopg connection; GateboxError naming the problem (never the password)."""
     import psycopg
 
@@ -257,7 +262,7 @@ class Listener:
     to `deliver`, on a thread, until closed. A lost connection is opened again (a notification sent
     meanwhile is missed: the pages refetch on the next one, and reconnect their feed anyway)."""
 
-    def __init__(self, url: str, channel: str, deliver: Any) -> None:
+    def __init__(self, url: str, channel: str, deliver: Callable[[str], None]) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", channel):
             raise ValueError(f"not a channel name: {channel!r}")
         self._url = url
@@ -277,11 +282,8 @@ class Listener:
         self._thread.join(5)
 
     def _run(self) -> None:
-        import logging
-
         import psycopg
 
-        log = logging.getLogger(__name__)
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as connection:

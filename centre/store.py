@@ -277,11 +277,6 @@ class CentreStore:
             raise
 
     @property
-    def database(self) -> Database:
-        """The writer connection (PostgreSQL: what a worker NOTIFYs the others on)."""
-        return self._db
-
-    @property
     def shared(self) -> bool:
         """Whether other workers may write this database too (PostgreSQL)."""
         return is_postgres(self.location)
