@@ -6,6 +6,7 @@ Every message is bounded and validated by its model before it touches the databa
 the box whose topic it came on (the broker's ACL ties a topic to a box's login): a box can change
 only its own events, whatever ids it names.
 
+In an SQLite file or a PostgreSQL database (`centre.database`: the same SQL, one schema per backend).
 One writer connection (behind a lock, `synchronous=FULL`: a receipt is sent only after the event is
 on disk) and a reader connection per thread, so the console's pages never wait behind a burst of
 ingestion, nor behind each other."""
