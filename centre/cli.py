@@ -1,10 +1,10 @@
 """The `gatebox-centre` command (also `python -m centre`, and `gatebox centre`, which hands over to it).
 
 gatebox-centre [--config FILE] [-v] watch [--json] [--count N] [--timeout S] [--snapshots DIR]
-gatebox-centre ... record --db FILE [--timeout S]
+gatebox-centre ... record --db FILE|URL [--timeout S]
 gatebox-centre ... ack EVENT_ID --box SITE/BOX_ID [--close] [--note TEXT] [--by NAME] [--key FILE]
 gatebox-centre ... lists build|publish ...
-gatebox-centre ... serve [--db FILE] [--listen HOST:PORT] [--key FILE]
+gatebox-centre ... serve [--db FILE|postgresql://…] [--listen HOST:PORT] [--key FILE]
 gatebox-centre ... operator add|remove|list [NAME] [--password-stdin]
 gatebox-centre ... keygen --out DIR
 gatebox-centre config-example
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from centre.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, CentreConfig, ConsoleConfig, config_path, load_config
+from centre.database import DatabaseLocation, parse_location, shown
 from edge.protocol.errors import GateboxError
 from edge.protocol.logs import configure_logging, start_logging
 from edge.protocol.messages import AckState
@@ -28,6 +29,7 @@ from edge.protocol.private import PRIVATE_UMASK
 
 log = logging.getLogger("gatebox.centre")
 KEY_ENV = "GATEBOX_CENTRE_KEY"
+DB_METAVAR = "FILE.sqlite3|postgresql://USER@HOST:PORT/DB"
 # `gatebox centre ...` runs this program as `python -m centre --called-as gatebox ...`: its usage
 # and error lines then name the command the operator typed.
 CALLED_AS = "--called-as"
@@ -77,7 +79,10 @@ def _console_settings(args: argparse.Namespace, config: CentreConfig) -> Console
         if not host or not port.isdigit():
             raise GateboxError(f"--listen must be HOST:PORT, got {args.listen!r}")
         updates.update(host=host, port=int(port))
-    return config.console.model_copy(update=updates)
+    settings = config.console.model_copy(update=updates)
+    if settings.share_group is not None and not isinstance(settings.db, str):
+        raise GateboxError(f"console.share_group needs a PostgreSQL database the workers share, not {settings.db}")
+    return settings
 
 
 def _cmd_serve(args: argparse.Namespace, config: CentreConfig) -> int:
@@ -91,7 +96,8 @@ def _cmd_serve(args: argparse.Namespace, config: CentreConfig) -> int:
         log.warning("no signing key (--key, console.signing_key or $%s): operators can watch, but acks and "
                     "list versions are refused", KEY_ENV)  # fmt: skip
     config = config.model_copy(update={"broker": _broker(args, config)})
-    log.info("console on http://%s:%d/ (database %s)", settings.host, settings.port, settings.db)
+    log.info("console on http://%s:%d/ (database %s%s)", settings.host, settings.port, shown(settings.db),
+             f"; worker of {settings.share_group}" if settings.share_group else "")  # fmt: skip
     serve(config, settings, key)
     return 0
 
@@ -185,7 +191,7 @@ def _cmd_lists_build(args: argparse.Namespace, config: CentreConfig) -> int:
         finally:
             store.close()
         photos = sum(1 for r in records if r.reference)
-        print(f"recorded {len(records)} subject(s) of {args.list} in {args.db} ({photos} reference photo(s))")
+        print(f"recorded {len(records)} subject(s) of {args.list} in {shown(args.db)} ({photos} reference photo(s))")
     return 0
 
 
@@ -197,22 +203,26 @@ def _cmd_lists_publish(args: argparse.Namespace, config: CentreConfig) -> int:
     size, chunks = manifest.size, len(manifest.chunks)
     print(f"published {manifest.list} v{manifest.version}{base}: {size} bytes in {chunks} chunk(s)")
     if args.db is not None:
-        _record_cli_publication(args.db, args.bundle, manifest.list, manifest.version, manifest.entries)
-        print(f"recorded {manifest.list} v{manifest.version} in {args.db}: the console adds to it from now on")
+        lists_dir = _console_settings(args, config).lists_folder
+        _record_cli_publication(args.db, args.bundle, manifest.list, manifest.version, manifest.entries, lists_dir)
+        print(f"recorded {manifest.list} v{manifest.version} in {shown(args.db)}: the console adds to it from now on")
     return 0
 
 
-def _record_cli_publication(db: Path, bundle: Path, list_name: str, version: int, entries: int) -> None:
-    """The console's record of a version published from here: a copy of the whole bundle beside the
-    database (the base the console's next `add` builds on), who published it (`cli`), and the subjects
-    no longer listed forgotten (their reference photos too)."""
+def _record_cli_publication(db: DatabaseLocation, bundle: Path, list_name: str, version: int, entries: int,
+                            lists_dir: Path | None = None) -> None:  # fmt: skip
+    """The console's record of a version published from here: a copy of the whole bundle in the console's
+    `lists_dir` (default: beside an SQLite database; the base the console's next `add` builds on), who
+    published it (`cli`), and the subjects no longer listed forgotten (their reference photos too)."""
     import shutil
 
     from centre.lists import read_bundle
     from centre.store import CentreStore
     from edge.protocol.bundle import decode
 
-    copy = db.parent / "lists" / list_name / f"v{version}.gbl"
+    if lists_dir is None:
+        lists_dir = ConsoleConfig(db=db).lists_folder
+    copy = lists_dir / list_name / f"v{version}.gbl"
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(bundle, copy)
     store = CentreStore(db)
@@ -255,7 +265,7 @@ def build_parser(prog: str = "gatebox-centre") -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_watch)
 
     p = sub.add_parser("record", help="store what every box sends in the centre's database; confirm events")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE.sqlite3", help="the centre's database")
+    p.add_argument("--db", type=parse_location, required=True, metavar=DB_METAVAR, help="the centre's database")
     p.add_argument("--timeout", type=float, help="exit after this many seconds")
     _broker_options(p)
     p.set_defaults(handler=_cmd_record)
@@ -281,20 +291,20 @@ def build_parser(prog: str = "gatebox-centre") -> argparse.ArgumentParser:
     source.add_argument("--plates", type=Path, metavar="PLATES.csv", help="plate[,subject_id,name,category,...]")
     p.add_argument("--meta", type=Path, metavar="META.csv", help="subject_id,name,category,priority,expires_at")
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE.gbl")
-    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the console's database: keep each subject's "
+    p.add_argument("--db", type=parse_location, metavar=DB_METAVAR, help="the console's database: keep each subject's "
                    "details and one reference photo, shown beside its alerts")  # fmt: skip
     p.set_defaults(handler=_cmd_lists_build)
     p = lists.add_parser("publish", help="publish a bundle to every box (signed; retained; chunked)")
     p.add_argument("bundle", type=Path, metavar="BUNDLE.gbl")
     p.add_argument("--delta-from", type=Path, metavar="OLD.gbl", help="publish only the changes since OLD")
     p.add_argument("--key", type=Path, help=f"centre's Ed25519 private key (default: ${KEY_ENV})")
-    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the console's database: record this version "
+    p.add_argument("--db", type=parse_location, metavar=DB_METAVAR, help="the console's database: record this version "
                    "(by `cli`), so the console's next version adds to it")  # fmt: skip
     _broker_options(p)
     p.set_defaults(handler=_cmd_lists_publish)
 
     p = sub.add_parser("serve", help="the operators' web console: live events, acks, box health, lists")
-    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the centre's database (default: console.db)")
+    p.add_argument("--db", type=parse_location, metavar=DB_METAVAR, help="the centre's database (default: console.db)")
     p.add_argument("--listen", metavar="HOST:PORT", help="where to serve (default: console.host:console.port)")
     p.add_argument("--key", type=Path, help=f"centre's Ed25519 private key (default: console.signing_key, "
                    f"${KEY_ENV})")  # fmt: skip
@@ -304,7 +314,7 @@ def build_parser(prog: str = "gatebox-centre") -> argparse.ArgumentParser:
     p = sub.add_parser("operator", help="who may log in to the console (passwords are stored hashed)")
     p.add_argument("action", choices=("add", "remove", "list"), help="add (or change the password of), remove, list")
     p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("--db", type=Path, metavar="FILE.sqlite3", help="the centre's database (default: console.db)")
+    p.add_argument("--db", type=parse_location, metavar=DB_METAVAR, help="the centre's database (default: console.db)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (for scripts)")
     p.set_defaults(handler=_cmd_operator)
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from centre.database import DatabaseLocation, is_postgres
 from edge.protocol.config_file import BOX_RECOGNITION_KEYS, BOX_SECTIONS, load_config_file, render_example
 from edge.protocol.embedding import EmbedderKind, OnnxEmbedderConfig
 from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind, names_with_kinds
@@ -27,6 +28,7 @@ DEFAULT_CONFIG_PATH = Path("/etc/gatebox-centre/centre.yaml")
 CONFIG_ENV = "GATEBOX_CENTRE_CONFIG"
 Origin = Annotated[str, Field(pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=300)]
 BoxKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$")]  # `site/box_id`
+DEFAULT_LISTS_DIR = Path("/var/lib/gatebox-centre/lists")
 PLAN_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".webp")
 
 
@@ -98,7 +100,25 @@ class ConsoleConfig(StrictModel):
 
     host: str = Field("127.0.0.1", description="Address the console listens on (put HTTPS in front for the LAN).")
     port: int = Field(8080, ge=1, le=65535, description="Port the console listens on.")
-    db: Path = Field(Path("/var/lib/gatebox-centre/centre.sqlite3"), description="The centre's database (--db).")
+    db: DatabaseLocation = Field(
+        Path("/var/lib/gatebox-centre/centre.sqlite3"),
+        description="The centre's database (--db): an SQLite file (the embedded default, one console), or a "
+        "PostgreSQL URL, postgresql://user[:password]@host:port/database, that several console workers share "
+        "(README, Scaling out).",
+    )
+    lists_dir: Path | None = Field(
+        None,
+        description="Where the console keeps the list bundles it published (each the base of the next version). "
+        "Default: `lists` beside an SQLite `db`, /var/lib/gatebox-centre/lists with PostgreSQL; workers on "
+        "several machines need it on a shared mount.",
+    )
+    share_group: Slug | None = Field(
+        None,
+        description="Several console workers behind one address: give them all this MQTT shared-subscription "
+        "group and the broker hands each message from the boxes to one of them ($share/<group>/...), so each "
+        "is stored and confirmed once, not once per worker. Needs a PostgreSQL `db` they share. Unset: one "
+        "console receives everything.",
+    )
     signing_key: Path | None = Field(
         None, description="The centre's Ed25519 private key, for signed acks and lists (default $GATEBOX_CENTRE_KEY)."
     )
@@ -168,6 +188,19 @@ class ConsoleConfig(StrictModel):
         description="Per box (`site/box_id`), where its gate is on the map; otherwise the lat/lon its latest alert "
         "or panic carried (`box.lat`, `box.lon` in the box's config).",
     )
+
+    @property
+    def lists_folder(self) -> Path:
+        """`lists_dir`, or its default."""
+        if self.lists_dir is not None:
+            return self.lists_dir
+        return DEFAULT_LISTS_DIR if is_postgres(self.db) else Path(self.db).parent / "lists"
+
+    @model_validator(mode="after")
+    def _workers_share_a_database(self) -> ConsoleConfig:
+        if self.share_group is not None and not is_postgres(self.db):
+            raise ValueError("share_group needs a PostgreSQL `db` (postgresql://...): workers store into one database")
+        return self
 
 
 class EmbeddingConfig(StrictModel):

@@ -37,6 +37,7 @@ from centre.references import subject_records
 from centre.store import AmbiguousEvent, CentreStore, Ingested, SubjectRecord
 from centre.strength import match_strength
 from centre.uploads import ZipLimits, unzip_photos
+from centre.workers import SharedChanges, shared_topic
 from edge.protocol import topics
 from edge.protocol.bundle import Manifest, decode
 from edge.protocol.errors import InputError
@@ -134,7 +135,9 @@ class Console:
         self.store = CentreStore(settings.db, settings.max_message_kb * 1024)
         self.changes = Changes()
         self.previews = Previews()  # the boxes' latest camera previews, in memory only
-        self.lists_dir = settings.db.parent / "lists"
+        # Workers sharing a PostgreSQL database hear of each other's changes (SQLite: one console, in-process).
+        self.shared_changes = SharedChanges(self.store, self.changes) if self.store.shared else None
+        self.lists_dir = settings.lists_folder
         self._key_path = key_path
         self._key = load_private_key(key_path) if key_path else None
         self._list_lock = threading.Lock()
@@ -144,6 +147,9 @@ class Console:
         # restarts are queued by the broker (alerts and panics are resent by the boxes anyway).
         self._client = make_client(broker, client_id=settings.client_id, clean_session=False)
         self._client.on_connect = self._on_connect
+        # Set once the broker confirmed this connection's subscriptions: from then on what boxes send reaches us.
+        self.subscribed = threading.Event()
+        self._client.on_subscribe = lambda *args: self.subscribed.set()
         self._client.on_disconnect = lambda *args: self.changes.mark("status")
         self._client.on_message = lambda client, userdata, message: self._inbox.put(message)
         # Asynchronous connect: the console serves its pages (and says the broker is down) even
@@ -160,6 +166,8 @@ class Console:
         self._stop.set()
         self._receiver.join(5)
         disconnect(self._client)
+        if self.shared_changes is not None:
+            self.shared_changes.close()
         self.changes.close()
         self.store.close()
 
@@ -177,8 +185,14 @@ class Console:
         self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
         if not reason.is_failure:
-            client.subscribe([(topic, 1) for topic in [*subscriptions(self.config.broker), self._manifests_topic]])
+            # With `share_group`, the boxes' messages go to one worker of the group each; the retained
+            # manifests stay every worker's own (`centre.workers`).
+            group = self.settings.share_group
+            boxes = [shared_topic(topic, group) for topic in subscriptions(self.config.broker)]
+            self.subscribed.clear()
+            client.subscribe([(topic, 1) for topic in [*boxes, self._manifests_topic]])
             # QoS 0: a preview sent while the console was down is not worth keeping at the broker for it.
+            # Never shared: every worker keeps the latest previews for the pages it serves.
             client.subscribe(self._previews_topic, 0)
         self.changes.mark("status")
 
@@ -280,26 +294,32 @@ class Console:
                                         exc_info=True)  # fmt: skip
             return
         if news:
-            self.changes.mark("lists")
+            self._changed("lists")
+
+    def _changed(self, kind: str, urgent: bool = False, **flags: bool) -> None:
+        """Tell this worker's pages, and the other workers' (who tell theirs)."""
+        self.changes.mark(kind, urgent, **flags)
+        if self.shared_changes is not None:
+            self.shared_changes.announce(kind, urgent, **flags)
 
     def _tell_pages(self, result: Ingested | None) -> None:
         if result is None:  # refused
             return
         if result.kind in ("alert", "panic") and result.new:
             panic = result.kind == "panic"
-            self.changes.mark("events", urgent=panic, new_panic=panic)
+            self._changed("events", urgent=panic, new_panic=panic)
         elif result.kind == "alert_state":
-            self.changes.mark("events")
+            self._changed("events")
         elif result.kind in ("heartbeat", "availability") and (
             self._box_status_changed(result) or result.lists_changed
         ):
             # (the page refetches its lists on this too: what a box holds shows in both)
-            self.changes.mark("boxes")
+            self._changed("boxes")
         elif result.kind == "list_ack":
-            self.changes.mark("boxes")
-            self.changes.mark("lists")
+            self._changed("boxes")
+            self._changed("lists")
         elif result.kind == "passage" and result.new:
-            self.changes.mark("passages")  # the counts and the passage log (coalesced like every change)
+            self._changed("passages")  # the counts and the passage log (coalesced like every change)
 
     def _box_status_changed(self, result: Ingested) -> bool:
         """Whether the page's box table shows something new: a box appeared, went on- or offline,
@@ -351,7 +371,7 @@ class Console:
             self.store.release_action(key, event_id, state)
             raise Unavailable("the broker did not take the command; try again")
         log.info("%s %s by %s (note: %s)", event_id, state, by, note or "-")
-        self.changes.mark("events")
+        self._changed("events")
         return self.store.event(event_id, *key) or {}
 
     def describe(self, events: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -516,7 +536,7 @@ class Console:
                 self.store.record_subjects(list_name, records)
             self.store.keep_subjects(list_name, (entry.subject_id for entry in listed))
         log.info("published %s v%d (%d entries) for %s", list_name, version, entries, by)
-        self.changes.mark("lists")
+        self._changed("lists")
         return {"list": list_name, "version": version, "entries": entries, "size": manifest.size}
 
 

@@ -1,7 +1,8 @@
 """The centre's passage log and hourly counts: every person and vehicle the boxes saw pass.
 
 Kept in a database of its own beside the centre's store (`<store>-passages.sqlite3`), so its schema
-grows without touching the events'. A passage is stored once per box and passage id (resent
+grows without touching the events'; on PostgreSQL in the centre's database, tables of its own with their
+own schema version (`centre.database`). A passage is stored once per box and passage id (resent
 copies are ignored; passages from boxes before ids are keyed by what they say), and each new one
 adds one to its hour's total per site, box, camera, direction and subject. Face views are kept only
 until the box's `snapshot_expires_at`.
@@ -15,8 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from centre.database import DatabaseLocation, PostgresMigration, is_postgres, open_store_database
 from edge.protocol.messages import Passage
-from edge.protocol.sqlite import Migration, Schema, open_database, transaction
+from edge.protocol.sqlite import Migration, Schema
 
 HOUR = 3600
 PASSAGE_COLUMNS = "site, box_id, camera, ts, subject, direction, plate, colour, has_snapshot, received_at"
@@ -44,9 +46,39 @@ SCHEMA = Schema(
 )
 
 
+# The same tables on PostgreSQL, in the centre's database (BIGINT, DOUBLE PRECISION, BYTEA for SQLite's
+# INTEGER, REAL, BLOB; the columns in the same order, as inserts give them by position).
+POSTGRES_SCHEMA = (
+    PostgresMigration(
+        "passages and hourly totals",
+        """
+        CREATE TABLE passages (
+            site TEXT NOT NULL, box_id TEXT NOT NULL, passage_key TEXT NOT NULL,
+            camera TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, subject TEXT NOT NULL, direction TEXT,
+            plate TEXT, colour TEXT, snapshot BYTEA, snapshot_expires_at DOUBLE PRECISION,
+            has_snapshot BIGINT NOT NULL DEFAULT 0, received_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (site, box_id, passage_key)
+        );
+        CREATE INDEX passages_ts ON passages (ts DESC);
+        CREATE INDEX passages_plate ON passages (plate);
+        CREATE TABLE hourly (
+            site TEXT NOT NULL, box_id TEXT NOT NULL, camera TEXT NOT NULL, hour DOUBLE PRECISION NOT NULL,
+            subject TEXT NOT NULL, direction TEXT NOT NULL, passages BIGINT NOT NULL,
+            PRIMARY KEY (site, box_id, camera, hour, subject, direction)
+        )
+        """,
+    ),
+)
+
+
 def passages_path(store: Path) -> Path:
     """Where the passage log of the centre store at `store` lives."""
     return store.with_name(f"{store.stem}-passages.sqlite3")
+
+
+def passages_location(store: DatabaseLocation) -> DatabaseLocation:
+    """The passage log of the centre store at `store`: a file beside it, or the same PostgreSQL database."""
+    return store if is_postgres(store) else passages_path(Path(store))
 
 
 @dataclass(frozen=True)
@@ -63,9 +95,8 @@ class PassageFilter:
 
 
 class PassageLog:
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db = open_database(path, SCHEMA, "the centre's passage log", full_sync=True)
+    def __init__(self, location: DatabaseLocation) -> None:
+        self._db = open_store_database(location, "the centre's passage log", SCHEMA, "passages", POSTGRES_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -77,23 +108,24 @@ class PassageLog:
         key = passage.passage_id or f"{passage.camera}:{passage.ts}:{passage.subject}:{passage.plate}"
         snapshot = base64.b64decode(passage.snapshot_jpeg_b64) if passage.snapshot_jpeg_b64 else None
         direction = passage.direction or "unknown"
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             new = self._db.execute(
-                "INSERT OR IGNORE INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (site, box_id, key, passage.camera, passage.ts, passage.subject, passage.direction, passage.plate,
                  passage.colour, snapshot, passage.snapshot_expires_at, int(snapshot is not None),
                  time.time() if now is None else now),
             ).rowcount == 1  # fmt: skip
             if new:
                 self._db.execute(
-                    "INSERT INTO hourly VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO UPDATE SET passages = passages + 1",
+                    "INSERT INTO hourly VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (site, box_id, camera, hour, subject, "
+                    "direction) DO UPDATE SET passages = hourly.passages + 1",
                     (site, box_id, passage.camera, passage.ts // HOUR * HOUR, passage.subject, direction),
                 )
         return new
 
     def forget_snapshots(self, now: float) -> int:
         """Face views past their retention go; the passages stay."""
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             return self._db.execute(
                 "UPDATE passages SET snapshot = NULL, has_snapshot = 0 WHERE snapshot IS NOT NULL "
                 "AND snapshot_expires_at <= ?",
@@ -104,7 +136,7 @@ class PassageLog:
         """The passage log, newest first."""
         clauses, args = _clauses(where, time_column="ts")
         if where.plate:
-            clauses.append("plate LIKE ? ESCAPE '\\'")
+            clauses.append(f"plate {self._db.dialect.like} ? ESCAPE '\\'")
             args.append(where.plate.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         sql = f"SELECT {PASSAGE_COLUMNS} FROM passages {_where(clauses)} ORDER BY ts DESC LIMIT ?"
         with self._lock:

@@ -7,10 +7,10 @@ import logging
 import queue
 import time
 from collections import Counter
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from centre.database import DatabaseLocation
 from centre.store import CentreStore, Ingested
 from edge.protocol import topics
 from edge.protocol.messages import receipt_for
@@ -77,7 +77,8 @@ class Recorder:
         self.refusals.note(kind, detail, logging.ERROR if error else logging.WARNING, exc_info=error)
 
 
-def record(broker: BrokerConfig, db: Path, timeout: float | None = None, client_id: str = "gatebox-centre-record",
+def record(broker: BrokerConfig, db: DatabaseLocation, timeout: float | None = None,
+           client_id: str = "gatebox-centre-record",
            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, int]:  # fmt: skip
     """Run until `timeout` (or forever); returns counts of what was stored and refused. Its MQTT
     session persists (`client_id`): what boxes send while it is down waits at the broker."""

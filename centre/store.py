@@ -6,6 +6,7 @@ Every message is bounded and validated by its model before it touches the databa
 the box whose topic it came on (the broker's ACL ties a topic to a box's login): a box can change
 only its own events, whatever ids it names.
 
+In an SQLite file or a PostgreSQL database (`centre.database`: the same SQL, one schema per backend).
 One writer connection (behind a lock, `synchronous=FULL`: a receipt is sent only after the event is
 on disk) and a reader connection per thread, so the console's pages never wait behind a burst of
 ingestion, nor behind each other."""
@@ -26,13 +27,22 @@ from typing import Any, TypedDict
 
 from pydantic import ValidationError
 
-from centre.passages import PassageLog, passages_path
+from centre.database import (
+    Database,
+    DatabaseLocation,
+    Dialect,
+    PostgresDatabase,
+    PostgresMigration,
+    is_postgres,
+    open_store_database,
+)
+from centre.passages import PassageLog, passages_location
 from edge.protocol import topics
 from edge.protocol.alert import Alert, Location
 from edge.protocol.bundle import Manifest
 from edge.protocol.messages import AckState, AlertState, Heartbeat, ListAck, Passage
 from edge.protocol.panic import PanicEvent
-from edge.protocol.sqlite import Migration, Schema, add_columns, connect, open_database, transaction
+from edge.protocol.sqlite import Migration, Schema, add_columns
 from edge.protocol.wire import DEFAULT_MAX_MESSAGE_BYTES, MAX_SAFE_INT, Refused, load_json
 
 log = logging.getLogger(__name__)
@@ -134,6 +144,7 @@ PUBLISHED_VERSIONS = (
     "SELECT version FROM published_lists WHERE list_name = ? UNION ALL "
     "SELECT version FROM list_manifests WHERE list_name = ?"
 )
+HIGHEST_PUBLISHED = f"SELECT MAX(version) FROM ({PUBLISHED_VERSIONS}) AS published"
 EVENT_COLUMNS = (
     "event_id, kind, site, box_id, camera, list_name, subject_id, ts, received_at, sequence, state, requested_state, "
     "note, acted_by, acted_at, payload, snapshot IS NOT NULL, subject_name, subject_category, subject_priority"
@@ -211,22 +222,23 @@ class HistoryFilter:
     since: float | None = None  # received at the centre at or after (seconds since the epoch)
     until: float | None = None  # ... and before
 
-    def sql(self) -> tuple[list[str], list[object]]:
+    def sql(self, dialect: Dialect) -> tuple[list[str], list[object]]:
         clauses, args = _kind_and_state(self.kind, self.state)
         for column, value in (("site", self.site), ("box_id", self.box_id), ("list_name", self.list_name)):
             if value:
                 clauses.append(f"{column} = ?")
                 args.append(value)
         if self.gate:
-            clauses.append("json_extract(payload, '$.location.gate') = ?")
+            clauses.append(f"{dialect.json_text('payload', 'location', 'gate')} = ?")
             args.append(self.gate)
         if self.subject:
             pattern = "%" + self.subject.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = f"{dialect.like} ? ESCAPE '\\'"
             clauses.append(
-                "(subject_id LIKE ? ESCAPE '\\' OR json_extract(payload, '$.name') LIKE ? ESCAPE '\\' "
-                "OR json_extract(payload, '$.household') LIKE ? ESCAPE '\\' "
+                f"(subject_id {like} OR {dialect.json_text('payload', 'name')} {like} "
+                f"OR {dialect.json_text('payload', 'household')} {like} "
                 "OR subject_id IN (SELECT subject_id FROM subjects WHERE list_name = events.list_name "
-                "AND name LIKE ? ESCAPE '\\'))"
+                f"AND name {like}))"
             )
             args += [pattern] * 4
         if self.since is not None:
@@ -250,14 +262,32 @@ class SubjectRecord:
 
 
 class CentreStore:
-    def __init__(self, path: Path, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
-        self._db = open_database(path, SCHEMA, "the centre store", full_sync=True)
-        self._path = path
+    def __init__(self, location: DatabaseLocation, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        """`location`: an SQLite file (one centre) or a PostgreSQL URL (several workers share it)."""
+        self._db: Database = open_store_database(location, "the centre store", SCHEMA, "centre", POSTGRES_SCHEMA)
+        self.location = location
         self._max_message_bytes = max_message_bytes
         self._lock = threading.Lock()
         self._readers = threading.local()
-        self._all_readers: list[sqlite3.Connection] = []
-        self.passages = PassageLog(passages_path(path))  # people and vehicles that passed, hourly totals
+        self._all_readers: list[Database] = []
+        try:
+            # people and vehicles that passed, hourly totals
+            self.passages = PassageLog(passages_location(location))
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def shared(self) -> bool:
+        """Whether other workers may write this database too (PostgreSQL)."""
+        return is_postgres(self.location)
+
+    def notify_workers(self, channel: str, payload: str) -> None:
+        """PostgreSQL's NOTIFY to every worker LISTENing on `channel` (`centre.workers`)."""
+        if not isinstance(self._db, PostgresDatabase):
+            raise TypeError("only workers sharing a PostgreSQL database hear each other")
+        with self._lock:
+            self._db.notify(channel, payload)
 
     def close(self) -> None:
         with self._lock:
@@ -322,23 +352,26 @@ class CentreStore:
                 if not updated:  # never another box's event of the same id
                     raise Refused("unknown_event", f"{site}/{box_id} sent no event {message.event_id}")
                 return Ingested("alert_state", message.event_id, site=site, box_id=box_id)
-            published = self._db.execute(
-                f"SELECT MAX(version) FROM ({PUBLISHED_VERSIONS})", (message.list, message.list)
-            ).fetchone()[0]
+            published = self._db.execute(HIGHEST_PUBLISHED, (message.list, message.list)).fetchone()[0]
             if published is not None and message.version > published:
                 raise Refused("unpublished_version", f"{message.list} v{message.version}: this centre published up "
                               f"to v{published}")  # fmt: skip
-            self._db.execute("INSERT OR REPLACE INTO list_versions VALUES (?, ?, ?, ?, ?)",
+            self._db.execute("INSERT INTO list_versions VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, box_id, list_name) "
+                             "DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at",
                              (site, box_id, message.list, message.version, time.time()))  # fmt: skip
             return Ingested("list_ack", site=site, box_id=box_id)
 
     def _alert(self, site: str, box_id: str, alert: Alert) -> Ingested:
         snapshot = base64.b64decode(alert.snapshot_jpeg_b64)
         details = alert.model_dump_json(by_alias=True, exclude={"snapshot_jpeg_b64"})  # the JPEG is a BLOB
+        # Exactly once, whatever the box resends and however many workers receive it: the insert is keyed
+        # by (site, box_id, event_id) and does nothing for a copy (on PostgreSQL a second worker inserting
+        # the same key waits for the first's commit, then does nothing); it commits before `ingest` returns,
+        # and only then does the recorder send the receipt, so a box forgets an alert only once it is stored.
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, "
+            "INSERT INTO events (event_id, kind, site, box_id, camera, list_name, subject_id, ts, "
             "received_at, payload, snapshot, subject_name, subject_category, subject_priority) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, box_id, event_id) DO NOTHING",
             (alert.event_id, alert.kind, site, box_id, alert.camera, alert.list, alert.subject_id,
              alert.ts.isoformat(), time.time(), details, snapshot, alert.subject_name, alert.subject_category,
              alert.subject_priority),
@@ -375,7 +408,9 @@ class CentreStore:
         if location is None or location.lat is None or location.lon is None:
             return
         self._db.execute(
-            "INSERT OR REPLACE INTO gates (site, box_id, gate, lat, lon, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO gates (site, box_id, gate, lat, lon, seen_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (site, box_id) DO UPDATE SET gate = excluded.gate, lat = excluded.lat, lon = excluded.lon, "
+            "seen_at = excluded.seen_at",
             (site, box_id, location.gate, location.lat, location.lon, time.time()),
         )
 
@@ -407,7 +442,7 @@ class CentreStore:
         other (WAL lets readers run beside the writer)."""
         reader = getattr(self._readers, "connection", None)
         if reader is None:
-            reader = connect(self._path)
+            reader = self._db.reader()
             self._readers.connection = reader
             with self._lock:
                 self._all_readers.append(reader)
@@ -461,7 +496,7 @@ class CentreStore:
         event["actions"] = [
             {"state": s, "note": n, "by": b, "at": at}
             for s, n, b, at in self._read(
-                f"SELECT state, note, by, at FROM actions WHERE {EVENT_KEY} ORDER BY rowid", (*key, event_id)
+                f'SELECT state, note, "by", at FROM actions WHERE {EVENT_KEY} ORDER BY rowid', (*key, event_id)
             )
         ]
         return event
@@ -510,7 +545,7 @@ class CentreStore:
         """Events matching `where`, newest first, `limit` at a time: the page and the cursor of the next
         one (None at the end). The cursor is (received_at, rowid) of the last event given, so a page
         costs the same however deep it is."""
-        clauses, args = where.sql()
+        clauses, args = where.sql(self._db.dialect)
         if before is not None:
             clauses.append("(received_at < ? OR (received_at = ? AND rowid < ?))")
             args += [before[0], before[0], before[1]]
@@ -522,7 +557,7 @@ class CentreStore:
         return events, (None if last is None else (float(last[9]), int(last[0])))
 
     def count_history(self, where: HistoryFilter) -> int:
-        clauses, args = where.sql()
+        clauses, args = where.sql(self._db.dialect)
         return int(self._read(f"SELECT COUNT(*) FROM events {_where(clauses)}", tuple(args))[0][0])
 
     def history_with_actions(self, where: HistoryFilter, batch: int = 500) -> Iterator[dict[str, object]]:
@@ -536,8 +571,9 @@ class CentreStore:
                 done: dict[tuple[str, str, str], list[dict[str, object]]] = {}
                 marks = ", ".join("(?, ?, ?)" for _ in keys)
                 for site, box_id, event_id, state, note, by, at in self._read(
-                    "SELECT site, box_id, event_id, state, note, by, at FROM actions WHERE (site, box_id, event_id) "
-                    f"IN (VALUES {marks}) ORDER BY rowid", tuple(part for key in keys for part in key)
+                    'SELECT site, box_id, event_id, state, note, "by", at FROM actions '
+                    f"WHERE (site, box_id, event_id) IN (VALUES {marks}) ORDER BY rowid",
+                    tuple(part for key in keys for part in key),
                 ):  # fmt: skip
                     done.setdefault((site, box_id, event_id), []).append(
                         {"state": state, "note": note, "by": by, "at": at}
@@ -554,7 +590,7 @@ class CentreStore:
         """Keep (or replace) what the centre knows of these subjects of `list_name`: name, category,
         priority and one reference photo. Returns how many."""
         rows = [(list_name, s.subject_id, s.name, s.category, s.priority, s.reference, time.time()) for s in subjects]
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             self._db.executemany(
                 "INSERT INTO subjects (list_name, subject_id, name, category, priority, reference, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (list_name, subject_id) DO UPDATE SET name = excluded.name, "
@@ -568,7 +604,7 @@ class CentreStore:
         """Forget the subjects of `list_name` not in `subject_ids` (taken off the list: their photo goes
         too); returns how many were forgotten."""
         keep = sorted(set(subject_ids))
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS kept_subjects (subject_id TEXT PRIMARY KEY)")
             self._db.execute("DELETE FROM kept_subjects")
             self._db.executemany("INSERT INTO kept_subjects VALUES (?)", [(k,) for k in keep])
@@ -611,7 +647,7 @@ class CentreStore:
         rank = STATE_RANK[state]
         ranks = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATE_RANK.items())
         now = time.time()
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             cursor = self._db.execute(
                 f"UPDATE events SET requested_state = ?, note = COALESCE(?, note), acted_by = ?, acted_at = ? "
                 f"WHERE {EVENT_KEY} AND (CASE state {ranks} END) < ? AND ("
@@ -620,7 +656,8 @@ class CentreStore:
                 (state, note, by, now, *key, event_id, rank, rank, state, now - resend_after_s),
             )
             if cursor.rowcount == 1:
-                self._db.execute("INSERT INTO actions (site, box_id, event_id, state, note, by, at) "
+                self._db.execute('INSERT INTO actions (site, box_id, event_id, state, note, "by", at) '
+
                                  "VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, event_id, state, note, by, now))  # fmt: skip
                 return "ok"
             known = self._db.execute(f"SELECT 1 FROM events WHERE {EVENT_KEY}", (*key, event_id)).fetchone()
@@ -628,7 +665,7 @@ class CentreStore:
 
     def release_action(self, key: tuple[str, str], event_id: str, state: AckState) -> None:
         """The command could not be sent: forget that attempt, so an operator can try again."""
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             self._db.execute(
                 f"DELETE FROM actions WHERE rowid = (SELECT MAX(rowid) FROM actions WHERE {EVENT_KEY} AND state = ?)",
                 (*key, event_id, state),
@@ -655,13 +692,15 @@ class CentreStore:
             raise ValueError(f"list version {version} is out of range (1 to 2^53)")
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO published_lists VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO published_lists VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (list_name, version) DO UPDATE "
+                'SET entries = excluded.entries, bundle = excluded.bundle, "by" = excluded."by", '
+                "published_at = excluded.published_at",
                 (list_name, version, entries, str(bundle), by, time.time()),
             )
 
     def published(self, list_name: str) -> PublishedRow | None:
         rows = self._read(
-            "SELECT version, entries, bundle, by, published_at FROM published_lists WHERE list_name = ? "
+            'SELECT version, entries, bundle, "by", published_at FROM published_lists WHERE list_name = ? '
             "ORDER BY version DESC LIMIT 1",
             (list_name,),
         )
@@ -674,7 +713,7 @@ class CentreStore:
         """The highest version of `list_name` this centre published (0 if none): from this console, or
         seen on the broker in a manifest signed with the centre's key (the CLI's). What boxes say they
         applied never counts: a box could claim any version."""
-        rows = self._read(f"SELECT MAX(version) FROM ({PUBLISHED_VERSIONS})", (list_name, list_name))
+        rows = self._read(HIGHEST_PUBLISHED, (list_name, list_name))
         return rows[0][0] or 0
 
     def record_manifest(self, manifest: Manifest) -> bool:
@@ -700,7 +739,7 @@ class CentreStore:
     # --- operators and sessions ----------------------------------------------------------------
 
     def set_operator(self, name: str, password_hash: str) -> None:
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             self._db.execute(
                 "INSERT INTO operators VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET password = excluded.password",
                 (name, password_hash, time.time()),
@@ -708,7 +747,7 @@ class CentreStore:
             self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))  # a new password ends old sessions
 
     def remove_operator(self, name: str) -> bool:
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))
             return self._db.execute("DELETE FROM operators WHERE name = ?", (name,)).rowcount == 1
 
@@ -720,7 +759,7 @@ class CentreStore:
         return rows[0][0] if rows else None
 
     def start_session(self, token_hash: str, name: str, expires_at: float) -> None:
-        with self._lock, transaction(self._db):
+        with self._lock, self._db.transaction():
             self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
             self._db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, name, expires_at))
 
@@ -866,6 +905,70 @@ SCHEMA = Schema(
         "subjects' reference photos, the gates' places, list versions on the broker (the console's duty view)",
         CONSOLE_DUTY_TABLES,
         _locate_known_gates,
+    ),
+)
+
+# The same tables on PostgreSQL (several console workers share them), as SQLite's migrations leave them:
+# BIGINT for SQLite's INTEGER (versions reach 2^53), DOUBLE PRECISION for REAL, BYTEA for BLOB, and the
+# `rowid` SQLite gives every table declared on the two whose order of arrival matters. Only ever append
+# migrations here too; version N is recorded in `gatebox_schema` (`centre.database`).
+POSTGRES_SCHEMA = (
+    PostgresMigration(
+        "the centre store as of SQLite schema version 3",
+        """
+        CREATE TABLE events (
+            event_id TEXT NOT NULL, kind TEXT NOT NULL, site TEXT NOT NULL, box_id TEXT NOT NULL, camera TEXT,
+            list_name TEXT, subject_id TEXT, ts TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+            sequence BIGINT NOT NULL DEFAULT 1, state TEXT NOT NULL DEFAULT 'new', payload TEXT NOT NULL,
+            snapshot BYTEA, requested_state TEXT, note TEXT, acted_by TEXT, acted_at DOUBLE PRECISION,
+            subject_name TEXT, subject_category TEXT, subject_priority BIGINT,
+            rowid BIGSERIAL NOT NULL UNIQUE,
+            PRIMARY KEY (site, box_id, event_id)
+        );
+        CREATE INDEX events_recent ON events (received_at DESC);
+        CREATE INDEX events_box ON events (site, box_id, received_at DESC);
+        CREATE INDEX events_open_panics ON events (received_at DESC)
+            WHERE kind IN ('panic', 'long_press', 'cancel') AND state != 'closed';
+        CREATE INDEX events_id ON events (event_id);
+        CREATE INDEX events_subject ON events (subject_id);
+        CREATE TABLE boxes (
+            site TEXT NOT NULL, box_id TEXT NOT NULL, online BIGINT, last_seen DOUBLE PRECISION, heartbeat TEXT,
+            PRIMARY KEY (site, box_id)
+        );
+        CREATE TABLE list_versions (
+            site TEXT NOT NULL, box_id TEXT NOT NULL, list_name TEXT NOT NULL, version BIGINT NOT NULL,
+            applied_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (site, box_id, list_name)
+        );
+        CREATE TABLE actions (
+            event_id TEXT NOT NULL, state TEXT NOT NULL, note TEXT, "by" TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL, site TEXT, box_id TEXT,
+            rowid BIGSERIAL PRIMARY KEY
+        );
+        CREATE INDEX actions_event ON actions (event_id);
+        CREATE TABLE published_lists (
+            list_name TEXT NOT NULL, version BIGINT NOT NULL, entries BIGINT NOT NULL, bundle TEXT NOT NULL,
+            "by" TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (list_name, version)
+        );
+        CREATE TABLE operators (name TEXT PRIMARY KEY, password TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);
+        CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
+        CREATE TABLE subjects (
+            list_name TEXT NOT NULL, subject_id TEXT NOT NULL, name TEXT, category TEXT, priority BIGINT,
+            reference BYTEA, recorded_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (list_name, subject_id)
+        );
+        CREATE TABLE gates (
+            site TEXT NOT NULL, box_id TEXT NOT NULL, gate TEXT, lat DOUBLE PRECISION NOT NULL,
+            lon DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (site, box_id)
+        );
+        CREATE TABLE list_manifests (
+            list_name TEXT NOT NULL, kind TEXT NOT NULL, version BIGINT NOT NULL, entries BIGINT NOT NULL,
+            created_at TEXT NOT NULL, seen_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (list_name, kind)
+        )
+        """,
     ),
 )
 

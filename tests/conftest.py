@@ -19,13 +19,16 @@ import yaml
 
 from tests.support.broker import Mosquitto, find_mosquitto
 from tests.support.enrolled import EnrolledData
+from tests.support.postgres import Postgres, unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
 
 # A test that asks for one of these fixtures (directly or through another fixture) is in the slow tier:
 # each starts a mosquitto or a `python -m edge` process. Tests that launch processes themselves (run_cli,
 # start_cli, scripts) carry an explicit @pytest.mark.slow; the fast tier's guard below catches a missing one.
-SLOW_FIXTURES = frozenset({"broker", "secure_broker", "own_broker", "console", "enrolled_data"})
+SLOW_FIXTURES = frozenset(
+    {"broker", "secure_broker", "own_broker", "console", "enrolled_data", "postgres", "postgres_url"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -94,6 +97,23 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     server = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server of the tests' own (tests/support/postgres.py), for the session."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """A fresh, empty PostgreSQL database for one test: its URL."""
+    return postgres.new_database()
 
 
 def write_config(path: Path, **sections: Any) -> Path:
