@@ -148,11 +148,14 @@ class DistrictBroker(Mosquitto):
     """A district's broker from config/mosquitto/district.conf: its boxes on `port` (TLS, a login per
     box, the acl), bridged over TLS to `centre`'s bridge listener with `certificate` (CN: the district's
     name). `open_boxes`: the boxes' listener plain and anonymous instead (the city benchmark's simulated
-    boxes have neither TLS nor logins; the bridge stays as shipped)."""
+    boxes have neither TLS nor logins; the bridge stays as shipped). `bridge_port`: where the bridge
+    connects instead of the centre's bridge listener (a link the benchmark can cut); `restart_timeout`:
+    the bridge's reconnect backoff line (None: the template's own)."""
 
     def __init__(self, workdir: Path, name: str, sites: Sequence[str], centre: CentreBroker, server: Certificates,
                  certificate: ClientCertificate, passwords: dict[str, str] | None = None, port: int | None = None,
-                 open_boxes: bool = False) -> None:  # fmt: skip
+                 open_boxes: bool = False, bridge_port: int | None = None,
+                 restart_timeout: str | None = TEST_RESTART_TIMEOUT) -> None:  # fmt: skip
         super().__init__(workdir, port=port, passwords=None if open_boxes else passwords or {})
         self.name, self.sites = name, list(sites)
         paths: dict[str, Path | str] = {
@@ -162,18 +165,13 @@ class DistrictBroker(Mosquitto):
         }  # fmt: skip
         if not open_boxes:
             paths["password_file"] = workdir / "passwd"  # Mosquitto(passwords=...) wrote it
-        replace = {"address": f"address 127.0.0.1:{centre.bridge_port}", "restart_timeout": TEST_RESTART_TIMEOUT}
+        replace = {"address": f"address 127.0.0.1:{bridge_port or centre.bridge_port}"}
+        if restart_timeout is not None:
+            replace["restart_timeout"] = restart_timeout
         text = _localise(fill(DISTRICT_TEMPLATE.read_text(), name, sites), [self.port], paths, replace)
         if open_boxes:
-            dropped = (
-                "password_file",
-                "acl_file",
-                "cafile",
-                "certfile",
-                "keyfile",
-                "tls_version",
-                "use_username_as_clientid",
-            )
+            dropped = ("password_file", "acl_file", "cafile", "certfile", "keyfile", "tls_version",
+                       "use_username_as_clientid")  # fmt: skip
             text = "".join(line + "\n" for line in text.splitlines() if line.split(" ")[0] not in dropped)
             text = text.replace("allow_anonymous false", "allow_anonymous true")
         self.password_file = workdir / "passwd"
