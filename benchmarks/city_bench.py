@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import math
@@ -32,7 +33,9 @@ import multiprocessing
 import os
 import random
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -84,13 +87,23 @@ def shared_subscriptions_supported() -> bool:
 # --- a district's link to the centre, which can be cut (a child process) --------------------------
 
 
-def relay(conn, listen_port: int, target_port: int) -> None:
+def relay(conn, listen_port: int, target_port: int, cut_mode: str = "reset") -> None:
     """A TCP relay between a district's bridge and the centre's bridge listener (TLS passes through):
-    `cut` drops every connection and refuses new ones until `restore`."""
-    asyncio.run(_relay(conn, listen_port, target_port))
+    `cut` drops every connection and refuses new ones until `restore`. `cut_mode`: `reset` drops them
+    with a TCP reset (what a lost link gives whoever writes next); `close` with a plain close (FIN, no
+    TLS close_notify: what a middlebox or a killed peer gives)."""
+    asyncio.run(_relay(conn, listen_port, target_port, cut_mode))
 
 
-async def _relay(conn, listen_port: int, target_port: int) -> None:
+def drop(end: asyncio.StreamWriter, cut_mode: str) -> None:
+    """Close one end of a relayed connection, by `cut_mode` (see relay())."""
+    sock = end.get_extra_info("socket")
+    if cut_mode == "reset" and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    end.transport.abort()
+
+
+async def _relay(conn, listen_port: int, target_port: int, cut_mode: str) -> None:
     state: dict[str, object] = {"cut": False, "connections": 0, "restored_at": None, "reconnected_at": None}
     open_ends: set[asyncio.StreamWriter] = set()
 
@@ -106,7 +119,7 @@ async def _relay(conn, listen_port: int, target_port: int) -> None:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if state["cut"]:
-            writer.transport.abort()
+            drop(writer, cut_mode)
             return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
@@ -128,7 +141,7 @@ async def _relay(conn, listen_port: int, target_port: int) -> None:
         if command == "cut":
             state["cut"] = True
             for end in list(open_ends):
-                end.transport.abort()
+                drop(end, cut_mode)
             conn.send(("cut", time.time()))
         elif command == "restore":
             state.update(cut=False, restored_at=time.time(), reconnected_at=None)
@@ -216,7 +229,10 @@ def fleet(conn, boxes: list[tuple[str, str, int]], public_key: str, heartbeat_s:
     beats.join(5)
     outbox.close()
     for box in sims:
-        box.close()
+        try:
+            box.close()
+        except RuntimeError:  # its broker dropped it: no goodbye to send
+            box.close(goodbye=False)
     conn.send(("closed", None))
 
 
@@ -520,6 +536,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="console workers (> 1 needs console.share_group)")
     parser.add_argument("--db", help="the store: a SQLite path or a postgresql:// URL (default: SQLite in tmp)")
     parser.add_argument("--cut-s", type=float, default=60, help="how long the first district's link is cut")
+    parser.add_argument("--cut-mode", choices=("reset", "close"), default="reset",
+                        help="how the cut drops the link's connections: TCP reset, or a plain close (FIN)")  # fmt: skip
     parser.add_argument("--cut-at", type=float, default=0.25, help="when the cut starts, as a share of the load")
     parser.add_argument("--kill-worker", action="store_true", help="SIGKILL a console worker mid-load")
     parser.add_argument("--kill-at", type=float, default=0.6, help="when, as a share of the load")
@@ -548,6 +566,7 @@ def run(args: argparse.Namespace, share: bool) -> int:
         "boxes": args.boxes, "sites": len(sites), "districts": {k: len(v) for k, v in district_sites.items()},
         "events": args.events, "rate": args.rate, "workers": args.workers, "shared_subscriptions": share,
         "store": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite", "cut_s": args.cut_s,
+        "cut_mode": args.cut_mode,
         "kill_worker": args.kill_worker, "resend_after_s": args.resend_after_s, "heartbeat_s": args.heartbeat_s,
         "cpus": os.cpu_count(), "single_process_sqlite": SINGLE_PROCESS_SQLITE,
     }  # fmt: skip
@@ -568,7 +587,8 @@ def run(args: argparse.Namespace, share: bool) -> int:
             for name in DISTRICTS:
                 parent, child = context.Pipe()
                 port = free_port()
-                relay_process = context.Process(target=relay, args=(child, port, centre.bridge_port), daemon=True)
+                relay_process = context.Process(target=relay, args=(child, port, centre.bridge_port, args.cut_mode),
+                                                daemon=True)  # fmt: skip
                 relay_process.start()
                 expect(parent, "ready", 30, relay_process)
                 relays[name] = (relay_process, parent, port)
@@ -708,27 +728,21 @@ def run(args: argparse.Namespace, share: bool) -> int:
                 "load_s": round(load_ended - load_started, 1),
             })  # fmt: skip
         finally:
+            # Every step runs even when one before it fails: nothing this run started may outlive it.
             if page is not None:
-                page.close()
+                attempt(page.close, "close the operator's page")
             if sampler is not None:
-                sampler.close()
+                attempt(sampler.close, "stop the CPU sampler")
             for box_process, parent in fleets:
-                if box_process.is_alive():
-                    parent.send(("close", None))
-                    if parent.poll(30):
-                        parent.recv()
-                box_process.join(10)
-                if box_process.is_alive():
-                    box_process.kill()
+                attempt(functools.partial(close_child, box_process, parent), f"close boxes' process {box_process.pid}")
             logs = "".join(w.log_text() for w in workers)
             for worker in workers:
-                worker.stop()
+                attempt(worker.stop, f"stop worker {worker.index}")
             for district in districts.values():
-                district.stop()
+                attempt(district.stop, f"stop {district.name}'s broker")
             for relay_process, parent, _ in relays.values():
-                parent.send("close")
-                relay_process.join(10)
-            centre.stop()
+                attempt(functools.partial(close_child, relay_process, parent, "close"), "close a link relay")
+            attempt(centre.stop, "stop the centre's broker")
         errors = sum(" ERROR " in line or '"ERROR"' in line for line in logs.splitlines())
         if logs.count("Traceback") or errors:
             problems.append(f"the workers logged {errors} errors, {logs.count('Traceback')} tracebacks")
@@ -780,6 +794,28 @@ class Timeline(threading.Thread):
         return {"worker": self.worker.index, "at_s": round(self.killed_at - load_started, 1),
                 "listening_again_after_s": round(self.restarted_at - self.killed_at, 1)
                 if self.restarted_at else None}  # fmt: skip
+
+
+def attempt(step: Callable[[], object], what: str) -> None:
+    """One step of tearing the run down: a failure is reported and the next step still runs."""
+    try:
+        step()
+    except Exception as e:  # reported; the teardown goes on
+        print(f"teardown: could not {what}: {e!r}", file=sys.stderr)
+
+
+def close_child(process: SpawnProcess, conn: Connection, command: object = ("close", None)) -> None:
+    """Ask a child process to finish, then make sure it has."""
+    try:
+        if process.is_alive():
+            conn.send(command)
+            if conn.poll(30):
+                conn.recv()
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join(10)
 
 
 def ask(conn: Connection, command: str) -> Any:

@@ -23,7 +23,7 @@ MOSQUITTO_CONFIG = REPO / "config" / "mosquitto"
 DISTRICT_TEMPLATE = MOSQUITTO_CONFIG / "district.conf"
 CENTRE_BRIDGES_TEMPLATE = MOSQUITTO_CONFIG / "centre-bridges.conf"
 ACL_DISTRICT_TEMPLATE = MOSQUITTO_CONFIG / "acl-district"
-# The templates' placeholders: a line holding SITE is written once per site of the district.
+# The templates' placeholders: a setting holding SITE is written once per site of the district.
 DISTRICT, SITE, CENTRE_HOST = "DISTRICT", "SITE", "CENTRE_HOST"
 # Reconnect at once and back off to 2 s (district.conf: 2 s, then up to 30 s): a test restores a cut
 # and waits for the bridge; it should not wait out a production backoff.
@@ -31,10 +31,10 @@ TEST_RESTART_TIMEOUT = "restart_timeout 1 2"
 
 
 def fill(template: str, district: str, sites: Sequence[str]) -> str:
-    """The template with DISTRICT replaced and each line holding SITE written once per site."""
+    """The template with DISTRICT replaced and each setting (not comment) holding SITE written once per site."""
     lines: list[str] = []
     for line in template.splitlines():
-        if SITE in line:
+        if SITE in line and not line.startswith("#"):
             lines += [line.replace(SITE, site) for site in sites]
         else:
             lines.append(line)
