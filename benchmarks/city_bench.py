@@ -56,7 +56,6 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 
 from benchmarks.console_bench import LISTS, cpu_seconds, expect, heartbeat, stats  # noqa: E402
-from centre.config import ConsoleConfig  # noqa: E402
 from edge.protocol.signing import generate_keypair, load_public_key  # noqa: E402
 from tests.conftest import start_cli, write_config  # noqa: E402
 from tests.support.bridge import CentreBroker, DistrictBroker, certificates  # noqa: E402
@@ -77,11 +76,6 @@ SINGLE_PROCESS_SQLITE = {
     "feed_get_p95_ms": {"under_load_10k": 10.1, "under_load_30k": 18.3},
     "publish_to_feed_p95_ms": {"idle_10k": 11.4, "idle_30k": 9.9},
 }
-
-
-def shared_subscriptions_supported() -> bool:
-    """Whether this centre has `console.share_group` (workers sharing the boxes' topics)."""
-    return "share_group" in ConsoleConfig.model_fields
 
 
 # --- a district's link to the centre, which can be cut (a child process) --------------------------
@@ -158,12 +152,14 @@ async def _relay(conn, listen_port: int, target_port: int, cut_mode: str) -> Non
 
 
 class SimOutbox:
-    """What a box keeps until the centre's receipt: each event is sent again every `resend_after_s`
-    until its receipt arrives (the box's outbox, link.resend_after_s)."""
+    """What a box keeps until the centre's receipt: each event is sent again until its receipt arrives,
+    the wait doubling with each send from `resend_after_s` up to `resend_max_s` (the box's outbox,
+    link.resend_after_s and link.resend_max_s)."""
 
-    def __init__(self, sims: list[SimBox], resend_after_s: float) -> None:
-        self.sims, self.resend_after_s = sims, resend_after_s
-        self.pending: dict[str, tuple[int, str, str, float]] = {}  # receipt id -> (box, leaf, payload, last sent)
+    def __init__(self, sims: list[SimBox], resend_after_s: float, resend_max_s: float) -> None:
+        self.sims, self.resend_after_s, self.resend_max_s = sims, resend_after_s, max(resend_max_s, resend_after_s)
+        # receipt id -> (box, leaf, payload, last sent, sends so far)
+        self.pending: dict[str, tuple[int, str, str, float, int]] = {}
         self.resends = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -172,7 +168,7 @@ class SimOutbox:
 
     def add(self, index: int, leaf: str, payload: str, receipt_id: str, sent: float) -> None:
         with self._lock:
-            self.pending[receipt_id] = (index, leaf, payload, sent)
+            self.pending[receipt_id] = (index, leaf, payload, sent, 1)
 
     def missing(self) -> int:
         with self._lock:
@@ -182,12 +178,12 @@ class SimOutbox:
         while not self._stop.wait(0.5):
             now = time.time()
             with self._lock:
-                for rid, (index, leaf, payload, last) in list(self.pending.items()):
+                for rid, (index, leaf, payload, last, sends) in list(self.pending.items()):
                     if rid in self.sims[index].receipts:
                         del self.pending[rid]
-                    elif now - last >= self.resend_after_s:
+                    elif now - last >= min(self.resend_after_s * 2 ** min(sends - 1, 20), self.resend_max_s):
                         self.sims[index].publish(leaf, payload)
-                        self.pending[rid] = (index, leaf, payload, now)
+                        self.pending[rid] = (index, leaf, payload, now, sends + 1)
                         self.resends += 1
 
     def wait(self, timeout_s: float) -> dict[str, object]:
@@ -201,12 +197,15 @@ class SimOutbox:
         self._thread.join(5)
 
 
-def fleet(conn, boxes: list[tuple[str, str, int]], public_key: str, heartbeat_s: float, resend_after_s: float) -> None:
+def fleet(
+    conn, boxes: list[tuple[str, str, int]], public_key: str, heartbeat_s: float, resend_after_s: float,
+    resend_max_s: float,
+) -> None:  # fmt: skip
     """Connects `boxes` (site, box_id, its district broker's port), heartbeats until closed and
     answers the parent's commands over `conn`."""
     key = load_public_key(Path(public_key))
     sims = [SimBox(port, site, box_id, key, keepalive=30) for site, box_id, port in boxes]
-    outbox = SimOutbox(sims, resend_after_s)
+    outbox = SimOutbox(sims, resend_after_s, resend_max_s)
     stop = threading.Event()
     beats = threading.Thread(target=heartbeat, args=(sims, heartbeat_s, stop), daemon=True)
     beats.start()
@@ -272,7 +271,13 @@ class Worker:
         self.url = f"http://127.0.0.1:{self.port}"
         password_file = work / "centre.pw"
         password_file.write_text(CENTRE_PASSWORD)
-        console: dict[str, object] = {"client_id": f"city-worker-{index}", "port": self.port}
+        # The store is in the config as well as on the command line: `share_group` is checked against it.
+        console: dict[str, object] = {
+            "client_id": f"city-worker-{index}",
+            "port": self.port,
+            "db": db,
+            "lists_dir": str(work / "lists"),
+        }
         if share:
             console["share_group"] = SHARE_GROUP
         self.config = write_config(
@@ -532,6 +537,7 @@ def main() -> int:
     parser.add_argument("--panic-share", type=float, default=0.02)
     parser.add_argument("--heartbeat-s", type=float, default=10, help="each box heartbeats this often")
     parser.add_argument("--resend-after-s", type=float, default=30, help="a box resends an unconfirmed event")
+    parser.add_argument("--resend-max-s", type=float, default=300, help="the resend wait doubles up to this")
     parser.add_argument("--box-processes", type=int, default=0, help="child processes for the boxes (0: 1 per 250)")
     parser.add_argument("--workers", type=int, default=2, help="console workers (> 1 needs console.share_group)")
     parser.add_argument("--db", help="the store: a SQLite path or a postgresql:// URL (default: SQLite in tmp)")
@@ -548,10 +554,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=REPO / "docs" / "bench" / "city.json")
     args = parser.parse_args()
-    share = shared_subscriptions_supported()
-    if args.workers > 1 and not share:
-        parser.error("--workers > 1 needs the centre's console.share_group (shared subscriptions); this centre "
-                     "has none: run --workers 1")  # fmt: skip
+    # Several workers share the boxes' topics (console.share_group), which the centre allows only on a
+    # PostgreSQL store they all write; one worker keeps the plain subscription, on either store.
+    share = args.workers > 1
+    if share and not (args.db or "").startswith("postgresql://"):
+        parser.error("--workers > 1 needs --db postgresql://… (console.share_group: workers share one database)")
     return run(args, share)
 
 
@@ -566,8 +573,8 @@ def run(args: argparse.Namespace, share: bool) -> int:
         "boxes": args.boxes, "sites": len(sites), "districts": {k: len(v) for k, v in district_sites.items()},
         "events": args.events, "rate": args.rate, "workers": args.workers, "shared_subscriptions": share,
         "store": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite", "cut_s": args.cut_s,
-        "cut_mode": args.cut_mode,
-        "kill_worker": args.kill_worker, "resend_after_s": args.resend_after_s, "heartbeat_s": args.heartbeat_s,
+        "cut_mode": args.cut_mode, "kill_worker": args.kill_worker, "heartbeat_s": args.heartbeat_s,
+        "resend_after_s": args.resend_after_s, "resend_max_s": args.resend_max_s,
         "cpus": os.cpu_count(), "single_process_sqlite": SINGLE_PROCESS_SQLITE,
     }  # fmt: skip
     context = multiprocessing.get_context("spawn")
@@ -614,7 +621,8 @@ def run(args: argparse.Namespace, share: bool) -> int:
             for boxes in slices:
                 parent, child = context.Pipe()
                 box_process = context.Process(target=fleet, daemon=True, args=(
-                    child, boxes, str(work / "centre.pub.pem"), args.heartbeat_s, args.resend_after_s))  # fmt: skip
+                    child, boxes, str(work / "centre.pub.pem"), args.heartbeat_s, args.resend_after_s,
+                    args.resend_max_s))  # fmt: skip
                 box_process.start()
                 fleets.append((box_process, parent))
             for box_process, parent in fleets:

@@ -107,6 +107,14 @@ class LinkConfig(StrictModel):
     resend_after_s: float = Field(
         30.0, gt=0, description="An alert the centre has not confirmed (receipt) is sent again after this long."
     )
+    resend_max_s: float = Field(
+        300.0,
+        gt=0,
+        description="The wait before sending an unconfirmed alert again doubles with each send, from "
+        "`resend_after_s` up to this (a reconnect still sends everything unconfirmed at once). Fixed-pace "
+        "resends behind a district broker cut from the centre pile up there and swamp the centre when the "
+        "link returns (README, Scaling out).",
+    )
     max_inflight: int = Field(100, ge=1, le=65535, description="QoS 1 messages awaiting PUBACK at once.")
     max_inbound_bytes: int = Field(
         65536, ge=1024, description="Receipts, commands or list manifests larger than this are rejected unread."

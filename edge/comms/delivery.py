@@ -235,7 +235,9 @@ class Delivery:
             try:
                 self._handle(events)
                 if time.monotonic() >= next_requeue:
-                    self.outbox.requeue_unconfirmed(time.time(), self._config.link.resend_after_s)
+                    self.outbox.requeue_unconfirmed(
+                        time.time(), self._config.link.resend_after_s, self._config.link.resend_max_s
+                    )
                     next_requeue = time.monotonic() + 1.0
                 if self._online:
                     self._send_due()

@@ -36,11 +36,10 @@ def test_what_limits_names_the_busiest_process_and_a_saturated_machine() -> None
     assert "busy" not in city_bench.what_limits({**cpu, "machine_busy_share": 0.5})
 
 
-def test_several_workers_need_the_centre_s_shared_subscriptions(
+def test_several_workers_need_a_shared_postgresql_store(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(city_bench, "shared_subscriptions_supported", lambda: False)
-    monkeypatch.setattr(sys, "argv", ["city_bench.py", "--workers", "2"])
+    monkeypatch.setattr(sys, "argv", ["city_bench.py", "--workers", "2", "--db", "/tmp/centre.sqlite3"])
     with pytest.raises(SystemExit) as exited:
         city_bench.main()
     assert exited.value.code == 2 and "console.share_group" in capsys.readouterr().err
