@@ -158,3 +158,13 @@ def test_the_shipped_default_finds_people_by_motion_and_hog_stays_a_choice() -> 
     assert isinstance(built({"enabled": True}), MotionPeopleDetector)
     assert isinstance(built({"enabled": True, "detector": "hog"}), HogPeopleDetector)
     assert built({"enabled": True, "detector": "none"}) is None and built({"enabled": False}) is None
+
+
+def test_a_cut_to_another_scene_is_no_one() -> None:
+    """A camera switched to another view (or a cut in footage): the whole frame differs, like a change of light."""
+    other = np.random.default_rng(3).integers(60, 140, BACKGROUND.shape).astype(np.uint8)
+    frames = scene([], 40)
+    cut = [Frame(f.camera, f.index, f.ts, other) if f.index >= LEARN + 10 else f for f in frames]
+    detector = MotionPeopleDetector()
+    assert sum(len(detector.update(frame.image)) for frame in cut[LEARN:]) == 0
+    assert count(cut) == []
