@@ -57,7 +57,9 @@ class Models:
     plate_finder: PlateFinder | None = None
     plate_reader: PlateTextReader | None = None
     objects: OnnxObjectDetector | None = None
-    people: PersonDetector | MotionPeopleDetector | None = None  # bodies, for counting people (`passages.people`)
+    # Bodies, for counting people (`passages.people`). The motion finder holds this camera's background:
+    # like every model here it is one camera's (`edge.runner` loads Models per camera).
+    people: PersonDetector | MotionPeopleDetector | None = None
 
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
