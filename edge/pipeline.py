@@ -26,6 +26,7 @@ from edge.counting.people import PersonPassage
 from edge.counting.stage import PeopleStage, PersonDetector
 from edge.decision import AlertDecider
 from edge.detectors import FaceDetector, build_face_detector
+from edge.detectors.motion_people import MotionPeopleDetector
 from edge.detectors.onnx_objects import OnnxObjectDetector
 from edge.detectors.regions import RegionFaceDetection
 from edge.models import verify_models
@@ -56,7 +57,9 @@ class Models:
     plate_finder: PlateFinder | None = None
     plate_reader: PlateTextReader | None = None
     objects: OnnxObjectDetector | None = None
-    people: PersonDetector | None = None  # bodies, for counting people (`passages.people`)
+    # Bodies, for counting people (`passages.people`). The motion finder holds this camera's background:
+    # like every model here it is one camera's (`edge.runner` loads Models per camera).
+    people: PersonDetector | MotionPeopleDetector | None = None
 
     @classmethod
     def load(cls, config: GateboxConfig) -> Models:
@@ -211,11 +214,15 @@ class CameraPipeline:
         return gallery
 
 
-def person_detector(config: GateboxConfig, objects: OnnxObjectDetector | None) -> PersonDetector | None:
+def person_detector(
+    config: GateboxConfig, objects: OnnxObjectDetector | None
+) -> PersonDetector | MotionPeopleDetector | None:
     """The body detector for counting people: none unless `passages.people` is on."""
     people = config.passages.people
     if not people.enabled or people.detector == "none":
         return None
+    if people.detector == "motion":
+        return MotionPeopleDetector(people.min_person_area)
     if people.detector == "onnx":
         if objects is None or config.objects is None or "person" not in config.objects.classes:
             raise ValueError("passages.people.detector: onnx needs `objects` with a `person` class")

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from edge.alerts import face_snapshot
 from edge.config import GateLineConfig, PeoplePassagesConfig
 from edge.counting.people import PeopleCounter, PersonPassage
+from edge.detectors.motion_people import MotionPeopleDetector
 from edge.detectors.onnx_objects import CLASS_NAME
 from edge.detectors.regions import detection_window
 from edge.recognition.sampler import crop_face
@@ -19,6 +20,8 @@ from edge.tracking.iou_tracker import IouTracker, TrackerUpdate
 from edge.types import Detections, Frame
 
 PERSON = "person"
+MOTION_MAX_MISSED = 3
+MOTION_SIZE_RATIO = 3.0
 
 
 class PersonDetector(Protocol):
@@ -29,16 +32,33 @@ class PersonDetector(Protocol):
 
 class PeopleStage:
     def __init__(
-        self, config: PeoplePassagesConfig, line: GateLineConfig, detector: PersonDetector | None, padding: float
+        self,
+        config: PeoplePassagesConfig,
+        line: GateLineConfig,
+        detector: PersonDetector | MotionPeopleDetector | None,
+        padding: float,
     ) -> None:
         self._config = config
         self._detector = detector
         self._padding = padding
-        self._tracker = IouTracker(iou_threshold=0.2, max_missed=3, max_size_ratio=1.6)
+        if isinstance(detector, MotionPeopleDetector):
+            # Blobs are found on every frame, so a track may miss MOTION_MAX_MISSED of them; their width
+            # jumps as legs swing and blobs part, so size is no guide; their looks are (people passing
+            # behind one another merge into one blob: without looks the track goes on with the wrong one).
+            self._tracker = IouTracker(
+                iou_threshold=0.2, max_missed=MOTION_MAX_MISSED, max_size_ratio=MOTION_SIZE_RATIO
+            )
+        else:
+            self._tracker = IouTracker(iou_threshold=0.2, max_missed=3, max_size_ratio=1.6)
         self.counter = PeopleCounter(line, config)
 
     def bodies(self, frame: Frame, moving: npt.NDArray[np.float32]) -> None:
-        """Look for people where it moved (and where people are tracked), on every n-th frame."""
+        """Look for people where it moved (and where people are tracked), on every n-th frame; or, with
+        the motion detector, on every frame (its background learns from each)."""
+        if isinstance(self._detector, MotionPeopleDetector):
+            found = self._detector.update(frame.image)
+            self.counter.update("body", frame, self._tracker.update(found, frame.index, frame.image))
+            return
         if self._detector is None or frame.index % self._config.every_n_frames:
             return
         regions = np.concatenate([moving, self._tracker.predicted_boxes(frame.index)])
