@@ -61,6 +61,7 @@ from tests.conftest import start_cli, write_config  # noqa: E402
 from tests.support.bridge import CentreBroker, DistrictBroker, certificates  # noqa: E402
 from tests.support.broker import free_port  # noqa: E402
 from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD  # noqa: E402
+from tests.support.postgres import Postgres  # noqa: E402
 from tests.support.simbox import SimBox  # noqa: E402
 from tests.support.waiting import wait_listening  # noqa: E402
 
@@ -551,15 +552,27 @@ def main() -> int:
     parser.add_argument("--probe-gap-s", type=float, default=1.0, help="between timed alerts under load")
     parser.add_argument("--idle-probes", type=int, default=20, help="timed alerts after the load")
     parser.add_argument("--receipt-timeout-s", type=float, default=300)
+    parser.add_argument(
+        "--temp-postgres",
+        action="store_true",
+        help="start a throwaway PostgreSQL (Debian's package, as the tests do) and use it as --db",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=REPO / "docs" / "bench" / "city.json")
     args = parser.parse_args()
     # Several workers share the boxes' topics (console.share_group), which the centre allows only on a
     # PostgreSQL store they all write; one worker keeps the plain subscription, on either store.
     share = args.workers > 1
-    if share and not (args.db or "").startswith("postgresql://"):
+    if share and not (args.db or "").startswith("postgresql://") and not args.temp_postgres:
         parser.error("--workers > 1 needs --db postgresql://… (console.share_group: workers share one database)")
-    return run(args, share)
+    if not args.temp_postgres:
+        return run(args, share)
+    postgres = Postgres().start()  # a throwaway cluster, as the tests start one
+    try:
+        args.db = postgres.new_database()
+        return run(args, share)
+    finally:
+        postgres.stop()
 
 
 def run(args: argparse.Namespace, share: bool) -> int:
