@@ -19,7 +19,6 @@ from centre.auth import hash_password
 from centre.config import CentreConfig, ConsoleConfig, load_config
 from centre.console import Console
 from centre.lists import build, read_bundle
-from centre.web import create_app
 from edge.config import GateboxConfig
 from edge.config import load_config as load_box_config
 from edge.protocol.alert import Alert
@@ -29,7 +28,7 @@ from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind
 from edge.protocol.mqtt import BrokerConfig
 from tests.conftest import write_config
 from tests.support.broker import free_port
-from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD
+from tests.support.console import OPERATOR, PASSWORD, operator_client
 from tests.support.simbox import face_jpeg
 
 RENAMED: dict[str, ListKind] = {
@@ -82,8 +81,7 @@ def console(tmp_path: Path, keys: tuple[Path, Path]) -> Iterator[Console]:
 
 @pytest.fixture
 def api(console: Console) -> Iterator[TestClient]:
-    with TestClient(create_app(console), headers={CSRF_HEADER: "1"}) as client:
-        assert client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD}).status_code == 200
+    with operator_client(console) as client:
         yield client
 
 

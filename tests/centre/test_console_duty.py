@@ -42,7 +42,7 @@ from edge.protocol.panic import PanicEvent
 from edge.protocol.signing import seal
 from edge.protocol.sqlite import Schema, open_database
 from tests.support.broker import free_port
-from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD
+from tests.support.console import OPERATOR, PASSWORD, operator_client
 from tests.support.simbox import face_jpeg
 
 SITE, BOX, OTHER = "maple-court", "east-gate", "north-gate"
@@ -95,8 +95,7 @@ def console(tmp_path: Path, keys: tuple[Path, Path], plan: Path) -> Iterator[Con
 
 @pytest.fixture
 def api(console: Console) -> Iterator[TestClient]:
-    with TestClient(create_app(console), headers={CSRF_HEADER: "1"}) as client:
-        assert client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD}).status_code == 200
+    with operator_client(console) as client:
         yield client
 
 

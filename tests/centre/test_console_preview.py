@@ -32,7 +32,7 @@ from edge.remote_preview import serve_previews
 from edge.sources.latest import LatestFrames
 from edge.types import Frame
 from tests.support.broker import free_port
-from tests.support.console import CSRF_HEADER, OPERATOR, PASSWORD
+from tests.support.console import OPERATOR, PASSWORD, operator_client
 from tests.support.waiting import wait_for
 
 SITE, BOX, OTHER = "maple-court", "east-gate", "north-gate"
@@ -67,8 +67,7 @@ def console(tmp_path: Path, keys: tuple[Path, Path]) -> Iterator[Console]:
 
 @pytest.fixture
 def api(console: Console) -> Iterator[TestClient]:
-    with TestClient(create_app(console), headers={CSRF_HEADER: "1"}) as client:
-        assert client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD}).status_code == 200
+    with operator_client(console) as client:
         yield client
 
 

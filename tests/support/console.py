@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 
+from centre.console import Console
+from centre.web import create_app
 from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import free_port
 from tests.support.waiting import wait_listening
 
 OPERATOR, PASSWORD = "op1", "correct horse battery"
 CSRF_HEADER = "X-Gatebox-CSRF"
+
+
+@contextmanager
+def operator_client(console: Console) -> Iterator[TestClient]:
+    """The console's web app in this process (FastAPI's TestClient), logged in as the test operator
+    (who must be in its store), every request with the CSRF header the page sends."""
+    with TestClient(create_app(console), headers={CSRF_HEADER: "1"}) as client:
+        assert client.post("/api/login", json={"name": OPERATOR, "password": PASSWORD}).status_code == 200
+        yield client
 
 
 class ConsoleServer:
