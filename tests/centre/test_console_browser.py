@@ -20,7 +20,7 @@ import pytest
 from edge.protocol.signing import load_public_key
 from tests.conftest import REPO, run_cli, start_cli, write_config
 from tests.support.broker import Mosquitto
-from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
+from tests.support.console import OPERATOR, ConsoleServer, log_in_page
 from tests.support.enrolled import EnrolledData
 from tests.support.simbox import SimBox
 
@@ -67,11 +67,7 @@ def test_operator_acks_a_box_alert_and_publishes_a_list(
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(console.url)
-            page.fill("#login-form input[name=name]", OPERATOR)
-            page.fill("#login-form input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            sync_api.expect(page.locator("#link")).to_have_text("live", timeout=15_000)
+            log_in_page(page, console.url)
 
             first = page.locator("li.event", has_text="boy").first
             first.wait_for(timeout=120_000)  # the box's first alert, pushed to the page

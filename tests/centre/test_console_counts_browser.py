@@ -15,7 +15,7 @@ import pytest
 from edge.protocol.messages import Passage
 from tests.centre.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.broker import Mosquitto
-from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
+from tests.support.console import ConsoleServer, log_in_page
 from tests.support.simbox import SimBox
 
 PREFIX = "countstest"
@@ -75,11 +75,7 @@ def test_the_page_counts_people_and_vehicles_per_gate_and_hour_and_finds_a_plate
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(console.url)
-            page.fill("#login-form input[name=name]", OPERATOR)
-            page.fill("#login-form input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            expect(page.locator("#link")).to_have_text("live", timeout=15_000)
+            log_in_page(page, console.url)
             expect(page.locator("#passage-gates tr")).to_have_count(0)
 
             sent = [

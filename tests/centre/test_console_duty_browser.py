@@ -40,7 +40,7 @@ from edge.protocol.signing import load_public_key
 from tests.centre.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto
-from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
+from tests.support.console import OPERATOR, ConsoleServer, log_in_page
 from tests.support.simbox import SimBox
 
 PREFIX = "dutytest"
@@ -137,11 +137,7 @@ def test_duty_officer_sees_who_where_and_how_strong_and_hands_over_the_record(
                 args=[*CHROMIUM_ARGS, "--autoplay-policy=document-user-activation-required"],
             )
             page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
-            page.goto(console.url)
-            page.fill("#login-form input[name=name]", OPERATOR)
-            page.fill("#login-form input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            expect(page.locator("#link")).to_have_text("live", timeout=15_000)
+            log_in_page(page, console.url)
 
             # A face list through the page: its subject's details and first photo are kept by the centre.
             page.select_option("#upload-form select[name=list]", "missing_elders")

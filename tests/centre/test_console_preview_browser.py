@@ -24,7 +24,7 @@ from tests.centre.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import start_cli as start_box
 from tests.conftest import write_config
 from tests.support.broker import Mosquitto, free_port
-from tests.support.console import OPERATOR, PASSWORD, ConsoleServer
+from tests.support.console import ConsoleServer, log_in_page
 from tests.support.waiting import wait_for
 
 PREFIX = "previewtest"
@@ -87,11 +87,7 @@ def test_operator_sees_a_boxs_camera_preview_and_its_panic_receivers(
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(console.url)
-            page.fill("#login-form input[name=name]", OPERATOR)
-            page.fill("#login-form input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            expect(page.locator("#link")).to_have_text("live", timeout=15_000)
+            log_in_page(page, console.url)
 
             # The panic receivers: the IP buttons listening, the unplugged radio down (alarm colour, since when).
             gate_row = page.locator(f'tr[data-box="{SITE}/{GATE}"]')

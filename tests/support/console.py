@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi.testclient import TestClient
@@ -18,8 +19,23 @@ from tests.conftest import REPO, start_cli, write_config
 from tests.support.broker import free_port
 from tests.support.waiting import wait_listening
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 OPERATOR, PASSWORD = "op1", "correct horse battery"
 CSRF_HEADER = "X-Gatebox-CSRF"
+
+
+def log_in_page(page: Page, url: str) -> None:
+    """Open the console at `url` in a browser page and log in as the test operator, as a person would;
+    returns once the page's live feed is connected."""
+    from playwright.sync_api import expect  # only the browser tests have a browser
+
+    page.goto(url)
+    page.fill("#login-form input[name=name]", OPERATOR)
+    page.fill("#login-form input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#link")).to_have_text("live", timeout=15_000)
 
 
 @contextmanager
