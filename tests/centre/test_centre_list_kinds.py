@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from centre.auth import hash_password
 from centre.config import CentreConfig, ConsoleConfig, load_config
 from centre.console import Console
 from centre.lists import build, read_bundle
@@ -28,7 +27,7 @@ from edge.protocol.lists import BUILT_IN_LIST_KINDS, ListKind
 from edge.protocol.mqtt import BrokerConfig
 from tests.conftest import write_config
 from tests.support.broker import free_port
-from tests.support.console import OPERATOR, PASSWORD, operator_client
+from tests.support.console import in_process_console, operator_client
 from tests.support.simbox import face_jpeg
 
 RENAMED: dict[str, ListKind] = {
@@ -73,10 +72,8 @@ def console(tmp_path: Path, keys: tuple[Path, Path]) -> Iterator[Console]:
     """A console over renamed lists, in process; its broker is nowhere (nothing here needs one)."""
     config = CentreConfig(broker=BrokerConfig(port=free_port()), lists=RENAMED)
     settings = ConsoleConfig(db=tmp_path / "centre.sqlite3", client_id="kinds")
-    console = Console(config, settings, keys[0])
-    console.store.set_operator(OPERATOR, hash_password(PASSWORD))
-    yield console
-    console.close()
+    with in_process_console(config, settings, keys[0]) as console:
+        yield console
 
 
 @pytest.fixture

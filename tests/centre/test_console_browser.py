@@ -10,7 +10,6 @@ to it, and that box is shown offline when it leaves. Screenshots are saved in
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 from pathlib import Path
@@ -18,27 +17,19 @@ from pathlib import Path
 import pytest
 
 from edge.protocol.signing import load_public_key
-from tests.conftest import REPO, run_cli, start_cli, write_config
+from tests.conftest import run_cli, start_cli, write_config
 from tests.support.broker import Mosquitto
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
 from tests.support.console import OPERATOR, ConsoleServer, log_in_page
 from tests.support.enrolled import EnrolledData
 from tests.support.simbox import SimBox
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("GATEBOX_TEST_ARTIFACTS", REPO / "test-artifacts"))
-# As root in a container, on a closed network: no sandbox, no background calls home.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 @pytest.mark.slow
 def test_operator_acks_a_box_alert_and_publishes_a_list(
     tmp_path: Path, broker: Mosquitto, crowd_clip: Path, enrolled_data: EnrolledData
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed; ./scripts/test installs Debian's chromium when run as root")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    sync_api = playwright_or_skip()
 
     keys = tmp_path / "keys"
     assert run_cli("centre", "keygen", "--out", keys).returncode == 0

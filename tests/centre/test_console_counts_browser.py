@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from edge.protocol.messages import Passage
-from tests.centre.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.broker import Mosquitto
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
 from tests.support.console import ConsoleServer, log_in_page
 from tests.support.simbox import SimBox
 
@@ -62,11 +62,8 @@ def hour_bars(passages: list[Passage]) -> dict[tuple[str, str], str]:
 def test_the_page_counts_people_and_vehicles_per_gate_and_hour_and_finds_a_plate(
     tmp_path: Path, broker: Mosquitto, keys: tuple[Path, Path]
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed; ./scripts/test installs Debian's chromium when run as root")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = playwright_or_skip()
     expect = sync_api.expect
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     console = ConsoleServer(tmp_path, broker.port, keys[0], prefix=PREFIX)
     east = SimBox(broker.port, SITE, EAST, prefix=PREFIX)
     west = SimBox(broker.port, SITE, WEST, prefix=PREFIX)

@@ -24,7 +24,6 @@ from PIL import Image
 from centre import cli
 from centre import console as console_module
 from centre import lists as lists_module
-from centre.auth import hash_password
 from centre.config import CentreConfig, ConsoleConfig, GatePosition, MatchThresholds, SitePlan
 from centre.console import Console
 from centre.references import thumbnail
@@ -42,7 +41,7 @@ from edge.protocol.panic import PanicEvent
 from edge.protocol.signing import seal
 from edge.protocol.sqlite import Schema, open_database
 from tests.support.broker import free_port
-from tests.support.console import OPERATOR, PASSWORD, operator_client
+from tests.support.console import in_process_console, operator_client
 from tests.support.simbox import face_jpeg
 
 SITE, BOX, OTHER = "maple-court", "east-gate", "north-gate"
@@ -87,10 +86,9 @@ def console(tmp_path: Path, keys: tuple[Path, Path], plan: Path) -> Iterator[Con
         site_plans={SITE: SitePlan(image=plan, north=31.2320, south=31.2290, west=121.4720, east=121.4760)},
         gate_positions={f"oak-park/{BOX}": GatePosition(lat=31.1, lon=121.3, gate="Oak gate")},
     )  # fmt: skip
-    console = Console(CentreConfig(broker=BrokerConfig(port=free_port()), lists=LISTS), settings, keys[0])
-    console.store.set_operator(OPERATOR, hash_password(PASSWORD))
-    yield console
-    console.close()
+    config = CentreConfig(broker=BrokerConfig(port=free_port()), lists=LISTS)
+    with in_process_console(config, settings, keys[0]) as console:
+        yield console
 
 
 @pytest.fixture

@@ -37,9 +37,9 @@ from edge.protocol.lists import ListKind
 from edge.protocol.mqtt import BrokerConfig
 from edge.protocol.panic import PanicEvent
 from edge.protocol.signing import load_public_key
-from tests.centre.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REPO
 from tests.support.broker import Mosquitto
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
 from tests.support.console import OPERATOR, ConsoleServer, log_in_page
 from tests.support.simbox import SimBox
 
@@ -97,11 +97,8 @@ def small_png(png: bytes, out: Path) -> None:
 def test_duty_officer_sees_who_where_and_how_strong_and_hands_over_the_record(
     tmp_path: Path, broker: Mosquitto, keys: tuple[Path, Path], faces_dir: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed; ./scripts/test installs Debian's chromium when run as root")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = playwright_or_skip()
     expect = sync_api.expect
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     reference, seen = faces_dir / "kit_harington" / "kit1.jpg", faces_dir / "kit_harington" / "kit2.jpg"
     # The distance the box would find between the two photos, with the boxes' own embedder.
     embedder = embedder_for(RecognitionConfig(), None)

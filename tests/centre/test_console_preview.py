@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from centre.auth import hash_password
 from centre.config import CentreConfig, ConsoleConfig
 from centre.console import Console
 from centre.previews import Previews
@@ -32,7 +31,7 @@ from edge.remote_preview import serve_previews
 from edge.sources.latest import LatestFrames
 from edge.types import Frame
 from tests.support.broker import free_port
-from tests.support.console import OPERATOR, PASSWORD, operator_client
+from tests.support.console import in_process_console, operator_client
 from tests.support.waiting import wait_for
 
 SITE, BOX, OTHER = "maple-court", "east-gate", "north-gate"
@@ -59,10 +58,8 @@ def heartbeat(box: str = BOX, **fields: object) -> bytes:
 @pytest.fixture
 def console(tmp_path: Path, keys: tuple[Path, Path]) -> Iterator[Console]:
     settings = ConsoleConfig(db=tmp_path / "centre" / "centre.sqlite3", client_id="preview")
-    console = Console(CentreConfig(broker=BrokerConfig(port=free_port())), settings, keys[0])
-    console.store.set_operator(OPERATOR, hash_password(PASSWORD))
-    yield console
-    console.close()
+    with in_process_console(CentreConfig(broker=BrokerConfig(port=free_port())), settings, keys[0]) as console:
+        yield console
 
 
 @pytest.fixture

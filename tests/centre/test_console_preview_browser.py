@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.centre.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import start_cli as start_box
 from tests.conftest import write_config
 from tests.support.broker import Mosquitto, free_port
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
 from tests.support.console import ConsoleServer, log_in_page
 from tests.support.waiting import wait_for
 
@@ -62,13 +62,10 @@ def box_config(tmp_path: Path, name: str, broker_port: int, public_key: Path, ca
 def test_operator_sees_a_boxs_camera_preview_and_its_panic_receivers(
     tmp_path: Path, broker: Mosquitto, keys: tuple[Path, Path], crowd_clip: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed; ./scripts/test installs Debian's chromium when run as root")
     if not crowd_clip.exists():
         pytest.skip(f"{crowd_clip} not present (the test data in ../shared/data)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = playwright_or_skip()
     expect = sync_api.expect
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     console = ConsoleServer(tmp_path, broker.port, keys[0], lists={"watchlist": "alert"}, prefix=PREFIX)
     boxes: list[subprocess.Popen[bytes]] = []
     try:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import httpx
 from fastapi.testclient import TestClient
 
+from centre.auth import hash_password
+from centre.config import CentreConfig, ConsoleConfig
 from centre.console import Console
 from centre.web import create_app
 from tests.conftest import REPO, start_cli, write_config
@@ -36,6 +38,17 @@ def log_in_page(page: Page, url: str) -> None:
     page.fill("#login-form input[name=password]", PASSWORD)
     page.click("#login-form button[type=submit]")
     expect(page.locator("#link")).to_have_text("live", timeout=15_000)
+
+
+@contextmanager
+def in_process_console(config: CentreConfig, settings: ConsoleConfig, key: Path | None) -> Iterator[Console]:
+    """A console in this process (its broker may be nowhere), the test operator in its store; closed after."""
+    console = Console(config, settings, key)
+    try:
+        console.store.set_operator(OPERATOR, hash_password(PASSWORD))
+        yield console
+    finally:
+        console.close()
 
 
 @contextmanager
