@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -80,14 +81,24 @@ def wait_bridged(box: Collector, centre: Collector) -> None:
     centre.received()  # later probes
 
 
+@contextmanager
+def bridged_box(centre: CentreBroker, district: DistrictBroker, ca: Path) -> Iterator[tuple[Collector, Collector]]:
+    """(box on the district, the centre's subscriber to everything) once the bridge carries the box's messages."""
+    watch = centre_side(centre, ca, "gatebox/#")
+    box = box_side(district, ca)
+    try:
+        wait_bridged(box, watch)
+        yield box, watch
+    finally:
+        box.close()
+        watch.close()
+
+
 def test_a_box_s_alert_crosses_the_tls_bridge_up_and_commands_receipts_and_lists_come_down(
     tls: tuple[Certificates, BridgeAuthority], centre: CentreBroker, north: DistrictBroker
 ) -> None:
     server, _ = tls
-    watch = centre_side(centre, server.ca, "gatebox/#")
-    box = box_side(north, server.ca)
-    try:
-        wait_bridged(box, watch)
+    with bridged_box(centre, north, server.ca) as (box, watch):
         alert = json.dumps({"event_id": "e-1"})
         box.client.publish("gatebox/site-n1/box1/alert", alert, qos=1).wait_for_publish(10)
         got = watch.next(10, topic_suffix="/alert")
@@ -108,9 +119,6 @@ def test_a_box_s_alert_crosses_the_tls_bridge_up_and_commands_receipts_and_lists
         seen = watch.until(lambda m: m.payload == b"barrier", 10, "the box's next message")
         assert sorted(m.topic for m in seen) == sorted([*down, "gatebox/site-n1/box1/heartbeat"])
         assert "Denied PUBLISH" not in (centre.workdir / "mosquitto.log").read_text()
-    finally:
-        box.close()
-        watch.close()
 
 
 def test_a_box_that_starts_during_a_cut_gets_the_lists_the_district_kept(
@@ -118,15 +126,9 @@ def test_a_box_that_starts_during_a_cut_gets_the_lists_the_district_kept(
 ) -> None:
     """The lists are retained at the district too: a box starting while the centre is away gets them."""
     server, _ = tls
-    watch = centre_side(centre, server.ca, "gatebox/#")
-    box = box_side(north, server.ca)
-    try:
-        wait_bridged(box, watch)
+    with bridged_box(centre, north, server.ca) as (box, watch):
         watch.client.publish("gatebox/lists/watchlist/full/manifest", b"v7", qos=1, retain=True).wait_for_publish(10)
         assert box.next(10, topic_suffix="/manifest").payload == b"v7"
-    finally:
-        box.close()
-        watch.close()
     centre.stop()
     late = box_side(north, server.ca)
     try:
